@@ -1,0 +1,89 @@
+from django.utils.dateparse import parse_date
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+
+from .importers import ImportFailed, import_records
+from .models import Customer
+from .selectors import customer_list
+
+BATCH_LIMIT = 5000
+
+
+class CustomerSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Customer
+        fields = [
+            "id", "external_id", "email", "name", "country", "time_zone", "signup_date",
+            "attributes", "created_at", "updated_at",
+        ]
+
+
+class BatchUpsertSerializer(serializers.Serializer):
+    customers = serializers.ListField(child=serializers.DictField(), max_length=BATCH_LIMIT, allow_empty=False)
+
+
+def _text(value) -> str:
+    # The importer reads text, as from a CSV file: JSON true/false/numbers become their words.
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+class CustomerViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = CustomerSerializer
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("search", str, description="external id, email, or part of the name"),
+            OpenApiParameter("country", str),
+            OpenApiParameter("email", str),
+            OpenApiParameter("external_id", str),
+            OpenApiParameter("signed_up_after", str, description="YYYY-MM-DD"),
+            OpenApiParameter("signed_up_before", str, description="YYYY-MM-DD"),
+        ]
+    )
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    def get_queryset(self):
+        params = self.request.query_params
+        dates = {}
+        for name in ("signed_up_after", "signed_up_before"):
+            if params.get(name):
+                dates[name] = parse_date(params[name])
+                if dates[name] is None:
+                    raise ValidationError({name: f"{params[name]!r} is not a date (YYYY-MM-DD)"})
+        return customer_list(
+            search=params.get("search", ""),
+            country=params.get("country", ""),
+            email=params.get("email", ""),
+            external_id=params.get("external_id", ""),
+            **dates,
+        )
+
+    @extend_schema(request=BatchUpsertSerializer, responses={200: dict})
+    @action(detail=False, methods=["post"], url_path="batch")
+    def batch(self, request):
+        """Upsert up to 5,000 customers by external_id; the same rules as the CSV importer."""
+        payload = BatchUpsertSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        items = payload.validated_data["customers"]
+        header = list(dict.fromkeys(key for item in items for key in item))
+        records = [(index, {k: _text(item.get(k)) for k in header}) for index, item in enumerate(items)]
+        try:
+            result = import_records("customers", header, records, source_name="api", rejects_path=None)
+        except ImportFailed as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        body = result.as_dict()
+        # "line" means the item's index in the posted list here.
+        body["rejects"] = [
+            {"index": r["line"], "reason": r["reason"].split(": ", 1)[-1]} for r in body.pop("reject_samples")
+        ]
+        for key in ("rejects_path", "encoding", "delimiter", "source"):
+            body.pop(key)
+        return Response(body)

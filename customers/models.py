@@ -1,0 +1,117 @@
+"""The customer base and what customers did: orders, activity events, suppression."""
+
+from django.db import models
+from django.db.models.functions import Lower
+
+
+class Customer(models.Model):
+    external_id = models.CharField(max_length=128, unique=True)
+    email = models.CharField(max_length=254, blank=True, default="")
+    name = models.CharField(max_length=200, blank=True, default="")
+    country = models.CharField(max_length=64, blank=True, default="")
+    time_zone = models.CharField(max_length=64, blank=True, default="UTC")
+    signup_date = models.DateField(null=True, blank=True)
+    # Columns a business brings beyond ours, typed as AttributeDefinition says:
+    # numbers stay numbers and booleans stay booleans, so rules can compare them.
+    attributes = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            models.Index(Lower("email"), name="customer_email_lower"),
+            models.Index(fields=["signup_date"], name="customer_signup"),
+            models.Index(fields=["country"], name="customer_country"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.email or self.external_id
+
+
+class AttributeDefinition(models.Model):
+    """The type of each custom attribute, fixed by the first import that saw it."""
+
+    class Type(models.TextChoices):
+        BOOLEAN = "boolean"
+        INTEGER = "integer"
+        NUMBER = "number"
+        DATE = "date"
+        TEXT = "text"
+
+    name = models.CharField(max_length=100, unique=True)
+    type = models.CharField(max_length=10, choices=Type.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.type})"
+
+
+class Order(models.Model):
+    external_id = models.CharField(max_length=128, unique=True)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="orders")
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3, default="USD")
+    ordered_at = models.DateTimeField()
+    # Any other column of the orders file (discount code, channel...), typed.
+    properties = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        indexes = [
+            # Recency, frequency and monetary are all "per customer, before a date".
+            models.Index(fields=["customer", "ordered_at"], name="order_customer_time"),
+            models.Index(fields=["ordered_at"], name="order_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.external_id} {self.amount} {self.currency}"
+
+
+class Event(models.Model):
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=64)
+    occurred_at = models.DateTimeField()
+    properties = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [
+            # An event file has no ids of its own: the same customer doing the same thing at
+            # the same instant is the same event, which makes a re-import change nothing.
+            models.UniqueConstraint(fields=["customer", "kind", "occurred_at"], name="event_unique"),
+        ]
+        indexes = [models.Index(fields=["kind", "occurred_at"], name="event_kind_time")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} at {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class Suppression(models.Model):
+    """A reason never to email a customer; at most one row per reason."""
+
+    class Reason(models.TextChoices):
+        UNSUBSCRIBED = "unsubscribed"
+        BOUNCED = "bounced"
+        COMPLAINED = "complained"
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="suppressions")
+    reason = models.CharField(max_length=16, choices=Reason.choices)
+    detail = models.CharField(max_length=500, blank=True, default="")
+    source = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["customer", "reason"], name="suppression_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} {self.reason}"
+
+
+class Consent(models.Model):
+    """The customer's latest word on marketing email, with when and where it was given."""
+
+    customer = models.OneToOneField(Customer, on_delete=models.CASCADE, related_name="consent")
+    granted = models.BooleanField()
+    recorded_at = models.DateTimeField()
+    source = models.CharField(max_length=64, blank=True, default="")
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} {'granted' if self.granted else 'withdrawn'}"
