@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -217,7 +218,9 @@ def import_file(
         source = parsing.open_csv(path)
     except FileError as exc:
         raise ImportFailed(str(exc)) from None
-    if rejects_path is None:
+    if rejects_path is not None:
+        rejects_path = Path(rejects_path)
+    else:
         stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
         rejects_path = settings.VAR_DIR / "rejects" / f"{path.stem}-{stamp}.rejects.csv"
     bar = _progress_bar(source.size, path.name) if progress else None
@@ -327,8 +330,8 @@ def _resolve_columns(spec: Spec, header: list[str], mapping: dict[str, str], id_
     if missing:
         found = ", ".join(repr(h) for h in header[:12]) + (" ..." if len(header) > 12 else "")
         hint = ""
-        if len(header) == 1 and any(d in header[0] for d in ";\t|,"):
-            hint = " The header looks like one column: is the delimiter right?"
+        if len(header) == 1 and re.search(r"[^\w\s]", header[0]):
+            hint = " The header was read as a single column: is the delimiter one of , ; | or tab?"
         described = ", ".join(
             f"'{name}'" + (f" (mapped from '{mapping[name]}')" if name in mapping else "") for name in missing
         )

@@ -115,3 +115,26 @@ class Consent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer_id} {'granted' if self.granted else 'withdrawn'}"
+
+
+class ImportJob(models.Model):
+    """A file import run by a worker, so the browser can watch it and fetch the rejects."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    kind = models.CharField(max_length=16)  # customers, orders or events
+    path = models.CharField(max_length=500)
+    options = models.JSONField(default=dict, blank=True)  # mapping, id_from_row, ...
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    result = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    created_by = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"import {self.kind} {self.path} ({self.status})"

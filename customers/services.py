@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone as dt_timezone
@@ -11,10 +12,11 @@ import numpy as np
 from django.db import connection, transaction
 from django.utils import timezone
 
-from . import demo
-from .models import AttributeDefinition, Customer, Event, Order, Suppression
+from . import demo, importers
+from .models import AttributeDefinition, Customer, Event, ImportJob, Order, Suppression
 
 SQLITE_BATCH = 5000
+logger = logging.getLogger(__name__)
 
 
 def bulk_copy(table: str, columns: Sequence[str], rows: Iterable[tuple]) -> None:
@@ -129,3 +131,36 @@ def customer_suppress(customer: Customer, reason: str, *, detail: str = "", sour
         customer=customer, reason=reason, defaults={"detail": detail[:500], "source": source}
     )
     return suppression
+
+
+def import_job_create(kind: str, path: str, *, options: dict | None = None, user=None) -> ImportJob:
+    """Queue a file import; the worker runs it once the row is committed."""
+    from .tasks import import_job_run
+
+    job = ImportJob.objects.create(kind=kind, path=str(path), options=options or {}, created_by=user)
+    import_job_run.delay_on_commit(job.id)
+    return job
+
+
+def import_job_run(job_id: int) -> ImportJob | None:
+    """Run a queued import. Claiming it with a conditional update means a redelivered
+    message, or a second worker, finds nothing to do instead of importing twice."""
+    claimed = ImportJob.objects.filter(id=job_id, status=ImportJob.Status.QUEUED).update(
+        status=ImportJob.Status.RUNNING
+    )
+    if not claimed:
+        return None
+    job = ImportJob.objects.get(id=job_id)
+    try:
+        result = importers.import_file(job.kind, job.path, **job.options)
+    except importers.ImportFailed as exc:
+        job.status, job.error = ImportJob.Status.FAILED, str(exc)
+    except Exception as exc:
+        # Never leave a job "running" forever: the person watching it must see it failed.
+        logger.exception("import job %s failed", job_id)
+        job.status, job.error = ImportJob.Status.FAILED, f"internal error: {type(exc).__name__}: {exc}"
+    else:
+        job.status, job.result = ImportJob.Status.DONE, result.as_dict()
+    job.finished_at = timezone.now()
+    job.save(update_fields=["status", "error", "result", "finished_at"])
+    return job

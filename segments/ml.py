@@ -360,7 +360,7 @@ def kmeans_train(
             score = -1.0  # degenerate fit (all points on one centre): silhouette undefined
         else:
             score = float(silhouette_score(
-                X, labels, sample_size=min(sample_size, rows) if rows > sample_size else None,
+                X, labels, sample_size=sample_size if rows > sample_size else None,
                 random_state=random_state))
         scores.append({"k": k, "silhouette": score})
         if best is None or score > best[0]:  # ties keep the smaller k: simpler segments
@@ -391,15 +391,14 @@ RFM_TIERS: tuple[str, ...] = (
     "Need attention", "About to sleep", "At risk", "Cannot lose them", "Hibernating", "Lost",
 )
 
-# The tier is read off a 5x5 grid of the R score against FM = floor((F + M) / 2), the
-# 11-segment map popularised by Putler's "RFM Analysis For Successful Customer
-# Segmentation" (putler.com/rfm-analysis: R on one axis, the average of F and M on the
-# other, because frequency and spend move together) and republished cell by cell in the
-# open RFM notebooks as the regex map {'22': hibernating, '[1-2][1-2]': lost,
+# The tier is read off a 5x5 grid of the R score against FM = floor((F + M) / 2): the
+# 11 segments of Putler's RFM guide ("RFM Analysis For Successful Customer Segmentation",
+# putler.com/rfm-analysis), which plots R against the average of F and M because
+# frequency and spend move together, in the cell-by-cell form widely republished in
+# open RFM notebooks as the ordered regex map {'22': hibernating, '[1-2][1-2]': lost,
 # '15': can't lose, '[1-2][3-5]': at risk, '3[1-2]': about to sleep, '33': need attention,
 # '55': champions, '[3-5][4-5]': loyal customers, '41': promising, '51': new customers,
-# '[4-5][2-3]': potential loyalists}. Spelled out as a table so every cell is visible:
-#                 FM=1               FM=2                   FM=3                   FM=4      FM=5
+# '[4-5][2-3]': potential loyalists}. Spelled out below: rows R = 1..5, columns FM = 1..5.
 _RFM_GRID: dict[int, tuple[str, str, str, str, str]] = {
     1: ("Lost", "Lost", "At risk", "At risk", "Cannot lose them"),
     2: ("Lost", "Hibernating", "At risk", "At risk", "At risk"),
@@ -601,8 +600,9 @@ def propensity_train(
     features = list(features)
     X, y_raw = _training_data(frame, target, features)
     y = y_raw.astype(bool).astype(int)
-    if y.nunique() < 2:
-        raise ValueError("the target needs both outcomes present to train a propensity model")
+    if y.value_counts().reindex([0, 1], fill_value=0).min() < 10:
+        # Fewer cannot be split into a stratified holdout and folds with both outcomes.
+        raise ValueError("the target needs at least 10 customers with each outcome")
     numeric, categorical = split_feature_types(X, features)
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=test_size, stratify=y, random_state=random_state)
@@ -687,6 +687,7 @@ def value_train(
     features = list(features)
     X, y_raw = _training_data(frame, target, features)
     y = pd.to_numeric(y_raw, errors="coerce").astype(float)
+    X, y = X[y.notna()], y[y.notna()]
     numeric, categorical = split_feature_types(X, features)
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=test_size, random_state=random_state)
     loss = "poisson" if (y_train >= 0).all() and y_train.sum() > 0 else "squared_error"
@@ -752,7 +753,7 @@ def score_chunks(model: Any, frames: Iterable[pd.DataFrame], kind: Kind) -> Iter
     (str or None): kmeans -> cluster number as text, score = distance to its centre;
     rfm (an `RfmScorer`) -> tier, score = R+F+M; propensity -> probability, no label;
     value -> predicted amount, no label. Every row is scored independently of its chunk,
-    so the chunking never changes a result.
+    so the chunking never changes a result. Empty chunks yield nothing.
     """
     if kind not in KINDS:
         raise ValueError(f"unknown model kind {kind!r}; expected one of {KINDS}")

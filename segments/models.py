@@ -1,0 +1,106 @@
+"""Segments: who is in them (versioned memberships), how they came to be (rules or models)."""
+
+from django.conf import settings
+from django.db import models
+
+from customers.models import Customer
+
+
+class SegmentModel(models.Model):
+    """One trained, versioned scikit-learn model: enough stored to reproduce its scores."""
+
+    class Kind(models.TextChoices):
+        KMEANS = "kmeans"
+        RFM = "rfm"
+        PROPENSITY = "propensity"
+        VALUE = "value"
+        UPLIFT = "uplift"
+
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    version = models.PositiveIntegerField(default=1)
+    params = models.JSONField(default=dict)  # what it was asked to do: target, churn days, k range
+    features = models.JSONField(default=list)
+    training_rows = models.PositiveIntegerField(default=0)
+    seconds = models.FloatField(default=0)
+    metrics = models.JSONField(default=dict)
+    info = models.JSONField(default=dict)  # everything ml.py reported: curves, profiles, importances
+    pipeline = models.BinaryField()  # joblib bytes from segments.ml.model_dump
+    trained_at = models.DateTimeField(auto_now_add=True)
+    scored_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["name", "version"], name="segmentmodel_version")]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version} ({self.kind})"
+
+
+class ModelScore(models.Model):
+    model = models.ForeignKey(SegmentModel, on_delete=models.CASCADE, related_name="scores")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="model_scores")
+    score = models.FloatField()
+    label = models.CharField(max_length=100, blank=True, default="")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["model", "customer"], name="modelscore_unique")]
+        indexes = [models.Index(fields=["model", "label"], name="modelscore_label")]
+
+
+class Segment(models.Model):
+    class Kind(models.TextChoices):
+        RULE = "rule"
+        KMEANS = "kmeans"
+        RFM = "rfm"
+        PROPENSITY = "propensity"
+        VALUE = "value"
+        UPLIFT = "uplift"
+
+    name = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True, default="")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.RULE)
+    rule = models.JSONField(null=True, blank=True)  # the rule tree, for kind=rule
+    model = models.ForeignKey(SegmentModel, null=True, blank=True, on_delete=models.PROTECT, related_name="segments")
+    # For model segments: the cluster label or tier, or a threshold / top fraction of score.
+    params = models.JSONField(default=dict, blank=True)
+    # Segments of one family (the clusters of one model, the RFM tiers...) partition customers
+    # and are compared refresh to refresh in the migration view.
+    family = models.CharField(max_length=200, blank=True, default="", db_index=True)
+    # Readers only see this version's memberships; a refresh writes the next version and
+    # then moves this number in the same transaction, so nobody sees a half-written segment.
+    current_version = models.PositiveIntegerField(default=0)
+    size = models.PositiveIntegerField(default=0)
+    refreshed_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="memberships")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="segment_memberships")
+    version = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["segment", "version", "customer"], name="membership_unique"),
+        ]
+        indexes = [models.Index(fields=["customer", "segment"], name="membership_customer")]
+
+
+class SegmentRefresh(models.Model):
+    """The size history: one row per refresh, with how many entered and left."""
+
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="refreshes")
+    version = models.PositiveIntegerField()
+    size = models.PositiveIntegerField()
+    entered = models.PositiveIntegerField()
+    left = models.PositiveIntegerField()
+    seconds = models.FloatField(default=0)
+    refreshed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["segment", "version"], name="segmentrefresh_version")]
+        ordering = ["segment", "version"]

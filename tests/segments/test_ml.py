@@ -170,6 +170,27 @@ def test_kmeans_log_transforms_the_heavy_tailed_rfm_features(clusters):
     assert set(info["params"]["log_features"]) == set(RFM)
 
 
+def test_kmeans_switches_to_minibatch_on_large_bases_and_still_recovers_clusters(monkeypatch):
+    frame, truth = planted_clusters(n_per_group=300, seed=5)
+    monkeypatch.setattr(ml, "MINIBATCH_ROWS", 1000)
+    pipeline, info = ml.kmeans_train(frame, RFM, k_range=range(3, 8), sample_size=800)
+    assert info["params"]["algorithm"] == "MiniBatchKMeans"
+    assert info["chosen_k"] == len(PLANTED)
+    assert adjusted_rand_score(truth, pipeline.predict(frame)) >= 0.8
+
+
+def test_kmeans_scores_rows_with_gaps_and_out_of_range_values(clusters):
+    _, _, pipeline, _ = clusters
+    odd = pd.DataFrame({
+        "recency_days": [np.nan, 3.0, 10.0],
+        "frequency": [5.0, None, 1.0],
+        "monetary": [100.0, 50.0, -20.0],  # a refund-driven negative total
+    }, index=pd.Index([1, 2, 3], name="customer_id"))
+    scored = score_all(pipeline, odd, "kmeans")
+    assert np.isfinite(scored["score"]).all()
+    assert set(scored["label"]) <= {str(k) for k in range(len(PLANTED))}
+
+
 def test_kmeans_rejects_categorical_features():
     frame, _ = planted_clusters(n_per_group=20)
     frame["plan"] = "basic"
@@ -280,6 +301,14 @@ def test_propensity_scores_unseen_categories_and_missing_values(propensity):
     assert scores["label"].isna().all()
 
 
+def test_propensity_refuses_a_target_with_too_few_of_one_outcome():
+    frame, churned = churn_data(n=300)
+    churned[:] = False
+    churned.iloc[:3] = True
+    with pytest.raises(ValueError, match="each outcome"):
+        ml.propensity_train(frame, churned, ["recency_days"])
+
+
 def test_propensity_segment_mask_by_threshold_and_top_fraction():
     scores = pd.Series([0.9, 0.1, 0.5, 0.5, np.nan], index=[5, 4, 3, 2, 1])
     assert ml.propensity_segment_mask(scores, threshold=0.5).tolist() == [True, False, True, True, False]
@@ -335,9 +364,13 @@ def test_kmeans_chunk_labels_are_cluster_numbers(clusters):
     assert (scored["score"] >= 0).all()
 
 
-@pytest.mark.parametrize("kind", ["kmeans", "propensity", "value"])
+@pytest.mark.parametrize("kind", ["kmeans", "rfm", "propensity", "value"])
 def test_dump_and_load_round_trip_reproduces_scores(kind, clusters, propensity, value):
-    frame, _, model, _ = {"kmeans": clusters, "propensity": propensity, "value": value}[kind][:4]
+    if kind == "rfm":
+        frame = rfm_population()
+        model, _ = ml.rfm_train(frame)
+    else:
+        frame, _, model, _ = {"kmeans": clusters, "propensity": propensity, "value": value}[kind]
     blob = ml.model_dump(model)
     assert isinstance(blob, bytes)
     restored = ml.model_load(blob)
