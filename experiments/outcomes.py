@@ -1,0 +1,387 @@
+"""Outcomes per arm, computed in SQL. Reads only.
+
+A report needs, per arm (and per breakdown group), the unit count and for each metric the
+sum and the sum of squares of the per-unit values: that is all the statistics need
+(stats.Moments.from_sums), and the database computes it in one pass whatever the size.
+
+Per-unit values: for customer exposures a unit's value is its orders (or events) in the
+attribution window [exposed_at, exposed_at + attribution_days); a unit with none is 0, so
+only the units that have some are aggregated per unit and the zeros come from the count.
+For imported exposures the value is in the exposure row's ``outcomes``.
+
+Per-unit arrays are fetched only where a method needs them (CUPED, uplift); survival data
+come back already grouped by arm and hour, so a million units are a few thousand rows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+from django.db import connection
+
+from customers.models import Customer, Event, Order
+
+from .models import Experiment, Exposure, Metric
+
+EXPOSURE = Exposure._meta.db_table
+CUSTOMER = Customer._meta.db_table
+ORDER = Order._meta.db_table
+EVENT = Event._meta.db_table
+ORDER_SOURCES = {Metric.Source.ORDER_CONVERSION, Metric.Source.ORDER_REVENUE, Metric.Source.ORDER_COUNT}
+EVENT_SOURCES = {Metric.Source.EVENT_CONVERSION, Metric.Source.EVENT_COUNT}
+CUSTOMER_COLUMNS = ("country", "time_zone")  # breakdowns may use these besides attributes
+
+
+@dataclass
+class Sums:
+    """n units; per metric name, (sum, sum of squares) of the per-unit values."""
+
+    n: int = 0
+    metrics: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def add(self, name: str, total: float, total_sq: float) -> None:
+        t, s = self.metrics.get(name, (0.0, 0.0))
+        self.metrics[name] = (t + float(total or 0), s + float(total_sq or 0))
+
+
+# --------------------------------------------------------------------------- dialect
+
+
+def _pg() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _json_key(key: str) -> str:
+    # PostgreSQL's ->> takes the key; SQLite's JSON functions a path, quoted for any key.
+    if _pg():
+        return key
+    return '$."' + key.replace('"', '""') + '"'
+
+
+def _json_text(column: str, key: str) -> tuple[str, list]:
+    """SQL for the text of ``column``'s value at ``key``, spelled alike on both databases:
+    SQLite's json_extract turns JSON true into 1, so booleans are spelled out by type."""
+    path = _json_key(key)
+    if _pg():
+        return f"({column} ->> %s)", [path]
+    return (
+        f"(CASE json_type({column}, %s) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' "
+        f"ELSE CAST(json_extract({column}, %s) AS TEXT) END)",
+        [path, path],
+    )
+
+
+def _json_number(column: str, key: str) -> tuple[str, list]:
+    if _pg():
+        return f"CAST({column} ->> %s AS DOUBLE PRECISION)", [key]
+    return f"CAST(json_extract({column}, %s) AS REAL)", [_json_key(key)]
+
+
+def filter_text(value) -> str:
+    """A filter value as _json_text spells it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _in_window(at: str, start_days: int, end_days: int) -> tuple[str, list]:
+    """``at`` in [exposed_at + start_days, exposed_at + end_days)."""
+    if _pg():
+        return (
+            f"{at} >= e.exposed_at + %s * INTERVAL '1 day' AND {at} < e.exposed_at + %s * INTERVAL '1 day'",
+            [start_days, end_days],
+        )
+    return (
+        f"julianday({at}) >= julianday(e.exposed_at) + %s AND julianday({at}) < julianday(e.exposed_at) + %s",
+        [start_days, end_days],
+    )
+
+
+def _now_param(now: datetime):
+    return now if _pg() else connection.ops.adapt_datetimefield_value(now)
+
+
+def _group_sql(experiment: Experiment, by: str | None) -> tuple[str, list, str]:
+    """(expression, params, join) for the breakdown group; a constant without one."""
+    if not by:
+        return "''", [], ""
+    if experiment.source == Experiment.Source.IMPORTED:
+        sql, params = _json_text("e.attributes", by)
+        return sql, params, ""
+    join = f"JOIN {CUSTOMER} c ON c.id = e.customer_id"
+    if by in CUSTOMER_COLUMNS:
+        return f"c.{by}", [], join
+    sql, params = _json_text("c.attributes", by)
+    return sql, params, join
+
+
+def _arm_filter(arm_ids: list[int] | None) -> tuple[str, list]:
+    if not arm_ids:
+        return "", []
+    return f" AND e.arm_id IN ({', '.join(['%s'] * len(arm_ids))})", list(arm_ids)
+
+
+def _fetch(sql: str, params: list) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def group_label(value) -> str:
+    if value is None:
+        return "(none)"
+    return str(value)
+
+
+# --------------------------------------------------------------------------- sums
+
+
+def arm_sums(
+    experiment: Experiment, metrics: list[Metric], *, by: str | None = None
+) -> dict[tuple[str, int], Sums]:
+    """{(group, arm id): Sums} for every arm with units; group is "" without ``by``."""
+    group, group_params, join = _group_sql(experiment, by)
+    out: dict[tuple[str, int], Sums] = defaultdict(Sums)
+    imported = [m for m in metrics if m.source == Metric.Source.IMPORTED]
+    columns, params = [], list(group_params)
+    for metric in imported:
+        value, value_params = _json_number("e.outcomes", metric.name)
+        columns.append(f"SUM({value}), SUM({value} * {value})")
+        params += value_params * 3
+    sql = (
+        f"SELECT {group} AS grp, e.arm_id, COUNT(*){''.join(', ' + c for c in columns)} "
+        f"FROM {EXPOSURE} e {join} WHERE e.experiment_id = %s GROUP BY 1, 2"
+    )
+    for grp, arm_id, n, *values in _fetch(sql, params + [experiment.id]):
+        sums = out[(group_label(grp), arm_id)]
+        sums.n += n
+        for i, metric in enumerate(imported):
+            sums.add(metric.name, values[2 * i], values[2 * i + 1])
+
+    if experiment.source == Experiment.Source.CUSTOMERS:
+        window = (0, experiment.attribution_days)
+        for builder, sources in ((_per_unit_orders, ORDER_SOURCES), (_per_unit_events, EVENT_SOURCES)):
+            chosen = [m for m in metrics if m.source in sources]
+            if not chosen:
+                continue
+            inner, inner_params = builder(experiment, chosen, window, (group, group_params, join))
+            outer = ", ".join(
+                f"SUM({_unit_level(m, f'u.m{i}')}), SUM({_unit_level(m, f'u.m{i}')} * {_unit_level(m, f'u.m{i}')})"
+                for i, m in enumerate(chosen)
+            )
+            rows = _fetch(f"SELECT u.grp, u.arm_id, {outer} FROM ({inner}) u GROUP BY 1, 2", inner_params)
+            for grp, arm_id, *values in rows:
+                sums = out[(group_label(grp), arm_id)]
+                for i, metric in enumerate(chosen):
+                    sums.add(metric.name, values[2 * i], values[2 * i + 1])
+    return dict(out)
+
+
+def _unit_level(metric: Metric, column: str) -> str:
+    """A unit's value from its per-unit total: conversions are 0/1."""
+    if metric.kind == Metric.Kind.BINARY:
+        return f"CASE WHEN {column} > 0 THEN 1 ELSE 0 END"
+    return column
+
+
+def _order_value(metric: Metric) -> tuple[str, list]:
+    """Per-order contribution of a metric: 1 for counting, the amount for revenue."""
+    conditions, params = [], []
+    for key, value in sorted(metric.order_filter.items()):
+        text, text_params = _json_text("o.properties", key)
+        conditions.append(f"{text} = %s")
+        params += text_params + [filter_text(value)]
+    value = "CAST(o.amount AS DOUBLE PRECISION)" if metric.source == Metric.Source.ORDER_REVENUE else "1"
+    if not conditions:
+        return value, params
+    return f"CASE WHEN {' AND '.join(conditions)} THEN {value} ELSE 0 END", params
+
+
+Grouping = tuple[str, list, str]  # expression, its params, the join it needs
+NO_GROUPING: Grouping = ("''", [], "")
+
+
+def _per_unit_orders(
+    experiment: Experiment, metrics: list[Metric], window: tuple[int, int],
+    grouping: Grouping = NO_GROUPING, arm_ids: list[int] | None = None,
+) -> tuple[str, list]:
+    """SQL (and params) of per-unit order totals, m0, m1, ... for the units that have any
+    order in the window: exposure_id, arm_id, grp, m0..."""
+    group, group_params, join = grouping
+    values, value_params = [], []
+    for i, metric in enumerate(metrics):
+        value, params = _order_value(metric)
+        values.append(f"SUM({value}) AS m{i}")
+        value_params += params
+    condition, window_params = _in_window("o.ordered_at", *window)
+    arm_sql, arm_params = _arm_filter(arm_ids)
+    sql = (
+        f"SELECT e.id AS exposure_id, e.arm_id AS arm_id, {group} AS grp, {', '.join(values)} "
+        f"FROM {EXPOSURE} e {join} JOIN {ORDER} o ON o.customer_id = e.customer_id AND {condition} "
+        f"WHERE e.experiment_id = %s{arm_sql} GROUP BY 1, 2, 3"
+    )
+    return sql, group_params + value_params + window_params + [experiment.id] + arm_params
+
+
+def _per_unit_events(
+    experiment: Experiment, metrics: list[Metric], window: tuple[int, int],
+    grouping: Grouping = NO_GROUPING, arm_ids: list[int] | None = None,
+) -> tuple[str, list]:
+    group, group_params, join = grouping
+    values = [f"SUM(CASE WHEN ev.kind = %s THEN 1 ELSE 0 END) AS m{i}" for i in range(len(metrics))]
+    kinds = sorted({m.event_kind for m in metrics})
+    condition, window_params = _in_window("ev.occurred_at", *window)
+    arm_sql, arm_params = _arm_filter(arm_ids)
+    sql = (
+        f"SELECT e.id AS exposure_id, e.arm_id AS arm_id, {group} AS grp, {', '.join(values)} "
+        f"FROM {EXPOSURE} e {join} JOIN {EVENT} ev ON ev.customer_id = e.customer_id "
+        f"AND ev.kind IN ({', '.join(['%s'] * len(kinds))}) AND {condition} "
+        f"WHERE e.experiment_id = %s{arm_sql} GROUP BY 1, 2, 3"
+    )
+    params = group_params + [m.event_kind for m in metrics] + kinds + window_params + [experiment.id] + arm_params
+    return sql, params
+
+
+def open_windows(experiment: Experiment, now: datetime) -> int:
+    """Customer exposures whose attribution window has not closed: outcomes still coming."""
+    if experiment.source != Experiment.Source.CUSTOMERS:
+        return 0
+    return Exposure.objects.filter(
+        experiment=experiment, exposed_at__gt=now - timedelta(days=experiment.attribution_days)
+    ).count()
+
+
+# --------------------------------------------------------------------------- per unit
+
+
+def unit_values(
+    experiment: Experiment,
+    metrics: list[Metric],
+    *,
+    arm_ids: list[int] | None = None,
+    window: tuple[int, int] | None = None,
+    attributes: bool = False,
+) -> pd.DataFrame:
+    """One row per exposure (index exposure_id): arm_id, unit, customer_id, a column per
+    metric and, with ``attributes``, the unit's attributes as a dict column.
+
+    ``window`` (days relative to exposure) defaults to the attribution window; CUPED asks
+    for the pre-period (-attribution_days, 0) of the same metrics.
+    """
+    window = window or (0, experiment.attribution_days)
+    arm_sql, arm_params = _arm_filter(arm_ids)
+    imported = [m for m in metrics if m.source == Metric.Source.IMPORTED]
+    select = ["e.id", "e.arm_id", "e.unit", "e.customer_id"] + (["e.attributes"] if attributes else [])
+    params: list = []
+    for metric in imported:
+        value, value_params = _json_number("e.outcomes", metric.name)
+        select.append(value)
+        params += value_params
+    sql = f"SELECT {', '.join(select)} FROM {EXPOSURE} e WHERE e.experiment_id = %s{arm_sql} ORDER BY e.id"
+    columns = ["exposure_id", "arm_id", "unit", "customer_id"] + (["attributes"] if attributes else [])
+    frame = pd.DataFrame.from_records(
+        _fetch(sql, params + [experiment.id] + arm_params), columns=columns + [m.name for m in imported]
+    ).set_index("exposure_id")
+    if attributes:
+        frame["attributes"] = frame["attributes"].map(_as_dict)
+
+    if experiment.source == Experiment.Source.CUSTOMERS:
+        for builder, sources in ((_per_unit_orders, ORDER_SOURCES), (_per_unit_events, EVENT_SOURCES)):
+            chosen = [m for m in metrics if m.source in sources]
+            if not chosen:
+                continue
+            inner, inner_params = builder(experiment, chosen, window, NO_GROUPING, arm_ids)
+            levels = ", ".join(_unit_level(m, f"u.m{i}") for i, m in enumerate(chosen))
+            found = _fetch(f"SELECT u.exposure_id, {levels} FROM ({inner}) u", inner_params)
+            names = [m.name for m in chosen]
+            per_unit = pd.DataFrame.from_records(found, columns=["exposure_id", *names]).set_index("exposure_id")
+            frame = frame.join(per_unit.astype(float), how="left")
+            frame[names] = frame[names].fillna(0.0)
+    for metric in metrics:
+        frame[metric.name] = pd.to_numeric(frame[metric.name], errors="coerce").astype(float)
+    return frame
+
+
+def _as_dict(value) -> dict:
+    # psycopg decodes jsonb; SQLite hands back the text.
+    if isinstance(value, dict):
+        return value
+    if value in (None, ""):
+        return {}
+    return json.loads(value)
+
+
+# --------------------------------------------------------------------------- survival
+
+
+@dataclass
+class SurvivalData:
+    """Per-unit arrays rebuilt from grouped counts: days to the first return (or to now,
+    censored), whether it happened, and whole days observed since exposure."""
+
+    arm_ids: np.ndarray
+    durations: np.ndarray
+    events: np.ndarray
+    observed_days: np.ndarray
+
+
+def survival_data(experiment: Experiment, now: datetime, *, max_day: int) -> SurvivalData:
+    """Time from exposure to the first order (or first event of ``retention_event``) after it.
+
+    Grouped in SQL by (arm, hours, returned, whole days observed capped at ``max_day``), so
+    the transfer stays small at any size. Hours are rounded up for returns and down for
+    censored units: "returned within N days" and "observed N days" then compare exactly
+    for whole-day N, which is what day-N retention asks; curves move by under an hour.
+    """
+    kind = experiment.retention_event
+    if kind == "order":
+        first, first_params = f"SELECT customer_id, ordered_at AS at FROM {ORDER}", []
+    else:
+        first, first_params = f"SELECT customer_id, occurred_at AS at FROM {EVENT} WHERE kind = %s", [kind]
+    now_p = _now_param(now)
+    if _pg():
+        span = "(EXTRACT(EPOCH FROM ({a} - {b})) / 3600.0)"
+        ceil, floor, least = "CEIL({})", "FLOOR({})", "LEAST({}, %s)"
+    else:
+        span = "((julianday({a}) - julianday({b})) * 24.0)"
+        # SQLite may be built without CEIL/FLOOR; these are exact for non-negative values.
+        ceil = "(CAST({0} AS INTEGER) + ({0} > CAST({0} AS INTEGER)))"
+        floor, least = "CAST({} AS INTEGER)", "MIN({}, %s)"
+    returned_hours = span.format(a="u.first_at", b="u.exposed_at")
+    observed_hours = span.format(a="%s", b="u.exposed_at")
+    hours = (
+        f"CASE WHEN u.first_at IS NOT NULL THEN {ceil.format(returned_hours)} "
+        f"ELSE {floor.format(observed_hours)} END"
+    )
+    observed = least.format(floor.format(f"({observed_hours} / 24.0)"))
+    sql = f"""
+        SELECT u.arm_id, {hours} AS hours, CASE WHEN u.first_at IS NULL THEN 0 ELSE 1 END AS returned,
+               {observed} AS observed, COUNT(*)
+        FROM (
+            SELECT e.id, e.arm_id, e.exposed_at, MIN(f.at) AS first_at
+            FROM {EXPOSURE} e
+            LEFT JOIN ({first}) f ON f.customer_id = e.customer_id AND f.at >= e.exposed_at AND f.at <= %s
+            WHERE e.experiment_id = %s AND e.exposed_at IS NOT NULL AND e.exposed_at <= %s
+            GROUP BY e.id, e.arm_id, e.exposed_at
+        ) u
+        GROUP BY 1, 2, 3, 4
+    """
+    # In order of appearance: hours (now), observed (now, cap), the join (kind, now), WHERE.
+    params = [now_p, now_p, max_day] + first_params + [now_p, experiment.id, now_p]
+    rows = _fetch(sql, params)
+    if not rows:
+        empty = np.array([], dtype=float)
+        return SurvivalData(np.array([], dtype=np.int64), empty, empty, empty)
+    arm, hrs, returned, observed_col, count = (np.array(col, dtype=object) for col in zip(*rows))
+    count = count.astype(np.int64)
+    return SurvivalData(
+        arm_ids=np.repeat(arm.astype(np.int64), count),
+        durations=np.repeat(np.maximum(hrs.astype(float), 0.0) / 24.0, count),
+        events=np.repeat(returned.astype(int), count),
+        observed_days=np.repeat(observed_col.astype(float), count),
+    )

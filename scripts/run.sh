@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The main job: install, migrate, load demo data, create an admin login, then run the web
+# server, a Celery worker and beat until Ctrl-C, which stops all three.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+mkdir -p var
+# A secret key of this machine's own, made once and kept in var/ (never committed).
+if [ -z "${SECRET_KEY:-}" ]; then
+  [ -s var/secret_key ] || .venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(50))' > var/secret_key
+  export SECRET_KEY=$(cat var/secret_key)
+fi
+export DEBUG=${DEBUG:-false}
+export ALLOWED_HOSTS=${ALLOWED_HOSTS:-127.0.0.1,localhost}
+PORT=${PORT:-8000}
+export SITE_URL=${SITE_URL:-http://127.0.0.1:$PORT}
+PY=.venv/bin/python
+
+$PY manage.py migrate --no-input -v0
+$PY manage.py collectstatic --no-input -v0
+if [ "$($PY manage.py shell -c 'from customers.models import Customer; print(Customer.objects.exists())')" = "False" ]; then
+  $PY manage.py load_demo --customers "${DEMO_CUSTOMERS:-20000}"
+fi
+$PY manage.py ensure_admin
+
+pids=()
+stop() {
+  trap - INT TERM EXIT
+  echo; echo "==> stopping"
+  kill "${pids[@]}" 2>/dev/null || true
+  wait 2>/dev/null || true
+}
+trap stop INT TERM EXIT
+$PY -m celery -A config worker --loglevel=INFO --concurrency=2 --without-gossip --without-mingle > var/worker.log 2>&1 &
+pids+=($!)
+$PY -m celery -A config beat --loglevel=INFO --pidfile= --schedule=var/celerybeat-schedule > var/beat.log 2>&1 &
+pids+=($!)
+$PY manage.py runserver "127.0.0.1:$PORT" --noreload > var/web.log 2>&1 &
+pids+=($!)
+echo "==> offerlab is running at http://127.0.0.1:$PORT/  (worker, beat and web logs in var/; Ctrl-C stops)"
+wait -n "${pids[@]}" || true
+echo "==> a process exited; see var/web.log, var/worker.log, var/beat.log" >&2
