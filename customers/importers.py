@@ -211,8 +211,13 @@ def import_file(
     currency: str | None = None,
     rejects_path: Path | None = None,
     progress: bool = False,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> ImportResult:
-    """Import a CSV file of customers, orders or events; see the module docstring."""
+    """Import a CSV file of customers, orders or events; see the module docstring.
+
+    `progress` draws a bar on the terminal; `on_progress(bytes_read, total_bytes)` is
+    called every few thousand rows, for a web page watching an import job.
+    """
     path = Path(path)
     try:
         source = parsing.open_csv(path)
@@ -226,8 +231,8 @@ def import_file(
     bar = _progress_bar(source.size, path.name) if progress else None
     try:
         header, records = parsing.read_records(source.stream, source.delimiter)
-        if bar is not None:
-            records = _with_progress(records, bar, source.raw)
+        if bar is not None or on_progress is not None:
+            records = _with_progress(records, source.raw, source.size, bar, on_progress)
         result = import_records(
             kind,
             header,
@@ -606,9 +611,16 @@ def _progress_bar(total: int, name: str):
     return tqdm(total=total, unit="B", unit_scale=True, desc=name, leave=False)
 
 
-def _with_progress(records: Iterator, bar, raw) -> Iterator:
+def _with_progress(records: Iterator, raw, total: int, bar, on_progress) -> Iterator:
+    def report() -> None:
+        done = raw.tell()
+        if bar is not None:
+            bar.update(done - bar.n)
+        if on_progress is not None:
+            on_progress(done, total)
+
     for count, record in enumerate(records, 1):
-        if count % 2000 == 0:
-            bar.update(raw.tell() - bar.n)
+        if count % 5000 == 0:
+            report()
         yield record
-    bar.update(raw.tell() - bar.n)
+    report()

@@ -121,6 +121,7 @@ class ImportJob(models.Model):
     """A file import run by a worker, so the browser can watch it and fetch the rejects."""
 
     class Status(models.TextChoices):
+        DRAFT = "draft"  # uploaded, columns not mapped yet
         QUEUED = "queued"
         RUNNING = "running"
         DONE = "done"

@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 import logging
 import time
+import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone as dt_timezone
 
 import numpy as np
+from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
-from . import demo, importers
+from . import demo, importers, parsing
 from .models import AttributeDefinition, Customer, Event, ImportJob, Order, Suppression
 
 SQLITE_BATCH = 5000
@@ -133,6 +136,52 @@ def customer_suppress(customer: Customer, reason: str, *, detail: str = "", sour
     return suppression
 
 
+def import_job_upload(kind: str, upload, *, user=None) -> ImportJob:
+    """Keep an uploaded file under var/uploads and read its header for the mapping step."""
+    folder = settings.VAR_DIR / "uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{uuid.uuid4().hex}.csv"
+    with open(path, "wb") as out:
+        for chunk in upload.chunks():
+            out.write(chunk)
+    try:
+        source = parsing.open_csv(path)
+        try:
+            header, _ = parsing.read_records(source.stream, source.delimiter)
+        finally:
+            source.raw.close()
+    except parsing.FileError as exc:
+        path.unlink(missing_ok=True)
+        raise importers.ImportFailed(f"{upload.name}: {exc}") from None
+    return ImportJob.objects.create(
+        kind=kind, path=str(path), status=ImportJob.Status.DRAFT, created_by=user,
+        options={"header": header, "filename": upload.name},
+    )
+
+
+def import_job_start(job: ImportJob, *, mapping: dict[str, str], id_from_row: bool = False) -> ImportJob:
+    """Queue a mapped upload. Only a draft can start, so a double submit queues it once."""
+    options = {**job.options, "mapping": mapping, "id_from_row": id_from_row}
+    started = ImportJob.objects.filter(id=job.id, status=ImportJob.Status.DRAFT).update(
+        status=ImportJob.Status.QUEUED, options=options
+    )
+    if started:
+        from .tasks import import_job_run as task
+
+        transaction.on_commit(lambda: task.delay(job.id))
+    job.refresh_from_db()
+    return job
+
+
+def import_job_progress(job: ImportJob) -> dict:
+    """How far a running import has read its file: {"done": bytes, "total": bytes}."""
+    return cache.get(_progress_key(job.id)) or {"done": 0, "total": 0}
+
+
+def _progress_key(job_id: int) -> str:
+    return f"import-job:{job_id}:progress"
+
+
 def import_job_create(kind: str, path: str, *, options: dict | None = None, user=None) -> ImportJob:
     """Queue a file import; the worker runs it once the row is committed."""
     from .tasks import import_job_run
@@ -151,8 +200,16 @@ def import_job_run(job_id: int) -> ImportJob | None:
     if not claimed:
         return None
     job = ImportJob.objects.get(id=job_id)
+    options = {k: v for k, v in job.options.items() if k not in ("header", "filename")}
+    options.setdefault("rejects_path", settings.VAR_DIR / "rejects" / f"import-{job.id}.rejects.csv")
+
+    def progress(done: int, total: int) -> None:
+        # The cache, not the job row: the import runs in one transaction, and a row
+        # written inside it would stay invisible to the page until the very end.
+        cache.set(_progress_key(job_id), {"done": done, "total": total}, timeout=3600)
+
     try:
-        result = importers.import_file(job.kind, job.path, **job.options)
+        result = importers.import_file(job.kind, job.path, on_progress=progress, **options)
     except importers.ImportFailed as exc:
         job.status, job.error = ImportJob.Status.FAILED, str(exc)
     except Exception as exc:

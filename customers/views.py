@@ -1,8 +1,16 @@
-from django.core.paginator import Paginator
-from django.shortcuts import get_object_or_404, render
+from pathlib import Path
 
-from .models import Customer, Event, Order
-from .roles import VIEWER, role_required
+from django.conf import settings
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from . import services
+from .importers import SPECS, ImportFailed
+from .models import Customer, Event, ImportJob, Order
+from .roles import MARKETER, VIEWER, has_role, role_required
 from .selectors import customer_list
 
 
@@ -38,3 +46,67 @@ def customer_detail(request, customer_id: int):
             "suppressions": customer.suppressions.all(),
         },
     )
+
+
+# --- Imports ---------------------------------------------------------------------------
+
+IMPORT_KINDS = {"customers": "Customers", "orders": "Orders", "events": "Events"}
+
+
+@role_required(VIEWER)
+def import_index(request):
+    jobs = ImportJob.objects.order_by("-created_at")[:30]
+    return render(request, "customers/imports.html", {"jobs": jobs, "kinds": IMPORT_KINDS, "can_edit": has_role(request.user, MARKETER)})
+
+
+@role_required(MARKETER)
+@require_POST
+def import_upload(request):
+    kind = request.POST.get("kind", "")
+    upload = request.FILES.get("file")
+    if kind not in IMPORT_KINDS or upload is None:
+        messages.error(request, "Choose what the file holds and a CSV file to upload.")
+        return redirect("customers:imports")
+    try:
+        job = services.import_job_upload(kind, upload, user=request.user)
+    except ImportFailed as exc:
+        messages.error(request, str(exc))
+        return redirect("customers:imports")
+    return redirect("customers:import-map", job_id=job.id)
+
+
+@role_required(MARKETER)
+def import_map(request, job_id: int):
+    job = get_object_or_404(ImportJob, pk=job_id)
+    if job.status != ImportJob.Status.DRAFT:
+        return redirect("customers:import-detail", job_id=job.id)
+    header = job.options.get("header", [])
+    fields = SPECS[job.kind].columns
+    if request.method == "POST":
+        mapping = {c.name: request.POST[f"map_{c.name}"] for c in fields if request.POST.get(f"map_{c.name}") in header}
+        services.import_job_start(job, mapping=mapping, id_from_row=request.POST.get("id_from_row") == "on")
+        return redirect("customers:import-detail", job_id=job.id)
+    lower = {h.lower(): h for h in header}
+    rows = [
+        {"name": c.name, "required": c.required, "guess": lower.get(c.name.lower(), "")}
+        for c in fields
+    ]
+    return render(request, "customers/import_map.html", {"job": job, "rows": rows, "header": header})
+
+
+@role_required(VIEWER)
+def import_detail(request, job_id: int):
+    job = get_object_or_404(ImportJob, pk=job_id)
+    context = {"job": job, "progress": services.import_job_progress(job)}
+    template = "customers/_import_status.html" if request.htmx else "customers/import_detail.html"
+    return render(request, template, context)
+
+
+@role_required(VIEWER)
+def import_rejects(request, job_id: int):
+    job = get_object_or_404(ImportJob, pk=job_id)
+    path = Path((job.result or {}).get("rejects_path") or "")
+    # Only files the importer wrote under var/: a result row can never point elsewhere.
+    if not path.name or not path.resolve().is_relative_to(settings.VAR_DIR.resolve()) or not path.is_file():
+        raise Http404("This import has no rejected rows.")
+    return FileResponse(open(path, "rb"), as_attachment=True, filename=f"import-{job.id}-rejects.csv")

@@ -18,9 +18,7 @@ PY=.venv/bin/python
 
 $PY manage.py migrate --no-input -v0
 $PY manage.py collectstatic --no-input -v0
-if [ "$($PY manage.py shell -c 'from customers.models import Customer; print(Customer.objects.exists())')" = "False" ]; then
-  $PY manage.py load_demo --customers "${DEMO_CUSTOMERS:-20000}"
-fi
+$PY manage.py load_demo --if-empty --customers "${DEMO_CUSTOMERS:-20000}"
 $PY manage.py ensure_admin
 
 pids=()

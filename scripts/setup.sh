@@ -15,7 +15,8 @@ stamp=.venv/.requirements.sha
 want=$(sha256sum requirements.txt | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "==> installing requirements"
-  .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -r requirements.txt
+  # (grep drops the "Location ... is ignored" noise some pip configurations print)
+  .venv/bin/python -m pip install --quiet --upgrade pip 2>&1 | { grep -v "WARNING: Location" || true; }
+  .venv/bin/python -m pip install --quiet -r requirements.txt 2>&1 | { grep -v "WARNING: Location" || true; }
   echo "$want" > "$stamp"
 fi

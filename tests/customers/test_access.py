@@ -32,3 +32,10 @@ def test_the_login_page_logs_in(client, viewer):
     response = client.post("/accounts/login/", {"username": viewer.username, "password": "pw-for-tests-only"})
     assert response.status_code == 302
     assert client.get("/").status_code == 200
+
+
+def test_a_viewer_can_see_imports_but_not_upload(client, viewer):
+    client.force_login(viewer)
+    page = client.get("/customers/imports/")
+    assert page.status_code == 200 and b"Upload" not in page.content
+    assert client.post("/customers/imports/upload/", {"kind": "customers"}).status_code == 403

@@ -19,3 +19,10 @@ def test_load_demo_twice_replaces_rather_than_doubles():
     call_command("load_demo", "--customers", "300")
     call_command("load_demo", "--customers", "300")
     assert Customer.objects.count() == 300
+
+
+def test_load_demo_if_empty_leaves_an_existing_base_alone(capsys):
+    call_command("load_demo", "--customers", "50")
+    call_command("load_demo", "--customers", "80", "--if-empty")
+    assert "skipped" in capsys.readouterr().out
+    assert Customer.objects.count() == 50
