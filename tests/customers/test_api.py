@@ -49,3 +49,9 @@ def test_the_openapi_schema_generates(viewer_api):
     response = viewer_api.get("/api/schema/")
     assert response.status_code == 200
     assert b"/api/customers/batch/" in response.content
+
+
+def test_a_token_from_username_and_password_opens_the_api(client, viewer):
+    token = client.post("/api/token/", {"username": viewer.username, "password": "pw-for-tests-only"}).json()["token"]
+    response = client.get("/api/customers/", HTTP_AUTHORIZATION=f"Token {token}")
+    assert response.status_code == 200
