@@ -472,7 +472,6 @@ class _staging:
             else:
                 ddl = ", ".join(f"{name}" for name, _ in self.columns)
                 cursor.execute(f"CREATE TEMP TABLE {STAGING} ({ddl})")
-            cursor.execute(f"CREATE INDEX {STAGING}_line ON {STAGING} (line)")
         return self
 
     def __exit__(self, *exc):
