@@ -1,0 +1,174 @@
+"""Experiment pages: the list, the report with its charts, exports, the sample-size planner."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from django.contrib import messages
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_POST
+
+from customers import charts
+from customers.roles import MARKETER, VIEWER, has_role, role_required
+
+from . import outcomes, presentation, selectors, services, stats, timeline
+from .models import Experiment
+
+CUMULATIVE_DAYS = 30
+
+
+def _experiment(experiment_id: int) -> Experiment:
+    try:
+        return selectors.experiment_get(experiment_id)
+    except Experiment.DoesNotExist:
+        raise Http404("No such experiment.") from None
+
+
+def _report_body(experiment: Experiment) -> tuple[dict, bool]:
+    """The cached report, computing it on the spot the first time; and whether it is fresh."""
+    report = selectors.report_cached(experiment)
+    if report is None:
+        report = services.report_refresh(experiment)
+    return report.body, selectors.report_is_fresh(experiment, report)
+
+
+@role_required(VIEWER)
+def experiment_index(request):
+    rows = []
+    for experiment in selectors.experiment_list()[:200]:
+        report = selectors.report_cached(experiment)
+        rows.append({"experiment": experiment, "report": report.body if report else None})
+    return render(request, "experiments/index.html", {"rows": rows})
+
+
+def _metric_chart(metric: dict) -> str:
+    percent = metric["kind"] == "binary"
+    rows = [(a["arm"], a["mean"], *(a["ci"] or [None, None])) for a in metric["arms"]]
+    label = "share of units (95% interval)" if percent else "mean per unit (95% interval)"
+    return charts.interval_chart(rows, title=f"{metric['name']} by arm", value_label=label, percent=percent)
+
+
+def _retention_chart(retention: dict) -> str | None:
+    curves = retention.get("kaplan_meier") or []
+    if not curves:
+        return None
+    series = [
+        charts.Series(c["arm"], c["time"], [1 - s for s in c["survival"]],
+                      lo=[None if h is None else 1 - h for h in c["hi"]],
+                      hi=[None if lo is None else 1 - lo for lo in c["lo"]], step=True)
+        for c in curves
+    ]
+    return charts.line_chart(series, title="Share of units who came back, by days since exposure (Kaplan-Meier)",
+                             x_label="days since exposure", y_label="returned", y_percent=True)
+
+
+def _cumulative_chart(experiment: Experiment, body: dict) -> str | None:
+    """Only for customer experiments: their conversions have times; imported ones do not."""
+    if experiment.source != Experiment.Source.CUSTOMERS or not body["units"]:
+        return None
+    data = outcomes.survival_data(experiment, timezone.now(), max_day=CUMULATIVE_DAYS)
+    if data.durations.size == 0:
+        return None
+    names = dict(experiment.arms.values_list("id", "name"))
+    control = next(a["name"] for a in body["arms"] if a["control"])
+    arms = np.array([names[i] for i in data.arm_ids], dtype=object)
+    days = list(range(1, min(CUMULATIVE_DAYS, int(data.observed_days.max(initial=0))) + 1))
+    series = timeline.cumulative_difference(
+        arms, data.durations, data.events, data.observed_days, control=control, days=days, alpha=experiment.alpha
+    )
+    series = [s for s in series if s["day"]]
+    if not series:
+        return None
+    return charts.line_chart(
+        [charts.Series(s["arm"], s["day"], s["diff"], lo=s["lo"], hi=s["hi"]) for s in series],
+        title=f"Difference from {control} in the share who ordered, by days since exposure",
+        x_label="days since exposure", y_label="difference vs control", y_percent=True, zero_line=True,
+    )
+
+
+@role_required(VIEWER)
+def experiment_detail(request, experiment_id: int):
+    experiment = _experiment(experiment_id)
+    body, fresh = _report_body(experiment)
+    metrics = [{"data": m, "chart": mark_safe(_metric_chart(m))} for m in body["metrics"]]
+    retention = body.get("retention")
+    context = {
+        "experiment": experiment,
+        "body": body,
+        "fresh": fresh,
+        "metrics": metrics,
+        "retention": retention,
+        "retention_chart": mark_safe(_retention_chart(retention) or "") if retention else "",
+        "cumulative_chart": mark_safe(_cumulative_chart(experiment, body) or ""),
+        "can_edit": has_role(request.user, MARKETER),
+        "uplift_models": experiment.uplift_models.order_by("-id")[:5],
+    }
+    return render(request, "experiments/detail.html", context)
+
+
+@role_required(MARKETER)
+@require_POST
+def experiment_refresh(request, experiment_id: int):
+    experiment = _experiment(experiment_id)
+    services.report_refresh(experiment, force=True)
+    messages.success(request, "The report was recomputed from the latest data.")
+    return redirect("experiments:detail", experiment_id=experiment.id)
+
+
+@role_required(VIEWER)
+def experiment_export_csv(request, experiment_id: int):
+    experiment = _experiment(experiment_id)
+    body, _ = _report_body(experiment)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="experiment-{experiment.id}.csv"'
+    presentation.report_csv_write(body, response)
+    return response
+
+
+@role_required(VIEWER)
+def experiment_export_json(request, experiment_id: int):
+    body, _ = _report_body(_experiment(experiment_id))
+    response = JsonResponse(body, json_dumps_params={"indent": 2})
+    response["Content-Disposition"] = f'attachment; filename="experiment-{experiment_id}.json"'
+    return response
+
+
+def _float(request, name: str, default: float, lo: float, hi: float, errors: list[str], label: str) -> float:
+    raw = request.GET.get(name, "")
+    if raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        errors.append(f"{label}: {raw!r} is not a number.")
+        return default
+    if not lo < value < hi:
+        errors.append(f"{label} must be between {lo:g} and {hi:g}.")
+        return default
+    return value
+
+
+@role_required(VIEWER)
+def experiment_plan(request):
+    """How many customers per arm to detect a lift, before launching."""
+    errors: list[str] = []
+    baseline = _float(request, "baseline", 2.0, 0, 100, errors, "Baseline conversion (%)") / 100
+    lift = _float(request, "lift", 10.0, 0, 1000, errors, "Relative lift to detect (%)") / 100
+    alpha = _float(request, "alpha", 0.05, 0, 0.5, errors, "Alpha")
+    power = _float(request, "power", 0.8, 0, 1, errors, "Power")
+    result = None
+    if not errors and baseline * (1 + lift) < 1:
+        result = stats.sample_size_binary(baseline, lift, relative=True, alpha=alpha, power=power)
+    elif not errors:
+        errors.append("Baseline times (1 + lift) must stay below 100%.")
+    context = {
+        "baseline": baseline * 100, "lift": lift * 100, "alpha": alpha, "power": power,
+        "result": result, "errors": errors,
+    }
+    if request.htmx:
+        return render(request, "experiments/_plan_result.html", context)
+    return render(request, "experiments/plan.html", context)

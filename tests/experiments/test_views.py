@@ -1,0 +1,61 @@
+"""The experiment pages a marketer and an analyst read."""
+
+import pytest
+
+from tests.experiments.factories import campaign_experiment, expose, order
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def experiment():
+    exp = campaign_experiment("summer", retention_days=[7])
+    for i in range(40):
+        c = expose(exp, "holdout")
+        if i % 8 == 0:
+            order(c, days_after=2)
+    for i in range(40):
+        c = expose(exp, "offer")
+        if i % 3 == 0:
+            order(c, days_after=1 + i % 5)
+    return exp
+
+
+def test_the_report_page_shows_the_srm_banner_first_then_tables_and_charts(client, viewer, experiment):
+    client.force_login(viewer)
+    html = client.get(f"/experiments/{experiment.id}/").content.decode()
+    assert html.index('id="srm"') < html.index("<h1>")
+    assert "Sample ratio check passed" in html
+    assert html.count("<svg") >= 3  # rates per arm for each metric, plus curves over time
+    assert "Difference from holdout" in html and "Kaplan-Meier" in html
+    assert "Recompute now" not in html  # a viewer changes nothing
+
+
+def test_a_marketer_can_recompute_and_a_viewer_cannot(client, viewer, marketer, experiment):
+    client.force_login(viewer)
+    assert client.post(f"/experiments/{experiment.id}/refresh/").status_code == 403
+    client.force_login(marketer)
+    assert client.post(f"/experiments/{experiment.id}/refresh/").status_code == 302
+
+
+def test_exports_carry_the_same_numbers(client, viewer, experiment):
+    client.force_login(viewer)
+    body = client.get(f"/experiments/{experiment.id}/export.json").json()
+    assert body["experiment"] == "summer" and body["units"] == 80
+    csv_text = client.get(f"/experiments/{experiment.id}/export.csv").content.decode()
+    assert "offer" in csv_text and "conversion" in csv_text
+
+
+def test_the_list_shows_each_experiment_with_its_verdict(client, viewer, experiment):
+    client.force_login(viewer)
+    client.get(f"/experiments/{experiment.id}/")  # computes the report
+    html = client.get("/experiments/").content.decode()
+    assert "summer" in html and "ok" in html
+
+
+def test_the_planner_answers_with_a_sample_size_and_explains_bad_input(client, viewer):
+    client.force_login(viewer)
+    html = client.get("/experiments/plan/", {"baseline": "5", "lift": "10"}).content.decode()
+    assert "customers per arm" in html
+    html = client.get("/experiments/plan/", {"baseline": "five"}).content.decode()
+    assert "is not a number" in html
