@@ -1,0 +1,311 @@
+"""The marketer's segment pages: the list with trends, the rule builder with a live count,
+a segment's history and members, models (train, read their metrics) and migration.
+
+The rule builder posts plain form fields (one row per condition); `rule_from_form` turns
+them into the same JSON rule the API takes, typed by the field registry, so the builder can
+never express something the API could not.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, QueryDict
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_POST
+
+from customers import charts
+from customers.roles import MARKETER, VIEWER, has_role, role_required
+
+from . import rules, selectors, services
+from .models import Segment, SegmentModel, SegmentRefresh
+
+MAX_ROWS = 20
+LIST_OPS = {"in", "not_in"}
+
+
+# --------------------------------------------------------------------------- the list
+
+
+@role_required(VIEWER)
+def segment_index(request):
+    segments = list(selectors.segment_list())
+    history: dict[int, list[int]] = {}
+    for refresh in SegmentRefresh.objects.filter(segment__in=segments).order_by("version"):
+        history.setdefault(refresh.segment_id, []).append(refresh.size)
+    rows = [
+        {"segment": s, "spark": mark_safe(charts.sparkline(history.get(s.id, [])[-20:], title=f"{s.name} size"))}
+        for s in segments
+    ]
+    return render(request, "segments/pages/index.html", {"rows": rows, "can_edit": has_role(request.user, MARKETER)})
+
+
+# --------------------------------------------------------------------------- the builder
+
+
+def _typed(kind: str, text: str) -> Any:
+    text = text.strip()
+    if kind in ("integer", "segment"):
+        try:
+            return int(text)
+        except ValueError:
+            return text  # the validator names the path and the problem
+    if kind == "number":
+        try:
+            return float(text)
+        except ValueError:
+            return text
+    if kind == "boolean":
+        return {"true": True, "yes": True, "false": False, "no": False}.get(text.lower(), text)
+    return text
+
+
+def _value(field: dict, op: str, text: str) -> Any:
+    if op == "is_null":
+        return text.strip().lower() not in ("false", "no", "0")
+    if op == "within_last_days":
+        return _typed("integer", text)
+    if op in LIST_OPS:
+        return [_typed(field["type"], part) for part in text.split(",") if part.strip()]
+    if op == "between":
+        return [_typed(field["type"], part) for part in text.split(",")]
+    return _typed(field["type"], text)
+
+
+def rule_from_form(data: QueryDict, fields: dict[str, dict]) -> dict | None:
+    """The JSON rule the form describes; the advanced JSON box wins when filled."""
+    import json
+
+    raw = data.get("rule_json", "").strip()
+    if raw:
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise rules.RuleInvalid([rules.RuleError("rule", f"not valid JSON: {exc.msg} at character {exc.pos}")]) from None
+    conditions = []
+    for i in data.getlist("row"):
+        name = data.get(f"c{i}_field", "")
+        if not name:
+            continue
+        field = fields.get(name, {"type": "text", "args": {}})
+        op = data.get(f"c{i}_op") or (field.get("operators") or ["eq"])[0]
+        condition: dict[str, Any] = {"field": name, "op": op, "value": _value(field, op, data.get(f"c{i}_value", ""))}
+        args = {a: _typed(spec["type"], data.get(f"c{i}_arg_{a}", "")) for a, spec in (field.get("args") or {}).items()
+                if data.get(f"c{i}_arg_{a}", "").strip()}
+        if args:
+            condition["args"] = args
+        conditions.append({"not": condition} if data.get(f"c{i}_not") else condition)
+    if not conditions:
+        return None
+    return {data.get("combine", "all") if data.get("combine") in ("all", "any") else "all": conditions}
+
+
+def _registry() -> tuple[dict, dict[str, dict]]:
+    described = selectors.field_registry_describe()
+    return described, {f["name"]: f for f in described["fields"]}
+
+
+def _row_context(index: int, fields: dict[str, dict], chosen: dict | None = None) -> dict:
+    chosen = chosen or {}
+    field = fields.get(chosen.get("field", ""))
+    return {"index": index, "field": field, "chosen": chosen}
+
+
+@role_required(MARKETER)
+def segment_new(request):
+    described, fields = _registry()
+    if request.method == "POST":
+        try:
+            rule = rule_from_form(request.POST, fields)
+            spec = {"name": request.POST.get("name", "").strip(), "kind": "rule", "rule": rule,
+                    "description": request.POST.get("description", "")}
+            segment = services.segment_create(spec, user=request.user)
+            services.segment_refresh(segment)
+        except rules.RuleInvalid as exc:
+            messages.error(request, "The rule has problems: " + "; ".join(f"{e.path}: {e.message}" for e in exc.errors))
+        except services.SpecInvalid as exc:
+            messages.error(request, "The segment was not saved: " + str(exc))
+        else:
+            messages.success(request, f"Segment {segment.name} saved with {segment.size} customers.")
+            return redirect("segments:detail", segment_id=segment.id)
+    rows = [_row_context(0, fields)]
+    return render(request, "segments/pages/new.html", {"described": described, "fields": fields, "rows": rows, "form": request.POST})
+
+
+@role_required(VIEWER)
+def rule_row(request):
+    """htmx: one condition row, rebuilt when its field changes or a row is added."""
+    _, fields = _registry()
+    try:
+        index = min(int(request.GET.get("index", 0)), MAX_ROWS)
+    except ValueError:
+        index = 0
+    chosen = {"field": request.GET.get(f"c{index}_field", "")}
+    return render(request, "segments/pages/_row.html", {"row": _row_context(index, fields, chosen), "fields": fields})
+
+
+@role_required(VIEWER)
+@require_POST
+def rule_preview(request):
+    """htmx: count and sample members of the rule being built; nothing is saved."""
+    _, fields = _registry()
+    context: dict[str, Any] = {}
+    try:
+        rule = rule_from_form(request.POST, fields)
+        if rule is None:
+            context["empty"] = True
+        else:
+            context["result"] = selectors.segment_preview(rule, sample=10)
+    except rules.RuleInvalid as exc:
+        context["errors"] = exc.errors
+    return render(request, "segments/pages/_preview.html", context)
+
+
+# --------------------------------------------------------------------------- one segment
+
+
+@role_required(VIEWER)
+def segment_detail(request, segment_id: int):
+    segment = get_object_or_404(Segment.objects.select_related("model"), pk=segment_id)
+    history = list(selectors.segment_history(segment)[:30])
+    chart = ""
+    if len(history) > 1:
+        ordered = list(reversed(history))
+        chart = charts.line_chart(
+            [charts.Series("size", [h.version for h in ordered], [h.size for h in ordered])],
+            title=f"Size of {segment.name} at each refresh", x_label="refresh", y_label="customers",
+        )
+    members = Paginator(selectors.segment_customers(segment).order_by("id"), 25).get_page(request.GET.get("page"))
+    context = {
+        "segment": segment,
+        "history": history,
+        "chart": mark_safe(chart),
+        "members": members,
+        "schedule": services.schedule_describe(services.segment_schedule(segment)),
+        "can_edit": has_role(request.user, MARKETER),
+    }
+    return render(request, "segments/pages/detail.html", context)
+
+
+@role_required(MARKETER)
+@require_POST
+def segment_refresh(request, segment_id: int):
+    segment = get_object_or_404(Segment, pk=segment_id)
+    services.segment_refresh(segment)
+    messages.success(request, "Refreshed.")
+    return redirect("segments:detail", segment_id=segment.id)
+
+
+@role_required(MARKETER)
+@require_POST
+def segment_schedule(request, segment_id: int):
+    segment = get_object_or_404(Segment, pk=segment_id)
+    every = request.POST.get("every", "")
+    try:
+        if every == "never":
+            services.segment_schedule_clear(segment)
+        elif every == "hour":
+            services.segment_schedule_set(segment, {"every_minutes": 60})
+        else:
+            services.segment_schedule_set(segment, {"every": every, "at": request.POST.get("at") or "06:00"})
+    except services.SpecInvalid as exc:
+        messages.error(request, f"Schedule not saved: {exc}")
+    else:
+        messages.success(request, "Schedule saved.")
+    return redirect("segments:detail", segment_id=segment.id)
+
+
+# --------------------------------------------------------------------------- models
+
+
+@role_required(VIEWER)
+def model_index(request):
+    models = SegmentModel.objects.defer("pipeline").order_by("name", "-version")
+    return render(request, "segments/pages/models.html", {"models": models, "can_edit": has_role(request.user, MARKETER)})
+
+
+@role_required(MARKETER)
+@require_POST
+def model_train(request):
+    from .tasks import model_train as task
+
+    kind = request.POST.get("kind", "")
+    options: dict[str, Any] = {}
+    if request.POST.get("target"):
+        options["target"] = request.POST["target"]
+    if request.POST.get("churn_days", "").isdigit():
+        options["churn_days"] = int(request.POST["churn_days"])
+    if kind not in ("kmeans", "rfm", "propensity", "value"):
+        messages.error(request, "Choose what kind of model to train.")
+    else:
+        task.delay(kind, **options)
+        messages.success(request, f"Training a {kind} model in the background; it appears here when done.")
+    return redirect("segments:models")
+
+
+def _curve(points: list, x: str, y: str) -> tuple[list, list]:
+    return [p[x] for p in points], [p[y] for p in points]
+
+
+@role_required(VIEWER)
+def model_detail(request, model_id: int):
+    model = get_object_or_404(SegmentModel.objects.defer("pipeline"), pk=model_id)
+    info = model.info or {}
+    figures = []
+    if info.get("silhouette_by_k"):
+        ks, scores = _curve(info["silhouette_by_k"], "k", "silhouette")
+        figures.append(charts.line_chart([charts.Series("silhouette", ks, scores)],
+                                         title="Silhouette by number of clusters (higher is better)",
+                                         x_label="k", y_label="silhouette"))
+    if info.get("roc_curve"):
+        roc = info["roc_curve"]
+        xs, ys = roc["fpr"], roc["tpr"]
+        figures.append(charts.line_chart([charts.Series("model", xs, ys), charts.Series("random", [0, 1], [0, 1], dashed=True)],
+                                         title="ROC curve on held-out customers", x_label="false positive rate",
+                                         y_label="true positive rate", y_range=(0, 1)))
+    if info.get("calibration"):
+        cal = info["calibration"]
+        xs, ys = cal["prob_pred"], cal["prob_true"]
+        figures.append(charts.line_chart([charts.Series("model", xs, ys), charts.Series("perfect", [0, 1], [0, 1], dashed=True)],
+                                         title="Calibration: predicted against observed churn", x_label="predicted",
+                                         y_label="observed", y_range=(0, 1)))
+    importance = info.get("feature_importance") or []
+    context = {
+        "model": model,
+        "figures": [mark_safe(f) for f in figures],
+        "clusters": info.get("clusters") or [],
+        "importance": importance[:15],
+        "segments": model.segments.order_by("id"),
+    }
+    return render(request, "segments/pages/model_detail.html", context)
+
+
+# --------------------------------------------------------------------------- migration
+
+
+@role_required(VIEWER)
+def migration(request):
+    families = list(Segment.objects.exclude(family="").values_list("family", flat=True).distinct().order_by("family"))
+    family = request.GET.get("family") or (families[0] if families else "")
+    if family and family not in families:
+        raise Http404("No such family of segments.")
+    context: dict[str, Any] = {"families": families, "family": family}
+    if family:
+        moves = selectors.family_migration(family)
+        names = [s["name"] for s in moves["segments"]]
+        index = {s["id"]: i for i, s in enumerate(moves["segments"])}
+        labels_from, labels_to = names + ["(not in before)"], names + ["(left)"]
+        grid = [[0] * len(labels_to) for _ in labels_from]
+        for cell in moves["matrix"]:
+            i = index.get(cell["from"], len(names))
+            j = index.get(cell["to"], len(names))
+            grid[i][j] += cell["customers"]
+        context.update(
+            moves=moves,
+            chart=mark_safe(charts.matrix_chart(labels_from, labels_to, grid, title=f"How customers moved in {family}")),
+            at_risk=selectors.family_at_risk(family, limit=50),
+        )
+    return render(request, "segments/pages/migration.html", context)
