@@ -14,8 +14,10 @@ from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
+from customers import charts
 from customers.models import Customer, Order
 from customers.roles import MARKETER, VIEWER, has_role, role_required
 from experiments import stats
@@ -218,3 +220,31 @@ def outbox_detail(request, message_id: int):
     message = get_object_or_404(OutboxMessage, pk=message_id)
     return render(request, "campaigns/pages/outbox_detail.html", {"message": message})
 
+
+
+@role_required(VIEWER)
+def dashboard(request):
+    """Campaigns sending now with live progress, scheduled ones, recent verdicts, segment trends.
+
+    Here, in the top app, because it reads every app below it."""
+    from experiments.models import Report
+    from segments.models import SegmentRefresh
+
+    sending = Campaign.objects.filter(state__in=[Campaign.State.SENDING, Campaign.State.PAUSED]).select_related("segment")
+    scheduled = Campaign.objects.filter(state=Campaign.State.SCHEDULED).select_related("segment").order_by("send_at")[:10]
+    reports = Report.objects.filter(by="").select_related("experiment").order_by("-computed_at")[:8]
+    segments = list(Segment.objects.order_by("-size")[:10])
+    sizes: dict[int, list[int]] = {}
+    for refresh in SegmentRefresh.objects.filter(segment__in=segments).order_by("version"):
+        sizes.setdefault(refresh.segment_id, []).append(refresh.size)
+    context = {
+        "sending": [{"campaign": c, **_progress(c)} for c in sending],
+        "scheduled": scheduled,
+        "reports": reports,
+        "segments": [
+            {"segment": s, "spark": mark_safe(charts.sparkline(sizes.get(s.id, [])[-20:], title=f"{s.name} size"))}
+            for s in segments
+        ],
+        "customers": Customer.objects.count(),
+    }
+    return render(request, "campaigns/pages/dashboard.html", context)
