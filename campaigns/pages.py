@@ -157,7 +157,8 @@ def campaign_detail(request, campaign_id: int):
     campaign = _campaign(campaign_id)
     progress = _progress(campaign)
     if request.htmx:
-        return render(request, "campaigns/pages/_progress.html", {"campaign": campaign, **progress})
+        context = {"campaign": campaign, "can_edit": has_role(request.user, MARKETER), **progress}
+        return render(request, "campaigns/pages/_progress.html", context)
     failures = selectors.ledger_list(campaign).filter(status__in=FAILED_STATUSES)
     sample = list(segment_customers(campaign.segment).exclude(email="").order_by("id")[:20])
     context = {
