@@ -172,9 +172,10 @@ def interval_chart(
     height = 40 + 34 * len(rows) + 40
     frame = Frame(width=640, height=height, left=150, top=20, bottom=40,
                   x_range=(min(0.0, lo_ - pad) if percent else lo_ - pad, hi_ + pad), y_range=(0, len(rows)))
-    description = "; ".join(
-        f"{name}: {_fmt(m, percent)} ({_fmt(lo, percent)} to {_fmt(hi, percent)})" for name, m, lo, hi in rows
-    )
+    def said(value: float | None) -> str:
+        return "n/a" if value is None else _fmt(value, percent)
+
+    description = "; ".join(f"{name}: {said(m)} ({said(lo)} to {said(hi)})" for name, m, lo, hi in rows)
     out = _open(frame, title, description)
     for tick in nice_ticks(*frame.x_range):
         x = frame.sx(tick)

@@ -9,6 +9,7 @@ from functools import wraps
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseNotAllowed
 
 VIEWER, MARKETER, ADMIN = "Viewer", "Marketer", "Admin"
 RANK = {VIEWER: 1, MARKETER: 2, ADMIN: 3}
@@ -35,8 +36,13 @@ def has_role(user, role: str) -> bool:
     return current is not None and RANK[current] >= RANK[role]
 
 
-def role_required(role: str):
-    """View decorator: log in first, then at least `role`, else 403."""
+def role_required(role: str, *, read_only: bool | None = None):
+    """View decorator: log in first, then at least `role`, else 403.
+
+    A Viewer-level page only reads, so it answers GET and HEAD only (405 otherwise) unless
+    `read_only=False` says it takes a POST that saves nothing, like a preview.
+    """
+    safe_only = role == VIEWER if read_only is None else read_only
 
     def decorator(view):
         @login_required
@@ -44,6 +50,8 @@ def role_required(role: str):
         def wrapped(request, *args, **kwargs):
             if not has_role(request.user, role):
                 raise PermissionDenied(f"This needs the {role} role.")
+            if safe_only and request.method not in ("GET", "HEAD"):
+                return HttpResponseNotAllowed(["GET", "HEAD"])
             return view(request, *args, **kwargs)
 
         return wrapped

@@ -147,7 +147,7 @@ def rule_row(request):
     return render(request, "segments/pages/_row.html", {"row": _row_context(index, fields, chosen), "fields": fields})
 
 
-@role_required(VIEWER)
+@role_required(VIEWER, read_only=False)
 @require_POST
 def rule_preview(request):
     """htmx: count and sample members of the rule being built; nothing is saved."""

@@ -31,3 +31,10 @@ def test_interval_chart_draws_a_point_per_row_and_describes_the_numbers():
 def test_matrix_and_sparkline_render():
     ET.fromstring(matrix_chart(["a", "b"], ["a", "b"], [[3, 1], [0, 2]], title="moves"))
     ET.fromstring(sparkline([1, 2, 3], title="size"))
+
+
+def test_interval_chart_draws_rows_without_numbers_as_not_available():
+    svg = interval_chart([("empty", None, None, None), ("one", 0.5, None, None)], title="Rates", value_label="rate")
+    root = ET.fromstring(svg)
+    assert "empty: n/a (n/a to n/a)" in root.find(f"{SVG}desc").text
+    assert len(list(root.iter(f"{SVG}circle"))) == 1
