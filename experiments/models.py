@@ -130,6 +130,8 @@ class Exposure(models.Model):
         ]
         indexes = [
             models.Index(fields=["experiment", "arm"], name="exposure_experiment_arm"),
+            # The first and last exposure bound the order and event scans (outcomes.py).
+            models.Index(fields=["experiment", "exposed_at"], name="exposure_experiment_time"),
             models.Index(fields=["customer"], name="exposure_customer"),
         ]
 

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 from django.db import connection
+from django.db.models import Max, Min
 
 from customers.models import Customer, Event, Order
 
@@ -47,6 +48,10 @@ class Sums:
     def add(self, name: str, total: float, total_sq: float) -> None:
         t, s = self.metrics.get(name, (0.0, 0.0))
         self.metrics[name] = (t + float(total or 0), s + float(total_sq or 0))
+
+
+Grouping = tuple[str, list, str]  # breakdown expression, its params, the join it needs
+NO_GROUPING: Grouping = ("''", [], "")
 
 
 # --------------------------------------------------------------------------- dialect
@@ -89,16 +94,34 @@ def filter_text(value) -> str:
     return str(value)
 
 
-def _in_window(at: str, start_days: int, end_days: int) -> tuple[str, list]:
-    """``at`` in [exposed_at + start_days, exposed_at + end_days)."""
+def exposure_span(experiment: Experiment) -> tuple[datetime | None, datetime | None]:
+    """First and last exposure time (an index lookup on (experiment, exposed_at))."""
+    span = Exposure.objects.filter(experiment=experiment).aggregate(first=Min("exposed_at"), last=Max("exposed_at"))
+    return span["first"], span["last"]
+
+
+def _in_window(at: str, window: tuple[int, int], span: tuple[datetime | None, datetime | None]) -> tuple[str, list]:
+    """``at`` in [exposed_at + window[0] days, exposed_at + window[1] days).
+
+    Also bounded by constants from the first and last exposure: a campaign's exposures
+    span hours or days, so the order and event indexes on time narrow millions of rows to
+    the few in play before any join (without it, a million-unit report scans every order)."""
+    start, end = window
+    first, last = span
+    if first is None:  # no exposures: nothing can match
+        return "1 = 0", []
+    low, high = first + timedelta(days=start), last + timedelta(days=end)
     if _pg():
         return (
+            f"{at} >= %s AND {at} < %s AND "
             f"{at} >= e.exposed_at + %s * INTERVAL '1 day' AND {at} < e.exposed_at + %s * INTERVAL '1 day'",
-            [start_days, end_days],
+            [low, high, start, end],
         )
+    adapt = connection.ops.adapt_datetimefield_value
     return (
+        f"{at} >= %s AND {at} < %s AND "
         f"julianday({at}) >= julianday(e.exposed_at) + %s AND julianday({at}) < julianday(e.exposed_at) + %s",
-        [start_days, end_days],
+        [adapt(low), adapt(high), start, end],
     )
 
 
@@ -165,11 +188,18 @@ def arm_sums(
 
     if experiment.source == Experiment.Source.CUSTOMERS:
         window = (0, experiment.attribution_days)
+        span = exposure_span(experiment)
         for builder, sources in ((_per_unit_orders, ORDER_SOURCES), (_per_unit_events, EVENT_SOURCES)):
             chosen = [m for m in metrics if m.source in sources]
             if not chosen:
                 continue
-            inner, inner_params = builder(experiment, chosen, window, (group, group_params, join))
+            if all(m.kind == Metric.Kind.BINARY for m in chosen):
+                for metric in chosen:
+                    sql, sql_params = _converters(experiment, metric, window, span, (group, group_params, join))
+                    for grp, arm_id, converted in _fetch(sql, sql_params):
+                        out[(group_label(grp), arm_id)].add(metric.name, converted, converted)
+                continue
+            inner, inner_params = builder(experiment, chosen, window, span, (group, group_params, join))
             outer = ", ".join(
                 f"SUM({_unit_level(m, f'u.m{i}')}), SUM({_unit_level(m, f'u.m{i}')} * {_unit_level(m, f'u.m{i}')})"
                 for i, m in enumerate(chosen)
@@ -180,6 +210,31 @@ def arm_sums(
                 for i, metric in enumerate(chosen):
                     sums.add(metric.name, values[2 * i], values[2 * i + 1])
     return dict(out)
+
+
+def _converters(experiment: Experiment, metric: Metric, window: tuple[int, int], span,
+                grouping: Grouping) -> tuple[str, list]:
+    """Units with at least one matching order or event, per group and arm.
+
+    A semi-join: whether a unit converted needs no per-unit totals, and skipping them is
+    what keeps a million units with frequent events (visits) well under a second."""
+    group, group_params, join = grouping
+    if metric.source in ORDER_SOURCES:
+        condition, window_params = _in_window("o.ordered_at", window, span)
+        value, value_params = _order_value(metric)
+        matched = f"SELECT 1 FROM {ORDER} o WHERE o.customer_id = e.customer_id AND {condition}"
+        params = window_params
+        if value_params:  # an order filter: only orders with those properties count
+            matched += f" AND ({value}) > 0"
+            params = window_params + value_params
+    else:
+        condition, window_params = _in_window("ev.occurred_at", window, span)
+        matched = (f"SELECT 1 FROM {EVENT} ev WHERE ev.customer_id = e.customer_id AND ev.kind = %s "
+                   f"AND {condition}")
+        params = [metric.event_kind] + window_params
+    sql = (f"SELECT {group} AS grp, e.arm_id, COUNT(*) FROM {EXPOSURE} e {join} "
+           f"WHERE e.experiment_id = %s AND EXISTS ({matched}) GROUP BY 1, 2")
+    return sql, group_params + [experiment.id] + params
 
 
 def _unit_level(metric: Metric, column: str) -> str:
@@ -202,12 +257,8 @@ def _order_value(metric: Metric) -> tuple[str, list]:
     return f"CASE WHEN {' AND '.join(conditions)} THEN {value} ELSE 0 END", params
 
 
-Grouping = tuple[str, list, str]  # expression, its params, the join it needs
-NO_GROUPING: Grouping = ("''", [], "")
-
-
 def _per_unit_orders(
-    experiment: Experiment, metrics: list[Metric], window: tuple[int, int],
+    experiment: Experiment, metrics: list[Metric], window: tuple[int, int], span,
     grouping: Grouping = NO_GROUPING, arm_ids: list[int] | None = None,
 ) -> tuple[str, list]:
     """SQL (and params) of per-unit order totals, m0, m1, ... for the units that have any
@@ -218,7 +269,7 @@ def _per_unit_orders(
         value, params = _order_value(metric)
         values.append(f"SUM({value}) AS m{i}")
         value_params += params
-    condition, window_params = _in_window("o.ordered_at", *window)
+    condition, window_params = _in_window("o.ordered_at", window, span)
     arm_sql, arm_params = _arm_filter(arm_ids)
     sql = (
         f"SELECT e.id AS exposure_id, e.arm_id AS arm_id, {group} AS grp, {', '.join(values)} "
@@ -229,13 +280,13 @@ def _per_unit_orders(
 
 
 def _per_unit_events(
-    experiment: Experiment, metrics: list[Metric], window: tuple[int, int],
+    experiment: Experiment, metrics: list[Metric], window: tuple[int, int], span,
     grouping: Grouping = NO_GROUPING, arm_ids: list[int] | None = None,
 ) -> tuple[str, list]:
     group, group_params, join = grouping
     values = [f"SUM(CASE WHEN ev.kind = %s THEN 1 ELSE 0 END) AS m{i}" for i in range(len(metrics))]
     kinds = sorted({m.event_kind for m in metrics})
-    condition, window_params = _in_window("ev.occurred_at", *window)
+    condition, window_params = _in_window("ev.occurred_at", window, span)
     arm_sql, arm_params = _arm_filter(arm_ids)
     sql = (
         f"SELECT e.id AS exposure_id, e.arm_id AS arm_id, {group} AS grp, {', '.join(values)} "
@@ -291,11 +342,12 @@ def unit_values(
         frame["attributes"] = frame["attributes"].map(_as_dict)
 
     if experiment.source == Experiment.Source.CUSTOMERS:
+        span = exposure_span(experiment)
         for builder, sources in ((_per_unit_orders, ORDER_SOURCES), (_per_unit_events, EVENT_SOURCES)):
             chosen = [m for m in metrics if m.source in sources]
             if not chosen:
                 continue
-            inner, inner_params = builder(experiment, chosen, window, NO_GROUPING, arm_ids)
+            inner, inner_params = builder(experiment, chosen, window, span, NO_GROUPING, arm_ids)
             levels = ", ".join(_unit_level(m, f"u.m{i}") for i, m in enumerate(chosen))
             found = _fetch(f"SELECT u.exposure_id, {levels} FROM ({inner}) u", inner_params)
             names = [m.name for m in chosen]
@@ -305,6 +357,15 @@ def unit_values(
     for metric in metrics:
         frame[metric.name] = pd.to_numeric(frame[metric.name], errors="coerce").astype(float)
     return frame
+
+
+def unit_covariate(experiment: Experiment, column: str) -> pd.Series:
+    """A numeric unit attribute per exposure id (NaN where missing): CUPED's covariate."""
+    value, params = _json_number("e.attributes", column)
+    rows = _fetch(f"SELECT e.id, {value} FROM {EXPOSURE} e WHERE e.experiment_id = %s", params + [experiment.id])
+    series = pd.Series({i: v for i, v in rows}, dtype=float)
+    series.index.name = "exposure_id"
+    return series
 
 
 def _as_dict(value) -> dict:
@@ -333,55 +394,70 @@ class SurvivalData:
 def survival_data(experiment: Experiment, now: datetime, *, max_day: int) -> SurvivalData:
     """Time from exposure to the first order (or first event of ``retention_event``) after it.
 
-    Grouped in SQL by (arm, hours, returned, whole days observed capped at ``max_day``), so
-    the transfer stays small at any size. Hours are rounded up for returns and down for
-    censored units: "returned within N days" and "observed N days" then compare exactly
-    for whole-day N, which is what day-N retention asks; curves move by under an hour.
+    Two grouped queries instead of one row per unit: every exposure by (arm, hours to now,
+    whole days observed capped at ``max_day``), and the units that returned by (arm, hours
+    to the return, hours to now, days observed); the censored units are the first minus the
+    second. Hours are rounded up for returns and down for censoring: "returned within N
+    days" and "observed N days" then compare exactly for whole-day N, which is what day-N
+    retention asks; curves move by under an hour.
     """
-    kind = experiment.retention_event
-    if kind == "order":
-        first, first_params = f"SELECT customer_id, ordered_at AS at FROM {ORDER}", []
-    else:
-        first, first_params = f"SELECT customer_id, occurred_at AS at FROM {EVENT} WHERE kind = %s", [kind]
+    first, last = exposure_span(experiment)
+    if first is None:
+        empty = np.array([], dtype=float)
+        return SurvivalData(np.array([], dtype=np.int64), empty, empty, empty)
     now_p = _now_param(now)
     if _pg():
-        span = "(EXTRACT(EPOCH FROM ({a} - {b})) / 3600.0)"
+        # date_part, not EXTRACT: since PostgreSQL 14 EXTRACT is numeric, several times slower per row.
+        span = "(date_part('epoch', {a} - {b}) / 3600.0)"
         ceil, floor, least = "CEIL({})", "FLOOR({})", "LEAST({}, %s)"
     else:
         span = "((julianday({a}) - julianday({b})) * 24.0)"
         # SQLite may be built without CEIL/FLOOR; these are exact for non-negative values.
         ceil = "(CAST({0} AS INTEGER) + ({0} > CAST({0} AS INTEGER)))"
         floor, least = "CAST({} AS INTEGER)", "MIN({}, %s)"
-    returned_hours = span.format(a="u.first_at", b="u.exposed_at")
-    observed_hours = span.format(a="%s", b="u.exposed_at")
-    hours = (
-        f"CASE WHEN u.first_at IS NOT NULL THEN {ceil.format(returned_hours)} "
-        f"ELSE {floor.format(observed_hours)} END"
+    to_now = span.format(a="%s", b="{t}.exposed_at")
+    censor_hours = floor.format(to_now)
+    observed = least.format(floor.format(f"({to_now} / 24.0)"))
+
+    everyone = (
+        f"SELECT e.arm_id, {censor_hours.format(t='e')}, {observed.format(t='e')}, COUNT(*) "
+        f"FROM {EXPOSURE} e WHERE e.experiment_id = %s AND e.exposed_at IS NOT NULL AND e.exposed_at <= %s "
+        f"GROUP BY 1, 2, 3"
     )
-    observed = least.format(floor.format(f"({observed_hours} / 24.0)"))
-    sql = f"""
-        SELECT u.arm_id, {hours} AS hours, CASE WHEN u.first_at IS NULL THEN 0 ELSE 1 END AS returned,
-               {observed} AS observed, COUNT(*)
-        FROM (
-            SELECT e.id, e.arm_id, e.exposed_at, MIN(f.at) AS first_at
-            FROM {EXPOSURE} e
-            LEFT JOIN ({first}) f ON f.customer_id = e.customer_id AND f.at >= e.exposed_at AND f.at <= %s
-            WHERE e.experiment_id = %s AND e.exposed_at IS NOT NULL AND e.exposed_at <= %s
-            GROUP BY e.id, e.arm_id, e.exposed_at
-        ) u
-        GROUP BY 1, 2, 3, 4
-    """
-    # In order of appearance: hours (now), observed (now, cap), the join (kind, now), WHERE.
-    params = [now_p, now_p, max_day] + first_params + [now_p, experiment.id, now_p]
-    rows = _fetch(sql, params)
-    if not rows:
-        empty = np.array([], dtype=float)
-        return SurvivalData(np.array([], dtype=np.int64), empty, empty, empty)
-    arm, hrs, returned, observed_col, count = (np.array(col, dtype=object) for col in zip(*rows))
-    count = count.astype(np.int64)
+    all_rows = _fetch(everyone, [now_p, now_p, max_day, experiment.id, now_p])
+
+    if experiment.retention_event == "order":
+        table, at, kind_sql, kind_params = ORDER, "ordered_at", "", []
+    else:
+        table, at, kind_sql, kind_params = EVENT, "occurred_at", " AND f.kind = %s", [experiment.retention_event]
+    bound = first if _pg() else connection.ops.adapt_datetimefield_value(first)
+    returners = (
+        f"SELECT u.arm_id, {ceil.format(span.format(a='u.first_at', b='u.exposed_at'))}, "
+        f"{censor_hours.format(t='u')}, {observed.format(t='u')}, COUNT(*) FROM ("
+        f"SELECT e.id, e.arm_id, e.exposed_at, MIN(f.{at}) AS first_at FROM {EXPOSURE} e "
+        f"JOIN {table} f ON f.customer_id = e.customer_id AND f.{at} >= %s AND f.{at} <= %s "
+        f"AND f.{at} >= e.exposed_at{kind_sql} "
+        f"WHERE e.experiment_id = %s AND e.exposed_at IS NOT NULL AND e.exposed_at <= %s "
+        f"GROUP BY e.id, e.arm_id, e.exposed_at) u GROUP BY 1, 2, 3, 4"
+    )
+    returned = _fetch(returners, [now_p, now_p, max_day, bound, now_p, *kind_params, experiment.id, now_p])
+
+    censored = defaultdict(int)
+    for arm_id, hours, days, count in all_rows:
+        censored[(arm_id, float(hours), float(days))] += count
+    arms, durations, events, observed_days, counts = [], [], [], [], []
+    for arm_id, return_hours, hours, days, count in returned:
+        censored[(arm_id, float(hours), float(days))] -= count
+        arms.append(arm_id), durations.append(max(float(return_hours), 0.0) / 24.0)
+        events.append(1), observed_days.append(float(days)), counts.append(count)
+    for (arm_id, hours, days), count in censored.items():
+        if count > 0:
+            arms.append(arm_id), durations.append(max(hours, 0.0) / 24.0)
+            events.append(0), observed_days.append(days), counts.append(count)
+    counts = np.array(counts, dtype=np.int64)
     return SurvivalData(
-        arm_ids=np.repeat(arm.astype(np.int64), count),
-        durations=np.repeat(np.maximum(hrs.astype(float), 0.0) / 24.0, count),
-        events=np.repeat(returned.astype(int), count),
-        observed_days=np.repeat(observed_col.astype(float), count),
+        arm_ids=np.repeat(np.array(arms, dtype=np.int64), counts),
+        durations=np.repeat(np.array(durations, dtype=float), counts),
+        events=np.repeat(np.array(events, dtype=int), counts),
+        observed_days=np.repeat(np.array(observed_days, dtype=float), counts),
     )

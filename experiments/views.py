@@ -172,3 +172,53 @@ def experiment_plan(request):
     if request.htmx:
         return render(request, "experiments/_plan_result.html", context)
     return render(request, "experiments/plan.html", context)
+
+
+@role_required(VIEWER)
+def uplift_detail(request, model_id: int):
+    """Who gains most from the treatment: the Qini curve against random targeting, the
+    deciles, and (for a Marketer) a segment of the top X% for the next campaign."""
+    try:
+        model = selectors.uplift_model_get(model_id)
+    except Exception:
+        raise Http404("No such uplift model.") from None
+    info = model.info or {}
+    qini = info.get("qini") or {}
+    chart = ""
+    if qini.get("fraction"):
+        chart = charts.line_chart(
+            [charts.Series("targeting by predicted uplift", qini["fraction"], qini["model"]),
+             charts.Series("random targeting", qini["fraction"], qini["random"], dashed=True)],
+            title="Qini curve on held-out units: extra conversions per unit of population",
+            x_label="share of customers targeted", y_label="incremental outcome per unit", x_percent=True,
+        )
+    context = {
+        "model": model,
+        "info": info,
+        "chart": mark_safe(chart),
+        "can_edit": has_role(request.user, MARKETER),
+    }
+    return render(request, "experiments/uplift.html", context)
+
+
+@role_required(MARKETER)
+@require_POST
+def uplift_segment(request, model_id: int):
+    """Close the loop: the top X% by predicted uplift becomes a segment for the next campaign."""
+    from segments import services as segment_services
+
+    try:
+        fraction = float(request.POST.get("top", "")) / 100
+        customer_ids = services.uplift_top_customers(model_id, fraction)
+        segment = segment_services.segment_create_from_customers(
+            request.POST.get("name", "").strip() or f"uplift-{model_id}-top",
+            customer_ids,
+            kind="uplift",
+            params={"uplift_model": model_id, "top_fraction": fraction},
+            user=request.user,
+        )
+    except ValueError as exc:  # ExperimentError and SpecInvalid are ValueErrors
+        messages.error(request, f"No segment was created: {exc}")
+        return redirect("experiments:uplift", model_id=model_id)
+    messages.success(request, f"Segment {segment.name} created with {segment.size} customers.")
+    return redirect("segments:detail", segment_id=segment.id)

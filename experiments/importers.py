@@ -1,0 +1,346 @@
+"""import_experiment: per-unit results of a test run elsewhere, from CSV.
+
+The same path as the customer importers (customers/importers.py): read and type each
+record in Python with customers/parsing.py, stream the good ones into a temporary staging
+table (COPY on PostgreSQL), let SQL find duplicate units, then create the experiment, its
+arms (one per distinct label of the arm column) and one exposure per unit in one INSERT
+... SELECT. Every rejected record is reported with its line number and reason.
+
+Re-importing a name that exists is refused, saying so, unless ``replace`` is given: then
+the old experiment (its exposures, reports and uplift models) is replaced in the same
+transaction, so a failed import leaves the old one in place.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from customers import parsing
+from customers.importers import RejectWriter
+from customers.parsing import FileError, ValueProblem
+from customers.services import bulk_copy
+
+from . import outcomes, services
+from .models import Arm, Experiment, Exposure, Metric
+
+STAGING = "experiment_import_staging"
+TYPE_SAMPLE_ROWS = 1000
+MAX_ARMS = 20
+KINDS = ("binary", "continuous")
+
+
+class ImportFailed(Exception):
+    """The import as a whole was refused; nothing was written."""
+
+
+@dataclass
+class ExperimentImportResult:
+    experiment: str
+    experiment_id: int | None = None
+    source: str = ""
+    action: str = "created"  # or "replaced"
+    rows: int = 0
+    imported: int = 0
+    rejected: int = 0
+    unit: str = ""
+    arms: list = field(default_factory=list)  # name, control, n, weight, means per metric
+    metrics: list = field(default_factory=list)  # name, kind, primary
+    attributes: dict = field(default_factory=dict)  # other columns and their types
+    covariate: str = ""
+    rejects_path: str | None = None
+    reject_samples: list = field(default_factory=list)
+    encoding: str = ""
+    delimiter: str = ""
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        arms = ", ".join(f"{a['name']}{' (control)' if a['control'] else ''} {a['n']:,}" for a in self.arms)
+        line = (f"experiment {self.experiment!r} {self.action} from {self.source}: {self.rows:,} rows read, "
+                f"{self.imported:,} units imported, {self.rejected:,} rejected; arms: {arms}")
+        if self.rejects_path:
+            line += f" (reasons in {self.rejects_path})"
+        return line + f" in {self.seconds:.1f}s"
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def parse_metric_option(text: str) -> tuple[str, str]:
+    """'COL:binary' -> ('COL', 'binary')."""
+    column, sep, kind = text.rpartition(":")
+    kind = kind.strip().lower()
+    if not sep or not column.strip() or kind not in KINDS:
+        raise ImportFailed(f"--metric {text!r}: expected COLUMN:binary or COLUMN:continuous")
+    return column.strip(), kind
+
+
+def experiment_import(
+    path: Path | str,
+    *,
+    name: str,
+    arm_column: str,
+    control: str,
+    metrics: Sequence[tuple[str, str] | str],
+    unit_column: str | None = None,
+    primary: str | None = None,
+    covariate: str | None = None,
+    weights: dict[str, float] | None = None,
+    replace: bool = False,
+    mode: str = Experiment.Mode.FIXED,
+    alpha: float = 0.05,
+    rejects_path: Path | None = None,
+) -> ExperimentImportResult:
+    """Import a file of units: arm label, outcome columns and any other columns (kept as
+    typed unit attributes). Without ``unit_column`` the unit is the row's number in the
+    data (1 for the first row after the header)."""
+    started = time.monotonic()
+    path = Path(path)
+    metrics = [parse_metric_option(m) if isinstance(m, str) else (m[0], m[1].lower()) for m in metrics]
+    if not metrics:
+        raise ImportFailed("name at least one outcome with --metric COLUMN:binary|continuous")
+    if primary is not None and primary not in [m[0] for m in metrics]:
+        raise ImportFailed(f"--primary {primary!r} is not one of the --metric columns {[m[0] for m in metrics]}")
+    try:
+        source = parsing.open_csv(path)
+    except FileError as exc:
+        raise ImportFailed(str(exc)) from None
+    if rejects_path is None:
+        stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+        rejects_path = settings.VAR_DIR / "rejects" / f"{path.stem}-{stamp}.rejects.csv"
+    result = ExperimentImportResult(experiment=name, source=str(path), encoding=source.encoding,
+                                    delimiter=source.delimiter, unit=unit_column or "row")
+    try:
+        header, records = parsing.read_records(source.stream, source.delimiter)
+        rejects = RejectWriter(rejects_path, header)
+        try:
+            _import(header, records, result, rejects, name=name, arm_column=arm_column, control=control,
+                    metrics=metrics, unit_column=unit_column, primary=primary, covariate=covariate,
+                    weights=weights or {}, replace=replace, mode=mode, alpha=alpha)
+        finally:
+            rejects.close()
+    except FileError as exc:
+        raise ImportFailed(f"{path}: {exc}") from None
+    finally:
+        source.raw.close()
+    result.rejected = rejects.count
+    result.rejects_path = str(rejects.path) if rejects.count else None
+    result.reject_samples = rejects.samples
+    result.seconds = round(time.monotonic() - started, 3)
+    return result
+
+
+def _check_header(header: list[str], arm_column: str, unit_column: str | None, metrics, covariate) -> None:
+    wanted = [("--arm", arm_column)] + [("--metric", m[0]) for m in metrics]
+    if unit_column:
+        wanted.append(("--unit", unit_column))
+    if covariate:
+        wanted.append(("--covariate", covariate))
+    missing = [f"{option} {column!r}" for option, column in wanted if column not in header]
+    if missing:
+        found = ", ".join(repr(h) for h in header[:15]) + (" ..." if len(header) > 15 else "")
+        raise ImportFailed(f"the header lacks {', '.join(missing)}; found {found}")
+    used = [c for _, c in wanted]
+    repeated = sorted({c for c in used if used.count(c) > 1})
+    if repeated:
+        raise ImportFailed(f"column(s) {repeated} given for more than one role")
+
+
+def _import(header, records, result: ExperimentImportResult, rejects: RejectWriter, *, name, arm_column,
+            control, metrics, unit_column, primary, covariate, weights, replace, mode, alpha) -> None:
+    _check_header(header, arm_column, unit_column, metrics, covariate)
+    roles = {arm_column, unit_column, covariate, *(m[0] for m in metrics)}
+    extra = [h for h in header if h not in roles]
+    records = iter(records)
+    head = [r for r in (next(records, None) for _ in range(TYPE_SAMPLE_ROWS)) if r is not None]
+    types = {c: parsing.infer_type(r[1].get(c, "") for r in head if isinstance(r[1], dict)) for c in extra}
+    result.attributes = types
+    result.covariate = covariate or ""
+
+    with transaction.atomic():
+        existing = Experiment.objects.filter(name=name).first()
+        if existing is not None:
+            if not replace:
+                units = Exposure.objects.filter(experiment=existing).count()
+                raise ImportFailed(
+                    f"an experiment named {name!r} already exists (id {existing.id}, {units:,} units, "
+                    f"created {existing.created_at:%Y-%m-%d %H:%M}); refused, nothing was changed. "
+                    "Import under another --name, or pass --replace to replace it with this file.")
+            services.experiment_delete(existing)
+            result.action = "replaced"
+        _staging_create()
+        try:
+            bulk_copy(STAGING, ["line", "unit", "arm", "attributes", "outcomes"],
+                      _rows(_chain(head, records), result, rejects, unit_column=unit_column, arm_column=arm_column,
+                            metrics=metrics, covariate=covariate, types=types))
+            _reject_duplicates(rejects, unit_column, arm_column)
+            arms = _staged_arms()
+            if not arms:
+                raise ImportFailed("no valid rows: nothing to import" +
+                                   (f" (see {rejects.path})" if rejects.count and rejects.path else ""))
+            if len(arms) > MAX_ARMS:
+                raise ImportFailed(f"column {arm_column!r} has {len(arms)} distinct values; is it the arm column?")
+            if control not in arms:
+                raise ImportFailed(f"--control {control!r} is not a value of column {arm_column!r}; "
+                                   f"its values are {sorted(arms)}")
+            unknown = sorted(set(weights) - set(arms))
+            if unknown:
+                raise ImportFailed(f"--weight names unknown arm(s) {unknown}; arms are {sorted(arms)}")
+            order = [control] + sorted(a for a in arms if a != control)
+            primary_name = primary or metrics[0][0]
+            ordered = sorted(metrics, key=lambda m: m[0] != primary_name)
+            definitions = [services.MetricDefinition(c, k, Metric.Source.IMPORTED) for c, k in ordered]
+            try:
+                experiment = services.experiment_create(
+                    name, [(a, float(weights.get(a, 1.0)), a == control) for a in order],
+                    primary_metric=definitions[0], secondary_metrics=definitions[1:],
+                    source=Experiment.Source.IMPORTED, mode=mode, alpha=alpha, covariate=covariate or "",
+                    unit_label=unit_column or "row", retention_event="", retention_days=[],
+                    import_info={"file": result.source, "attributes": types, "arm_column": arm_column,
+                                 "imported_at": timezone.now().isoformat()},
+                )
+            except services.ExperimentError as exc:
+                raise ImportFailed(str(exc)) from None
+            result.imported = _insert(experiment)
+        finally:
+            _staging_drop()
+        result.experiment_id = experiment.id
+        result.metrics = [{"name": d.name, "kind": d.kind, "primary": i == 0} for i, d in enumerate(definitions)]
+        result.arms = _arm_summary(experiment)
+    services.report_refresh_enqueue(experiment)
+
+
+def _chain(head: list, rest: Iterator) -> Iterator:
+    yield from head
+    yield from rest
+
+
+def _rows(records, result, rejects, *, unit_column, arm_column, metrics, covariate, types) -> Iterator[tuple]:
+    """Staging tuples for valid records; each invalid one goes to rejects with its reason."""
+    for line, record in records:
+        result.rows += 1
+        if isinstance(record, str):
+            rejects.write(line, f"line {line}: row {record}", None)
+            continue
+        try:
+            unit = record[unit_column].strip() if unit_column else str(result.rows)
+            if not unit:
+                raise ValueProblem(f"column '{unit_column}' (unit) is blank")
+            if len(unit) > 128:
+                raise ValueProblem(f"column '{unit_column}' (unit) is longer than 128 characters")
+            arm = record[arm_column].strip()
+            if not arm:
+                raise ValueProblem(f"column '{arm_column}' (arm) is blank")
+            if len(arm) > 100:
+                raise ValueProblem(f"column '{arm_column}' (arm) is longer than 100 characters")
+            values = {}
+            for column, kind in metrics:
+                text = record[column]
+                if not text.strip():
+                    raise ValueProblem(f"column '{column}' ({kind} outcome) is blank")
+                try:
+                    values[column] = (1 if parsing.parse_bool(text) else 0) if kind == "binary" \
+                        else float(parsing.parse_number(text))
+                except ValueProblem as exc:
+                    raise ValueProblem(f"column '{column}' ({kind} outcome): {exc}") from None
+            attributes = {}
+            if covariate:
+                try:
+                    attributes[covariate] = float(parsing.parse_number(record[covariate]))
+                except ValueProblem as exc:
+                    raise ValueProblem(f"column '{covariate}' (covariate): {exc}") from None
+            for column, kind in types.items():
+                try:
+                    value = parsing.parse_attribute(kind, record.get(column) or "")
+                except ValueProblem as exc:
+                    raise ValueProblem(f"column '{column}' ({kind}): {exc}") from None
+                if value is not None:
+                    attributes[column] = value
+        except ValueProblem as exc:
+            rejects.write(line, f"line {line}: {exc}", record)
+            continue
+        yield line, unit, arm, json.dumps(attributes), json.dumps(values)
+
+
+# --------------------------------------------------------------------------- SQL
+
+
+def _pg() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _staging_create() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {STAGING}")
+        if _pg():
+            cursor.execute(f"CREATE TEMP TABLE {STAGING} (line integer, unit text, arm text, attributes jsonb, "
+                           f"outcomes jsonb, reject text) ON COMMIT DROP")
+        else:
+            cursor.execute(f"CREATE TEMP TABLE {STAGING} (line, unit, arm, attributes, outcomes, reject)")
+        cursor.execute(f"CREATE INDEX {STAGING}_unit ON {STAGING} (unit)")
+
+
+def _staging_drop() -> None:
+    if not _pg():  # PostgreSQL drops it on commit
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {STAGING}")
+
+
+def _reject_duplicates(rejects: RejectWriter, unit_column: str | None, arm_column: str) -> None:
+    """A unit twice in the file: the first row stands, later ones are reported by line."""
+    with connection.cursor() as cursor:
+        if _pg():
+            cursor.execute(f"ANALYZE {STAGING}")
+        cursor.execute(
+            f"UPDATE {STAGING} SET reject = 'duplicate unit ''' || {STAGING}.unit || ''', first on line ' "
+            f"|| f.first_line FROM (SELECT unit, MIN(line) AS first_line FROM {STAGING} GROUP BY unit "
+            f"HAVING COUNT(*) > 1) f WHERE f.unit = {STAGING}.unit AND {STAGING}.line <> f.first_line"
+        )
+        cursor.execute(f"SELECT line, reject, unit, arm FROM {STAGING} WHERE reject IS NOT NULL ORDER BY line")
+        for line, reason, unit, arm in cursor.fetchall():
+            rejects.write(line, f"line {line}: {reason}", {unit_column or "": unit, arm_column: arm})
+        cursor.execute(f"DELETE FROM {STAGING} WHERE reject IS NOT NULL")
+
+
+def _staged_arms() -> dict[str, int]:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT arm, COUNT(*) FROM {STAGING} GROUP BY arm")
+        return dict(cursor.fetchall())
+
+
+def _insert(experiment: Experiment) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {Exposure._meta.db_table} (experiment_id, arm_id, unit, customer_id, exposed_at, "
+            f"attributes, outcomes) SELECT %s, a.id, s.unit, NULL, NULL, s.attributes, s.outcomes "
+            f"FROM {STAGING} s JOIN {Arm._meta.db_table} a ON a.experiment_id = %s AND a.name = s.arm "
+            f"ORDER BY s.line",
+            [experiment.id, experiment.id],
+        )
+        inserted = cursor.rowcount
+        if _pg():
+            cursor.execute(f"ANALYZE {Exposure._meta.db_table}")
+    return inserted
+
+
+def _arm_summary(experiment: Experiment) -> list[dict]:
+    """Units and the mean of each outcome per arm, from the rows just written."""
+    metrics = list(experiment.metrics.order_by("position"))
+    sums = outcomes.arm_sums(experiment, metrics)
+    by_arm = {arm_id: s for (_, arm_id), s in sums.items()}
+    rows = []
+    for arm in experiment.arms.order_by("position"):
+        s = by_arm.get(arm.id)
+        n = s.n if s else 0
+        rows.append({
+            "name": arm.name, "control": arm.is_control, "n": n, "weight": arm.weight,
+            "means": {m.name: (s.metrics.get(m.name, (0.0, 0.0))[0] / n if n else None) for m in metrics},
+        })
+    return rows

@@ -1,0 +1,39 @@
+import json
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from experiments import selectors, services
+from experiments.models import Experiment
+from experiments.presentation import report_csv_write, report_text
+
+
+class Command(BaseCommand):
+    help = "Print an experiment's full analysis: SRM first, then every metric, power, verdict."
+
+    def add_arguments(self, parser):
+        parser.add_argument("experiment", help="name or id")
+        parser.add_argument("--json", action="store_true", help="print the report as JSON")
+        parser.add_argument("--by", default="", help="break the results down by a unit attribute")
+        parser.add_argument("--csv", type=Path, help="also write the tables to this CSV file")
+        parser.add_argument("--refresh", action="store_true", help="recompute even if the stored report is fresh")
+
+    def handle(self, *args, **options):
+        try:
+            experiment = selectors.experiment_get(options["experiment"])
+        except Experiment.DoesNotExist as exc:
+            raise CommandError(str(exc)) from None
+        try:
+            report = services.report_refresh(experiment, by=options["by"], force=options["refresh"])
+        except (ValueError, services.ExperimentError) as exc:
+            raise CommandError(str(exc)) from None
+        body = report.body
+        if options["csv"]:
+            with open(options["csv"], "w", newline="", encoding="utf-8") as fh:
+                rows = report_csv_write(body, fh)
+        if options["json"]:
+            self.stdout.write(json.dumps(body, allow_nan=False))
+        else:
+            self.stdout.write(report_text(body))
+            if options["csv"]:
+                self.stdout.write(f"{rows} rows written to {options['csv']}")

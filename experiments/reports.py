@@ -1,0 +1,141 @@
+"""Build an experiment's report: SQL aggregates (outcomes.py) into the pure analysis.
+
+Reads only; services.report_refresh stores the result. What is fetched per unit, and why:
+nothing for the core report (sums per arm), per-unit values for CUPED only when a
+covariate is configured, and survival data grouped by hour for the retention section.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+import numpy as np
+from django.utils import timezone
+
+from . import analysis, outcomes
+from .models import Arm, Experiment, Metric
+
+DEFAULT_RETENTION_DAYS = (7, 14, 30)
+# The Cox fit grows with units (about 1 s per 100,000 on whole days); past this many
+# units in a comparison it runs on a sample of this size fixed by the experiment's salt,
+# while the curves, day-N retention and log-rank test use every unit.
+HAZARD_RATIO_MAX_UNITS = 20_000
+PRE_PERIOD = "pre_period"
+
+
+def metric_description(experiment: Experiment, metric: Metric) -> str:
+    window = f"within {experiment.attribution_days} days after exposure"
+    where = ""
+    if metric.order_filter:
+        where = " (orders with " + ", ".join(f"{k} = {v}" for k, v in sorted(metric.order_filter.items())) + ")"
+    return {
+        Metric.Source.ORDER_CONVERSION: f"share of units with an order {window}{where}",
+        Metric.Source.ORDER_REVENUE: f"order amounts per unit {window}{where}",
+        Metric.Source.ORDER_COUNT: f"orders per unit {window}{where}",
+        Metric.Source.EVENT_CONVERSION: f"share of units with a '{metric.event_kind}' event {window}",
+        Metric.Source.EVENT_COUNT: f"'{metric.event_kind}' events per unit {window}",
+        Metric.Source.IMPORTED: f"column '{metric.name}' of the imported file",
+    }[metric.source]
+
+
+def design_for(experiment: Experiment, arms: list[Arm], metrics: list[Metric]) -> analysis.Design:
+    return analysis.Design(
+        name=experiment.name,
+        id=experiment.id,
+        arms=[analysis.ArmSpec(a.name, a.weight, a.is_control) for a in arms],
+        metrics=[analysis.MetricSpec(m.name, m.kind, m.is_primary, metric_description(experiment, m))
+                 for m in metrics],
+        mode=experiment.mode,
+        alpha=experiment.alpha,
+        sequential_tuning_n=experiment.sequential_tuning_n,
+        mde=experiment.mde,
+        mde_relative=experiment.mde_relative,
+        source=experiment.source,
+        unit_label=experiment.unit_label,
+        attribution_days=experiment.attribution_days if experiment.source == Experiment.Source.CUSTOMERS else None,
+    )
+
+
+def report_build(experiment: Experiment, *, by: str | None = None, now: datetime | None = None) -> dict:
+    """The whole analysis of one experiment as a JSON-ready dict."""
+    started = time.monotonic()
+    now = now or timezone.now()
+    arms = list(experiment.arms.order_by("position", "id"))
+    metrics = list(experiment.metrics.order_by("position", "id"))
+    design = design_for(experiment, arms, metrics)
+    names = {a.id: a.name for a in arms}
+
+    sums = outcomes.arm_sums(experiment, metrics)
+    arm_data = {names[arm_id]: analysis.ArmData(s.n, s.metrics) for (_, arm_id), s in sums.items()}
+    notes: list[str] = []
+    cuped = _cuped(experiment, metrics, names, notes) if experiment.covariate else None
+    body = analysis.analyze(design, arm_data, cuped=cuped, open_windows=outcomes.open_windows(experiment, now),
+                            notes=notes)
+    if by:
+        groups: dict[str, dict[str, analysis.ArmData]] = {}
+        for (grp, arm_id), s in outcomes.arm_sums(experiment, metrics, by=by).items():
+            groups.setdefault(grp, {})[names[arm_id]] = analysis.ArmData(s.n, s.metrics)
+        body["breakdown"] = analysis.breakdown(design, by, groups)
+    if experiment.source == Experiment.Source.CUSTOMERS and experiment.retention_event and body["units"]:
+        body["retention"] = _retention(experiment, design, names, now)
+    body["computed_at"] = now.isoformat()
+    body["seconds"] = round(time.monotonic() - started, 3)
+    return body
+
+
+def _cuped(experiment: Experiment, metrics: list[Metric], names: dict[int, str], notes: list[str]):
+    """Per-unit values and covariates for every continuous metric, by arm."""
+    continuous = [m for m in metrics if m.kind == Metric.Kind.CONTINUOUS]
+    if not continuous:
+        return None
+    after = outcomes.unit_values(experiment, continuous)
+    if experiment.source == Experiment.Source.CUSTOMERS:
+        if experiment.covariate != PRE_PERIOD:
+            notes.append(f"covariate {experiment.covariate!r} ignored: customer experiments use 'pre_period'")
+            return None
+        before = outcomes.unit_values(experiment, continuous, window=(-experiment.attribution_days, 0))
+        covariates = {m.name: before[m.name] for m in continuous}
+        label = f"the same metric in the {experiment.attribution_days} days before exposure"
+    else:
+        cov = outcomes.unit_covariate(experiment, experiment.covariate)
+        if cov.isna().any():
+            notes.append(f"CUPED skipped: covariate '{experiment.covariate}' is missing for {int(cov.isna().sum()):,} units")
+            return None
+        covariates = {m.name: cov for m in continuous}
+        label = experiment.covariate
+    arm_of = after["arm_id"].map(names)
+    result = {}
+    for metric in continuous:
+        x = covariates[metric.name].reindex(after.index)
+        result[metric.name] = analysis.Cuped(
+            values={a: after.loc[arm_of == a, metric.name].to_numpy(float) for a in names.values()},
+            covariates={a: x[arm_of == a].to_numpy(float) for a in names.values()},
+            covariate=label,
+        )
+    return result
+
+
+def _retention(experiment: Experiment, design: analysis.Design, names: dict[int, str], now: datetime) -> dict:
+    days = [int(d) for d in (experiment.retention_days or DEFAULT_RETENTION_DAYS)]
+    data = outcomes.survival_data(experiment, now, max_day=max(days))
+    # Arm ids to positions in design.arms, vectorised: a million units in milliseconds.
+    ids = np.array(sorted(names))
+    position = {a.name: i for i, a in enumerate(design.arms)}
+    positions = np.array([position[names[i]] for i in ids], dtype=np.int64)
+    arm_index = positions[np.searchsorted(ids, data.arm_ids)] if data.arm_ids.size else data.arm_ids
+    return analysis.retention(
+        design, arm_index, data.durations, data.events, data.observed_days, days=days,
+        event=experiment.retention_event,
+        hazard_sample=lambda mask: _sample(mask, experiment.salt),
+    )
+
+
+def _sample(mask: np.ndarray, salt: str) -> np.ndarray:
+    """Indices of at most HAZARD_RATIO_MAX_UNITS units of ``mask``, the same on every run."""
+    chosen = np.flatnonzero(mask)
+    if chosen.size <= HAZARD_RATIO_MAX_UNITS:
+        return chosen
+    seed = int.from_bytes(salt.encode()[:8].ljust(8, b"\0"), "big")
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(chosen, HAZARD_RATIO_MAX_UNITS, replace=False))

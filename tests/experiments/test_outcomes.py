@@ -1,0 +1,131 @@
+"""experiments/outcomes.py: outcomes of customer exposures computed in SQL from orders and events."""
+
+from datetime import timedelta
+
+import pytest
+
+from experiments import outcomes
+from experiments.models import Metric
+from experiments.services import MetricDefinition
+
+from .factories import EXPOSED_AT, campaign_experiment, event, expose, order
+
+pytestmark = pytest.mark.django_db
+
+
+def sums_by_arm(experiment, by=None):
+    metrics = list(experiment.metrics.all())
+    names = dict(experiment.arms.values_list("id", "name"))
+    return {(grp, names[arm_id]): s for (grp, arm_id), s in outcomes.arm_sums(experiment, metrics, by=by).items()}
+
+
+def test_conversion_counts_only_orders_inside_the_attribution_window():
+    experiment = campaign_experiment(attribution_days=7)
+    inside = expose(experiment, "offer")
+    order(inside, days_after=1)
+    late = expose(experiment, "offer")
+    order(late, days_after=8)  # one day after the window closed
+    early = expose(experiment, "offer")
+    order(early, days_after=-1)  # before the exposure
+    at_close = expose(experiment, "offer")
+    order(at_close, days_after=7)  # the window is [exposure, exposure + 7 days)
+    expose(experiment, "offer")
+
+    offer = sums_by_arm(experiment)[("", "offer")]
+
+    assert offer.n == 5
+    assert offer.metrics["conversion"] == (1.0, 1.0)
+
+
+def test_revenue_is_the_sum_of_a_units_orders_in_the_window():
+    experiment = campaign_experiment(attribution_days=7)
+    buyer = expose(experiment, "offer")
+    order(buyer, days_after=1, amount=30)
+    order(buyer, days_after=2, amount="20.50")
+    order(buyer, days_after=9, amount=100)  # outside
+    expose(experiment, "offer")
+    holdout = expose(experiment, "holdout")
+    order(holdout, days_after=3, amount=10)
+
+    sums = sums_by_arm(experiment)
+
+    assert sums[("", "offer")].metrics["revenue"] == pytest.approx((50.5, 50.5**2))
+    assert sums[("", "offer")].metrics["conversion"] == (1.0, 1.0)
+    assert sums[("", "holdout")].metrics["revenue"] == pytest.approx((10.0, 100.0))
+    assert sums[("", "holdout")].n == 1
+
+
+def test_an_order_filter_counts_only_orders_with_those_properties():
+    experiment = campaign_experiment(
+        primary_metric=MetricDefinition("campaign_conversion", "binary", Metric.Source.ORDER_CONVERSION,
+                                        order_filter={"campaign": "spring"}),
+        secondary_metrics=[],
+    )
+    tagged = expose(experiment, "offer")
+    order(tagged, days_after=1, properties={"campaign": "spring"})
+    other = expose(experiment, "offer")
+    order(other, days_after=1, properties={"campaign": "summer"})
+    plain = expose(experiment, "offer")
+    order(plain, days_after=1)
+
+    assert sums_by_arm(experiment)[("", "offer")].metrics["campaign_conversion"] == (1.0, 1.0)
+
+
+def test_an_event_metric_counts_units_with_that_kind_of_event_in_the_window():
+    experiment = campaign_experiment(attribution_days=7)
+    visitor = expose(experiment, "offer")
+    event(visitor, days_after=1)
+    event(visitor, days_after=2)
+    opener = expose(experiment, "offer")
+    event(opener, days_after=1, kind="app_open")
+    late = expose(experiment, "offer")
+    event(late, days_after=10)
+
+    assert sums_by_arm(experiment)[("", "offer")].metrics["visit"] == (1.0, 1.0)
+
+
+def test_breakdown_groups_units_by_a_customer_attribute_spelled_alike_on_every_database():
+    experiment = campaign_experiment()
+    gold = expose(experiment, "offer", attributes={"tier": "gold", "vip": True})
+    order(gold, days_after=1)
+    expose(experiment, "offer", attributes={"tier": "silver", "vip": False})
+    expose(experiment, "holdout", attributes={"tier": "gold", "vip": True})
+    expose(experiment, "holdout")
+
+    by_tier = sums_by_arm(experiment, by="tier")
+    by_vip = sums_by_arm(experiment, by="vip")
+
+    assert by_tier[("gold", "offer")].metrics["conversion"] == (1.0, 1.0)
+    assert {k: s.n for k, s in by_tier.items()} == {
+        ("gold", "offer"): 1, ("silver", "offer"): 1, ("gold", "holdout"): 1, ("(none)", "holdout"): 1,
+    }
+    assert {grp for grp, _ in by_vip} == {"true", "false", "(none)"}
+
+
+def test_unit_values_are_zero_for_units_without_orders():
+    experiment = campaign_experiment()
+    buyer = expose(experiment, "offer")
+    order(buyer, days_after=1, amount=40)
+    expose(experiment, "offer")
+
+    frame = outcomes.unit_values(experiment, list(experiment.metrics.all()))
+
+    assert sorted(frame["revenue"]) == [0.0, 40.0]
+    assert sorted(frame["conversion"]) == [0.0, 1.0]
+
+
+def test_survival_data_censors_units_without_a_return_at_now():
+    experiment = campaign_experiment()
+    returner = expose(experiment, "offer")
+    order(returner, days_after=-5)  # before exposure: not a return
+    order(returner, days_after=2.5)
+    order(returner, days_after=4)
+    expose(experiment, "offer")
+    recent = expose(experiment, "holdout", at=EXPOSED_AT + timedelta(days=7))
+    order(recent, days_after=20, at=EXPOSED_AT)  # after "now": not seen yet
+    now = EXPOSED_AT + timedelta(days=10)
+
+    data = outcomes.survival_data(experiment, now, max_day=30)
+
+    rows = sorted(zip(data.durations.tolist(), data.events.tolist(), data.observed_days.tolist()))
+    assert rows == [(2.5, 1, 10.0), (3.0, 0, 3.0), (10.0, 0, 10.0)]

@@ -1,0 +1,40 @@
+"""experiments/presentation.py: the text report and the CSV of its tables."""
+
+import csv
+import io
+
+from experiments import analysis, presentation
+from experiments.analysis import ArmData, ArmSpec, Design, MetricSpec
+
+DESIGN = Design(name="t", arms=[ArmSpec("control", 1, True), ArmSpec("treatment", 1, False)],
+                metrics=[MetricSpec("conversion", "binary", True), MetricSpec("revenue", "continuous", False)])
+
+
+def body(n_control=10_000, n_treatment=10_000):
+    arms = {"control": ArmData(n_control, {"conversion": (500, 500), "revenue": (5000, 90_000)}),
+            "treatment": ArmData(n_treatment, {"conversion": (650, 650), "revenue": (6000, 110_000)})}
+    return analysis.analyze(DESIGN, arms)
+
+
+def test_a_failed_srm_check_opens_the_text_report_with_a_banner():
+    text = presentation.report_text(body(5000, 5400))
+    first_lines = text.splitlines()[:3]
+    assert first_lines[0] == presentation.BANNER
+    assert first_lines[1].startswith("!!! SRM CHECK FAILED")
+
+
+def test_a_passed_srm_check_is_the_first_line_then_the_verdict():
+    lines = presentation.report_text(body()).splitlines()
+    assert lines[0].startswith("SRM ok")
+    assert any(line.startswith("Verdict: treatment raised conversion") for line in lines)
+
+
+def test_csv_has_one_row_per_metric_and_arm_with_the_comparison():
+    buffer = io.StringIO()
+    count = presentation.report_csv_write(body(), buffer)
+    rows = list(csv.DictReader(io.StringIO(buffer.getvalue())))
+    assert count == len(rows) == 4
+    treated = next(r for r in rows if r["metric"] == "conversion" and r["arm"] == "treatment")
+    assert treated["control_arm"] == "control" and float(treated["diff"]) == 0.015
+    assert treated["significant"] == "True"
+    assert list(rows[0]) == presentation.CSV_COLUMNS

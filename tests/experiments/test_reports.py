@@ -1,0 +1,110 @@
+"""experiments/reports.py: the whole report built from the database."""
+
+from datetime import timedelta
+
+import numpy as np
+import pytest
+
+from experiments import reports
+from experiments.importers import experiment_import
+from experiments.models import Experiment
+
+from .factories import EXPOSED_AT, campaign_experiment, expose, order
+from .report_schema import assert_report_schema
+
+pytestmark = pytest.mark.django_db
+LATER = EXPOSED_AT + timedelta(days=60)
+
+
+def by_arm(metric):
+    return {row["arm"]: row for row in metric["arms"]}
+
+
+def test_campaign_report_computes_conversion_and_revenue_per_arm():
+    experiment = campaign_experiment(attribution_days=7)
+    for amount in (20, 40):
+        order(expose(experiment, "offer"), days_after=2, amount=amount)
+    expose(experiment, "offer")
+    order(expose(experiment, "holdout"), days_after=9, amount=100)  # outside the window
+    expose(experiment, "holdout")
+
+    body = reports.report_build(experiment, now=LATER)
+
+    assert_report_schema(body)
+    conversion, revenue = body["metrics"][0], body["metrics"][1]
+    assert by_arm(conversion)["offer"]["mean"] == pytest.approx(2 / 3)
+    assert by_arm(conversion)["holdout"]["mean"] == 0
+    assert by_arm(revenue)["offer"]["mean"] == pytest.approx(20.0)
+    assert [a["n"] for a in body["arms"]] == [2, 3]
+
+
+def test_campaign_report_has_retention_with_recent_units_left_out_of_day_n():
+    experiment = campaign_experiment(retention_days=[7])
+    order(expose(experiment, "offer"), days_after=3)
+    expose(experiment, "offer")
+    order(expose(experiment, "holdout"), days_after=10)
+    expose(experiment, "holdout", at=LATER - timedelta(days=2))  # observed two days only
+
+    retention = reports.report_build(experiment, now=LATER)["retention"]
+
+    day7 = {r["arm"]: r for r in retention["day_n"][0]["arms"]}
+    assert (day7["offer"]["n"], day7["offer"]["returned"]) == (2, 1)
+    assert (day7["holdout"]["n"], day7["holdout"]["returned"], day7["holdout"]["excluded"]) == (1, 0, 1)
+    assert {km["arm"] for km in retention["kaplan_meier"]} == {"offer", "holdout"}
+    assert retention["hazard_ratios"][0]["arm"] == "offer"
+
+
+def test_open_attribution_windows_are_counted_and_stated():
+    experiment = campaign_experiment(attribution_days=7)
+    expose(experiment, "offer", at=LATER - timedelta(days=1))
+    expose(experiment, "holdout")
+
+    body = reports.report_build(experiment, now=LATER)
+
+    assert body["open_windows"] == 1
+    assert "still open" in body["verdict"]
+
+
+def test_pre_period_cuped_reduces_the_variance_of_revenue():
+    rng = np.random.default_rng(2)
+    experiment = campaign_experiment(covariate="pre_period", secondary_metrics=["revenue"], attribution_days=7)
+    for i in range(60):
+        customer = expose(experiment, "offer" if i % 2 else "holdout")
+        habit = float(rng.uniform(10, 200))
+        order(customer, days_after=-3, amount=round(habit, 2))
+        order(customer, days_after=3, amount=round(habit * 1.1 + rng.normal(0, 5), 2))
+
+    revenue = reports.report_build(experiment, now=LATER)["metrics"][1]
+
+    assert revenue["cuped"]["variance_reduction"] > 0.9
+    assert "before exposure" in revenue["cuped"]["covariate"]
+
+
+def test_an_imported_covariate_is_used_for_cuped_and_there_is_no_retention(tmp_path):
+    rng = np.random.default_rng(3)
+    rows = ["arm,spend,pre"]
+    for i in range(200):
+        pre = rng.uniform(0, 100)
+        rows.append(f"{'B' if i % 2 else 'A'},{pre + rng.normal(0, 3):.2f},{pre:.2f}")
+    path = tmp_path / "cuped.csv"
+    path.write_text("\n".join(rows) + "\n")
+    experiment_import(path, name="cuped", arm_column="arm", control="A", metrics=["spend:continuous"],
+                      covariate="pre")
+
+    body = reports.report_build(Experiment.objects.get(name="cuped"))
+
+    assert body["metrics"][0]["cuped"]["covariate"] == "pre"
+    assert body["metrics"][0]["cuped"]["variance_reduction"] > 0.9
+    assert "retention" not in body
+
+
+def test_breakdown_by_an_attribute_is_added_to_the_report():
+    experiment = campaign_experiment()
+    for tier in ("gold", "silver"):
+        for arm in ("offer", "holdout"):
+            expose(experiment, arm, attributes={"tier": tier})
+
+    body = reports.report_build(experiment, by="tier", now=LATER)
+
+    assert [s["value"] for s in body["breakdown"]["segments"]] == ["gold", "silver"]
+    assert "by chance" in body["breakdown"]["caveat"]
