@@ -1,6 +1,8 @@
 """/healthz: is the database reachable, is the broker reachable. For load balancers and 3 a.m."""
 
+from django.conf import settings
 from django.db import connection
+from kombu import Connection
 from django.http import JsonResponse
 
 
@@ -14,12 +16,16 @@ def _database() -> tuple[bool, str]:
 
 
 def _broker() -> tuple[bool, str]:
-    from config.celery import app
-
+    # A fresh connection each time, not the app's pool: a pooled connection can look alive
+    # after the broker went away, and a health check must not lie.
     try:
-        with app.connection_for_write() as conn:
+        with Connection(
+            settings.CELERY_BROKER_URL,
+            transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS,
+            connect_timeout=2,
+        ) as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
-            return True, conn.transport_cls if isinstance(conn.transport_cls, str) else conn.transport.driver_name
+            return True, conn.transport.driver_name
     except Exception as exc:
         return False, f"{type(exc).__name__}: {exc}"
 

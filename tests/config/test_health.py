@@ -11,13 +11,7 @@ def test_healthz_answers_without_login_and_reports_database_and_broker(client):
 
 @pytest.mark.django_db
 def test_healthz_says_503_when_the_broker_is_unreachable(client, settings):
-    from config.celery import app
-
-    original = app.conf.broker_url
-    app.conf.broker_url = "redis://127.0.0.1:1/0"  # nothing listens on port 1
-    try:
-        response = client.get("/healthz")
-    finally:
-        app.conf.broker_url = original
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json()["broker"]["ok"] is False
