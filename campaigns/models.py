@@ -1,6 +1,207 @@
-"""Campaign sending. For now: the outbox that the default provider writes to."""
+"""Offers, campaigns and their variants, the send ledger, provider events, the outbox.
 
+The ledger is the heart of sending: one row per (campaign, customer), written at launch
+before anything is sent, so every retry, crash and webhook finds the row it belongs to.
+"""
+
+from django.conf import settings
 from django.db import models
+from django.db.models import Q
+
+
+class Offer(models.Model):
+    """What a campaign promotes: a discount, a code and where the link goes."""
+
+    class CodeMode(models.TextChoices):
+        NONE = "none", "no code"
+        SHARED = "shared", "one code for everyone"
+        UNIQUE = "unique", "a unique code per recipient"
+
+    name = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True, default="")
+    discount = models.CharField(max_length=100, blank=True, default="")  # "20%", "$10 off"
+    code_mode = models.CharField(max_length=8, choices=CodeMode.choices, default=CodeMode.NONE)
+    code = models.CharField(max_length=64, blank=True, default="")  # the shared code, or the unique codes' prefix
+    landing_url = models.URLField(max_length=1000, blank=True, default="")
+    # utm_* tags added to the landing URL; utm_campaign and utm_content default to the
+    # campaign's and the variant's names.
+    utm = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Campaign(models.Model):
+    class State(models.TextChoices):
+        DRAFT = "draft"
+        SCHEDULED = "scheduled"
+        SENDING = "sending"
+        PAUSED = "paused"
+        COMPLETED = "completed"
+        CANCELLED = "cancelled"
+
+    name = models.CharField(max_length=200, unique=True)
+    offer = models.ForeignKey(Offer, null=True, blank=True, on_delete=models.PROTECT, related_name="campaigns")
+    segment = models.ForeignKey("segments.Segment", on_delete=models.PROTECT, related_name="campaigns")
+    exclusion_segments = models.ManyToManyField("segments.Segment", blank=True, related_name="excluded_from_campaigns")
+    holdout = models.FloatField(default=0.1)  # share of the audience that gets nothing: the control
+    state = models.CharField(max_length=10, choices=State.choices, default=State.DRAFT, db_index=True)
+    from_email = models.CharField(max_length=254, blank=True, default="")  # blank: DEFAULT_FROM_EMAIL
+    send_at = models.DateTimeField(null=True, blank=True)  # None: as soon as launched
+    # A crontab ("0 9 * * 1": Mondays 09:00) in recurrence_timezone; each run adds the
+    # segment's members not yet in the ledger, so a recurring campaign reaches newcomers only.
+    recurrence = models.CharField(max_length=100, blank=True, default="")
+    recurrence_timezone = models.CharField(max_length=64, blank=True, default="UTC")
+    periodic_task = models.ForeignKey(
+        "django_celery_beat.PeriodicTask", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Quiet hours in each customer's own time zone (e.g. 21:00-08:00): messages wait.
+    quiet_start = models.TimeField(null=True, blank=True)
+    quiet_end = models.TimeField(null=True, blank=True)
+    # At most this many marketing emails per customer per rolling 7 days; later ones wait.
+    frequency_cap = models.PositiveIntegerField(null=True, blank=True)
+    attribution_days = models.PositiveIntegerField(default=7)
+    experiment = models.ForeignKey(
+        "experiments.Experiment", null=True, blank=True, on_delete=models.SET_NULL, related_name="campaigns"
+    )
+    runs = models.PositiveIntegerField(default=0)  # launches so far (recurring: one per run)
+    launched_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    # Workers touch this while they send; a stale value tells the pump to wake new ones.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(holdout__gte=0) & Q(holdout__lt=1), name="campaign_holdout_range"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Variant(models.Model):
+    """One arm that receives an email: its templates (Jinja2, rendered in a sandbox)."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="variants")
+    name = models.CharField(max_length=100)
+    subject = models.CharField(max_length=998)
+    preheader = models.CharField(max_length=500, blank=True, default="")
+    html = models.TextField(blank=True, default="")
+    text = models.TextField(blank=True, default="")
+    weight = models.FloatField(default=1.0)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "name"], name="variant_name_unique"),
+            models.CheckConstraint(condition=Q(weight__gt=0), name="variant_weight_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}/{self.name}"
+
+
+HOLDOUT_ARM = "holdout"
+
+
+class LedgerEntry(models.Model):
+    """One recipient of one campaign: written at launch, before any send, never twice."""
+
+    class Status(models.TextChoices):
+        HELD_OUT = "held_out"  # the control: receives nothing
+        PENDING = "pending"  # waiting for due_at
+        SENDING = "sending"  # claimed by a worker until lease_until
+        UNKNOWN = "unknown"  # the provider may or may not have it: reconciled, never resent blindly
+        SENT = "sent"  # the provider accepted it
+        DELIVERED = "delivered"
+        OPENED = "opened"
+        CLICKED = "clicked"
+        FAILED = "failed"  # permanent error: the reason is in `error`
+        BOUNCED = "bounced"
+        COMPLAINED = "complained"
+        SUPPRESSED = "suppressed"  # unsubscribed, bounced or complained before its turn came
+        CANCELLED = "cancelled"  # the campaign was cancelled first
+
+    # Every index is written again by each claim and each result: no index for campaign
+    # (the unique constraint and ledger_claim start with it) nor for variant.
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="ledger", db_index=False)
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="campaign_ledger")
+    variant = models.ForeignKey(Variant, null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_index=False)
+    arm = models.CharField(max_length=100)
+    email = models.CharField(max_length=254, blank=True, default="")  # frozen at launch
+    status = models.CharField(max_length=12, choices=Status.choices)
+    run = models.PositiveIntegerField(default=1)
+    assigned_at = models.DateTimeField()
+    due_at = models.DateTimeField()
+    # Bumped by every claim: a worker records its result only while its attempt is current.
+    attempts = models.PositiveIntegerField(default=0)
+    retries = models.PositiveIntegerField(default=0)  # transient errors so far, for the backoff
+    lease_until = models.DateTimeField(null=True, blank=True)
+    batch = models.CharField(max_length=32, blank=True, default="")  # the claim it was sent in
+    # Our own id for the message, carried in the provider's metadata and the unsubscribe
+    # token: reconciliation and webhooks find the row by it.
+    key = models.CharField(max_length=32, unique=True)
+    provider = models.CharField(max_length=32, blank=True, default="")
+    provider_message_id = models.CharField(max_length=255, blank=True, default="")
+    offer_code = models.CharField(max_length=64, blank=True, default="")
+    error = models.TextField(blank=True, default="")
+    sent_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "customer"], name="ledger_campaign_customer"),
+        ]
+        indexes = [
+            models.Index(fields=["campaign", "status", "due_at"], name="ledger_claim"),
+            # Partial indexes: launch writes 100,000s of rows that none of them hold yet.
+            models.Index(fields=["lease_until"], name="ledger_sending_lease", condition=Q(status="sending")),
+            models.Index(fields=["updated_at"], name="ledger_unknown", condition=Q(status="unknown")),
+            models.Index(fields=["customer", "sent_at"], name="ledger_customer_sent", condition=Q(sent_at__isnull=False)),
+            models.Index(fields=["provider_message_id"], name="ledger_provider_id", condition=~Q(provider_message_id="")),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}:{self.customer_id} {self.status}"
+
+
+class TrackingEvent(models.Model):
+    """A provider webhook event, stored once: replays and duplicates find their twin."""
+
+    provider = models.CharField(max_length=32)
+    event_id = models.CharField(max_length=255)  # the provider's id, or a digest of the payload
+    event_type = models.CharField(max_length=32)
+    ledger = models.ForeignKey(LedgerEntry, null=True, blank=True, on_delete=models.SET_NULL, related_name="events")
+    recipient = models.CharField(max_length=254, blank=True, default="")
+    message_id = models.CharField(max_length=255, blank=True, default="")
+    occurred_at = models.DateTimeField(null=True, blank=True)
+    description = models.TextField(blank=True, default="")
+    payload = models.JSONField(default=dict, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["provider", "event_id"], name="trackingevent_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.event_type} {self.recipient}"
+
+
+class RateBucket(models.Model):
+    """The token bucket of one provider account when there is no Redis to hold it."""
+
+    key = models.CharField(max_length=200, unique=True)
+    tokens = models.FloatField(default=0)
+    stamp = models.FloatField(default=0)  # epoch seconds of the last refill
+    factor = models.FloatField(default=1.0)  # <1 after a 429: the rate slows, then recovers
+    blocked_until = models.FloatField(default=0)
 
 
 class OutboxMessage(models.Model):

@@ -182,6 +182,12 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
 # Tests and several deployments on one broker keep apart by queue name.
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "offerlab")
+# The cache is shared by the web server and every worker (progress of imports, rate
+# limits), so it cannot be per-process memory: Redis when the broker is Redis, else files.
+if CELERY_BROKER_URL.startswith("redis"):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CELERY_BROKER_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(VAR_DIR / "cache")}}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
@@ -232,6 +238,31 @@ def _anymail_settings() -> dict:
 
 ANYMAIL = _anymail_settings()
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "offers@example.com")
+
+# --- Campaign sending (campaigns/) ---------------------------------------------------
+# Messages per second for the provider account, shared by every worker (0: no limit).
+CAMPAIGN_RATE_LIMIT = float(env_str("CAMPAIGN_RATE_LIMIT", "0") or 0)
+CAMPAIGN_RATE_REDIS_URL = env_str("CAMPAIGN_RATE_REDIS_URL")  # default: the broker, if Redis
+CAMPAIGN_BATCH_SIZE = env_int("CAMPAIGN_BATCH_SIZE", 500)  # rows per claim
+CAMPAIGN_SEND_PARALLELISM = env_int("CAMPAIGN_SEND_PARALLELISM", 2)  # send tasks per campaign
+CAMPAIGN_TASK_SECONDS = env_int("CAMPAIGN_TASK_SECONDS", 30)  # a send task's time budget
+CAMPAIGN_SEND_TIMEOUT = float(env_str("CAMPAIGN_SEND_TIMEOUT", "15") or 15)  # seconds per provider call
+# A claimed row's lease: longer than any provider call, or a slow worker's row could be
+# reconciled (and resent) while its request is still in flight.
+CAMPAIGN_LEASE_SECONDS = env_int("CAMPAIGN_LEASE_SECONDS", 120)
+CAMPAIGN_RECONCILE_AFTER_SECONDS = env_int("CAMPAIGN_RECONCILE_AFTER_SECONDS", 300)
+CAMPAIGN_STALE_SECONDS = env_int("CAMPAIGN_STALE_SECONDS", 60)  # no heartbeat: wake new workers
+CAMPAIGN_RETRY_BASE_SECONDS = float(env_str("CAMPAIGN_RETRY_BASE_SECONDS", "2") or 2)
+CAMPAIGN_RETRY_MAX_SECONDS = float(env_str("CAMPAIGN_RETRY_MAX_SECONDS", "900") or 900)
+CAMPAIGN_MAX_RETRIES = env_int("CAMPAIGN_MAX_RETRIES", 10)
+CAMPAIGN_POSTMARK_BATCH = env_bool("CAMPAIGN_POSTMARK_BATCH", default=True)
+CAMPAIGN_MAILGUN_BATCH = env_bool("CAMPAIGN_MAILGUN_BATCH", default=True)
+CAMPAIGN_PUMP_SECONDS = env_int("CAMPAIGN_PUMP_SECONDS", 10)
+# Webhook events older than this are replays: ignored.
+CAMPAIGN_WEBHOOK_MAX_AGE_SECONDS = env_int("CAMPAIGN_WEBHOOK_MAX_AGE_SECONDS", 3 * 24 * 3600)
+CELERY_BEAT_SCHEDULE = {
+    "campaigns-pump": {"task": "campaigns.tasks.campaign_pump_task", "schedule": float(CAMPAIGN_PUMP_SECONDS)},
+}
 
 # --- Logging --------------------------------------------------------------------------
 LOGGING = {

@@ -1,0 +1,256 @@
+"""Benchmark: send a campaign to N recipients through the fake Postmark on 127.0.0.1.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/offerlab_bench \
+    CELERY_BROKER_URL=redis://127.0.0.1:6379/6 SECRET_KEY=bench \
+    .venv/bin/python bench/campaigns_send.py --recipients 100000
+
+What it does, in one run:
+1. starts the fake provider in its own process (tests/campaigns/fakeprovider.py);
+2. loads N customers and a segment holding them (COPY), a campaign with two variants and
+   no holdout (so N messages go out);
+3. a bare loop: the same number of messages, rendered the same way, posted from this
+   process in the same /email/batch calls of 500: the ceiling of one HTTP client;
+4. starts a real `celery -A config worker` with two processes on the broker, launches the
+   campaign and measures from launch until the fake provider has accepted all N.
+The database named by DATABASE_URL is emptied of campaigns and bench customers first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+
+def main() -> None:
+    import faulthandler
+
+    faulthandler.dump_traceback_later(float(os.environ.get("BENCH_DUMP_AFTER", "0")) or 10**9, exit=True)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recipients", type=int, default=100_000)
+    parser.add_argument("--concurrency", type=int, default=2, help="worker processes")
+    parser.add_argument("--batch", type=int, default=500, help="rows per claim")
+    parser.add_argument("--rate", type=float, default=50_000, help="rate limit (msgs/s), 0 for none")
+    parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        sys.exit("set DATABASE_URL to a PostgreSQL database (it is emptied of campaigns and bench customers)")
+    if not os.environ.get("CELERY_BROKER_URL", "").startswith("redis"):
+        sys.exit("set CELERY_BROKER_URL to a Redis database")
+    os.environ.setdefault("SECRET_KEY", "bench-only")
+    queue = f"offerlab-bench-{uuid.uuid4().hex[:6]}"
+    os.environ["CELERY_QUEUE"] = queue
+
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+    fake_proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.campaigns.fakeprovider", "--port", "0", "--no-bodies"],
+        cwd=REPO, stdout=subprocess.PIPE, text=True,
+    )
+    port = int(fake_proc.stdout.readline())
+    fake_url = f"http://127.0.0.1:{port}"
+    try:
+        result = run(args, fake_url, queue)
+    finally:
+        fake_proc.terminate()
+    if args.json:
+        print(json.dumps(result))
+
+
+def _fake(url: str, path: str, body: dict | None = None) -> dict:
+    import requests
+
+    if body is None:
+        return requests.get(url + path, timeout=30).json()
+    return requests.post(url + path, json=body, timeout=30).json()
+
+
+def setup_data(n: int) -> tuple[int, float]:
+    from django.db import connection
+    from django.utils import timezone
+
+    from campaigns.models import Campaign, LedgerEntry, Offer
+    from customers.models import Customer
+    from customers.services import bulk_copy
+    from segments.models import Membership, Segment
+
+    from experiments.models import Experiment
+    from experiments.services import experiment_delete
+
+    started = time.monotonic()
+    for experiment in Experiment.objects.filter(campaigns__isnull=False).distinct():
+        experiment_delete(experiment)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {LedgerEntry._meta.db_table}")
+    Campaign.objects.all().delete()
+    Offer.objects.filter(name="bench-offer").delete()
+    Segment.objects.filter(name="bench-everyone").delete()
+    Customer.objects.filter(external_id__startswith="bench-").delete()
+    now = timezone.now()
+    bulk_copy(
+        Customer._meta.db_table,
+        ["external_id", "email", "name", "country", "time_zone", "attributes", "created_at", "updated_at"],
+        ((f"bench-{i}", f"bench-{i}@example.com", f"Pat Bench{i}", "US", "UTC", "{}", now, now) for i in range(n)),
+    )
+    segment = Segment.objects.create(name="bench-everyone", current_version=1, size=n)
+    ids = list(Customer.objects.filter(external_id__startswith="bench-").values_list("id", flat=True))
+    bulk_copy(Membership._meta.db_table, ["segment_id", "customer_id", "version"], ((segment.id, i, 1) for i in ids))
+    with connection.cursor() as cursor:
+        for model in (Customer, Membership):
+            cursor.execute(f"ANALYZE {model._meta.db_table}")
+    return segment.id, time.monotonic() - started
+
+
+SPEC = {
+    "segment": "bench-everyone",
+    "holdout": 0,
+    "offer": {"name": "bench-offer", "discount": "20%", "code": "BENCH", "code_mode": "unique",
+              "landing_url": "https://shop.example.com/deal"},
+    "variants": [
+        {"name": "A", "subject": "{{ customer.first_name }}, {{ offer.discount }} off",
+         "text": "Hi {{ customer.name }}, your code {{ offer.code }}: {{ offer.landing_url }}",
+         "html": "<p>Hi {{ customer.name }}</p><p>Code <b>{{ offer.code }}</b></p><a href=\"{{ offer.landing_url }}\">Shop</a>"},
+        {"name": "B", "subject": "A gift for {{ customer.first_name }}",
+         "text": "Hello {{ customer.name }}, {{ offer.discount }} off with {{ offer.code }}: {{ offer.landing_url }}"},
+    ],
+}
+
+
+def bare_loop(n: int, fake_url: str) -> float:
+    """The same messages (rendered by the same code) posted in batches of 500 from one process."""
+    import requests
+    from django.test.utils import override_settings
+
+    from campaigns.messages import message_compose
+    from campaigns.models import Campaign
+    from campaigns.providers import PostmarkProvider
+
+    campaign = Campaign.objects.select_related("offer").get(name="bench-bare")
+    variant = campaign.variants.first()
+    customer = {"id": 1, "external_id": "x", "email": "x@example.com", "name": "Pat Bench", "country": "US",
+                "time_zone": "UTC", "signup_date": None, "attributes": {}}
+    with override_settings(ANYMAIL={"POSTMARK_SERVER_TOKEN": "fake-token", "POSTMARK_API_URL": fake_url + "/"}):
+        provider = PostmarkProvider()
+        session = requests.Session()
+        headers = {"Accept": "application/json", "Content-Type": "application/json", "X-Postmark-Server-Token": "fake-token"}
+        started = time.monotonic()
+        sent = 0
+        while sent < n:
+            size = min(500, n - sent)
+            payloads = []
+            for i in range(size):
+                message, _ = message_compose(
+                    campaign, variant, customer | {"id": sent + i}, key=uuid.uuid4().hex,
+                    email=f"bare-{sent + i}@example.com", batch="bare", landing_url="https://shop.example.com/deal",
+                )
+                payloads.append(provider.postmark_json(message))
+            response = session.post(fake_url + "/email/batch", data=json.dumps(payloads), headers=headers, timeout=30)
+            assert response.status_code == 200, response.text[:200]
+            sent += size
+        elapsed = time.monotonic() - started
+    return elapsed
+
+
+def run(args, fake_url: str, queue: str) -> dict:
+    from campaigns import services
+    from campaigns.models import Campaign, LedgerEntry
+
+    n = args.recipients
+    _, load_seconds = setup_data(n)
+    print(f"loaded {n:,} customers and the segment in {load_seconds:.1f}s", flush=True)
+
+    # The bare loop's campaign is only a template holder: never launched.
+    services.offer_create(SPEC["offer"])
+    services.campaign_create(SPEC | {"name": "bench-bare", "offer": "bench-offer"})
+    _fake(fake_url, "/_fake/reset", {})
+    bare = bare_loop(n, fake_url)
+    accepted = _fake(fake_url, "/_fake/summary")["received"]
+    assert accepted == n, accepted
+    print(f"bare loop: {n:,} messages in {bare:.2f}s = {n / bare:,.0f} msg/s (one process, batches of 500)", flush=True)
+    _fake(fake_url, "/_fake/reset", {})
+
+    env = dict(os.environ)
+    env.update(
+        CELERY_QUEUE=queue, EMAIL_PROVIDER="postmark", POSTMARK_SERVER_TOKEN="fake-token",
+        POSTMARK_API_URL=fake_url + "/", CAMPAIGN_BATCH_SIZE=str(args.batch), CAMPAIGN_RATE_LIMIT=str(args.rate),
+        CAMPAIGN_SEND_PARALLELISM=str(args.concurrency), CAMPAIGN_TASK_SECONDS="30", LOG_LEVEL="WARNING",
+    )
+    log = open(Path("/tmp") / f"{queue}.log", "wb")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queue, f"--concurrency={args.concurrency}",
+         "--pool=prefork", "--loglevel=WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        time.sleep(4)  # let the pool start: the clock starts at launch
+        campaign = services.campaign_create(SPEC | {"name": "bench", "offer": "bench-offer"})
+        started = time.monotonic()
+        result = services.campaign_launch(campaign)
+        launched = time.monotonic() - started
+        print(f"launch: {result.added:,} ledger rows in {launched:.2f}s", flush=True)
+        deadline = started + args.timeout
+        while time.monotonic() < deadline:
+            accepted = _fake(fake_url, "/_fake/summary")["received"]
+            if accepted >= n:
+                break
+            time.sleep(0.1)
+        elapsed = time.monotonic() - started
+        summary = _fake(fake_url, "/_fake/summary")
+        # Let the last batches' results land in the ledger before counting.
+        for _ in range(40):
+            state = Campaign.objects.get(id=campaign.id).state
+            if state == Campaign.State.COMPLETED:
+                break
+            time.sleep(0.25)
+        counts = {
+            s: LedgerEntry.objects.filter(campaign_id=campaign.id, status=s).count()
+            for s in ("sent", "pending", "sending", "unknown", "failed")
+        }
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+    per_recipient = _fake(fake_url, "/_fake/per_recipient")
+    dupes = sum(1 for c in per_recipient.values() if c > 1)
+    out = {
+        "recipients": n,
+        "accepted": summary["received"],
+        "duplicates": dupes,
+        "provider_calls": summary["send_requests"],
+        "launch_seconds": round(launched, 2),
+        "send_seconds": round(elapsed, 2),
+        "messages_per_second": round(summary["received"] / elapsed),
+        "send_phase_messages_per_second": round(summary["received"] / (elapsed - launched)),
+        "bare_loop_seconds": round(bare, 2),
+        "bare_loop_messages_per_second": round(n / bare),
+        "workers": args.concurrency,
+        "ledger": counts,
+        "campaign_state": Campaign.objects.get(id=campaign.id).state,
+    }
+    print(
+        f"campaign: {summary['received']:,} accepted in {elapsed:.2f}s (launch included) = "
+        f"{out['messages_per_second']:,} msg/s with {args.concurrency} worker processes "
+        f"({out['send_phase_messages_per_second']:,} msg/s after the launch); "
+        f"{summary['send_requests']} provider calls, {dupes} duplicates; ledger {counts}",
+        flush=True,
+    )
+    return out
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,227 @@
+"""Marketer templates, rendered in Jinja2's sandbox. No Django here: pure and testable alone.
+
+What a template can reach is exactly what the context holds: ``customer`` (its fields and
+``customer.attributes``), ``offer`` and ``unsubscribe_url``. Anything else is an error when
+the template is checked, not a blank when it is sent. HTML is autoescaped; subjects and the
+preheader are plain text and may not contain CR or LF (a header injection).
+
+    compiled = variant_compile(VariantSource("A", subject="Hi {{ customer.name }}", ...))
+    message = variant_render(compiled, {"customer": {...}, "offer": {...}, "unsubscribe_url": url})
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta, nodes
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+CONTEXT_NAMES = frozenset({"customer", "offer", "unsubscribe_url"})
+CUSTOMER_FIELDS = frozenset(
+    {"id", "external_id", "email", "name", "first_name", "country", "time_zone", "signup_date", "attributes"}
+)
+OFFER_FIELDS = frozenset({"name", "description", "discount", "code", "landing_url"})
+PARTS = ("subject", "preheader", "text", "html")
+# Filters and tests that make a missing value acceptable: `x | default("friend")`, `x is defined`.
+OPTIONAL_FILTERS = frozenset({"default", "d"})
+OPTIONAL_TESTS = frozenset({"defined", "undefined"})
+
+# Immutable: a template cannot even append to a list it was given.
+_html_env = ImmutableSandboxedEnvironment(autoescape=True, undefined=StrictUndefined)
+_text_env = ImmutableSandboxedEnvironment(autoescape=False, undefined=StrictUndefined)
+
+
+class TemplateProblem(ValueError):
+    """A template that cannot be sent, with the variant and part it was found in."""
+
+    def __init__(self, variant: str, part: str, message: str):
+        self.variant, self.part, self.detail = variant, part, message
+        super().__init__(f"variant {variant!r}, {part}: {message}")
+
+
+@dataclass(frozen=True)
+class VariantSource:
+    name: str
+    subject: str
+    preheader: str = ""
+    text: str = ""
+    html: str = ""
+
+
+@dataclass
+class CompiledVariant:
+    name: str
+    templates: dict  # part -> jinja2 Template
+    # ("customer", "attributes", "tier") ... every dotted path the templates read,
+    # split into those that must exist and those read behind `default` / `is defined`.
+    required_paths: set[tuple[str, ...]] = field(default_factory=set)
+    optional_paths: set[tuple[str, ...]] = field(default_factory=set)
+    mentions_unsubscribe: bool = False
+
+    @property
+    def required_attributes(self) -> set[str]:
+        return {p[2] for p in self.required_paths if p[:2] == ("customer", "attributes") and len(p) > 2}
+
+    @property
+    def attributes(self) -> set[str]:
+        paths = self.required_paths | self.optional_paths
+        return {p[2] for p in paths if p[:2] == ("customer", "attributes") and len(p) > 2}
+
+
+@dataclass(frozen=True)
+class RenderedMessage:
+    subject: str
+    text: str
+    html: str
+
+
+def _path(node: nodes.Node) -> tuple[str, ...] | None:
+    """customer.attributes.tier or customer["attributes"]["tier"] -> the tuple of names."""
+    parts: list[str] = []
+    while True:
+        if isinstance(node, nodes.Getattr):
+            parts.append(node.attr)
+            node = node.node
+        elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+            parts.append(node.arg.value)
+            node = node.node
+        elif isinstance(node, nodes.Name):
+            parts.append(node.name)
+            return tuple(reversed(parts))
+        else:
+            return None
+
+
+def _longest_paths(root: nodes.Node) -> set[tuple[str, ...]]:
+    """Every full path read under `root` (a.b.c, not also a.b and a)."""
+    found: set[tuple[str, ...]] = set()
+    inner: set[int] = set()
+    for node in root.find_all((nodes.Getattr, nodes.Getitem)):
+        if id(node) in inner:
+            continue
+        path = _path(node)
+        if path:
+            found.add(path)
+            child = node.node
+            while isinstance(child, (nodes.Getattr, nodes.Getitem)):
+                inner.add(id(child))
+                child = child.node
+    return found
+
+
+def _analyse(variant: str, part: str, ast: nodes.Template) -> tuple[set, set]:
+    unknown = meta.find_undeclared_variables(ast) - CONTEXT_NAMES
+    if unknown:
+        names = ", ".join(sorted(unknown))
+        raise TemplateProblem(
+            variant, part,
+            f"unknown variable {names}: only customer, offer and unsubscribe_url are available",
+        )
+    optional: set[tuple[str, ...]] = set()
+    for node in ast.find_all((nodes.Filter, nodes.Test)):
+        names = OPTIONAL_FILTERS if isinstance(node, nodes.Filter) else OPTIONAL_TESTS
+        if node.name in names and node.node is not None:
+            path = _path(node.node)
+            if path:
+                optional.add(path)
+    paths = _longest_paths(ast)
+    for path in paths | optional:
+        if path[0] == "customer" and len(path) > 1 and path[1] not in CUSTOMER_FIELDS:
+            raise TemplateProblem(
+                variant, part,
+                f"customer.{path[1]} is not a customer field (fields: {', '.join(sorted(CUSTOMER_FIELDS))}; "
+                f"custom ones are under customer.attributes)",
+            )
+        if path[0] == "offer" and len(path) > 1 and path[1] not in OFFER_FIELDS:
+            raise TemplateProblem(
+                variant, part, f"offer.{path[1]} is not an offer field (fields: {', '.join(sorted(OFFER_FIELDS))})"
+            )
+    return paths - optional, optional
+
+
+def variant_compile(source: VariantSource) -> CompiledVariant:
+    """Parse and check every part; a TemplateProblem names the variant, part and cause."""
+    if not source.subject.strip():
+        raise TemplateProblem(source.name, "subject", "the subject is empty")
+    if not (source.text.strip() or source.html.strip()):
+        raise TemplateProblem(source.name, "body", "a text or an HTML body is needed")
+    compiled = CompiledVariant(name=source.name, templates={})
+    for part in PARTS:
+        text = getattr(source, part)
+        if part in ("subject", "preheader") and ("\r" in text or "\n" in text):
+            raise TemplateProblem(source.name, part, "line breaks (CR/LF) are not allowed in a header")
+        env = _html_env if part == "html" else _text_env
+        if not text:
+            continue  # nothing to render: saves a context per message
+        try:
+            ast = env.parse(text)
+            required, optional = _analyse(source.name, part, ast)
+            compiled.templates[part] = env.from_string(ast)
+        except TemplateSyntaxError as exc:
+            raise TemplateProblem(source.name, part, f"line {exc.lineno}: {exc.message}") from None
+        compiled.required_paths |= required
+        compiled.optional_paths |= optional
+        if part in ("text", "html") and "unsubscribe_url" in meta.find_undeclared_variables(ast):
+            compiled.mentions_unsubscribe = True
+    return compiled
+
+
+def _footer_text(url: str) -> str:
+    return f"\n\n--\nTo stop receiving these emails, unsubscribe: {url}\n"
+
+
+def _footer_html(url: str) -> str:
+    from markupsafe import escape
+
+    return (
+        '<p style="font-size:12px;color:#666">You receive this email because you are a customer. '
+        f'<a href="{escape(url)}">Unsubscribe</a></p>'
+    )
+
+
+def _insert_html(html: str, snippet: str, *, at_start: bool) -> str:
+    lower = html.lower()
+    if at_start:
+        start = lower.find("<body")
+        if start != -1:
+            end = html.find(">", start)
+            if end != -1:
+                return html[: end + 1] + snippet + html[end + 1 :]
+        return snippet + html
+    end = lower.rfind("</body>")
+    return html[:end] + snippet + html[end:] if end != -1 else html + snippet
+
+
+def variant_render(compiled: CompiledVariant, context: dict) -> RenderedMessage:
+    """Render one message. Raises TemplateProblem on a missing value or a header break."""
+    out = {}
+    for part, template in compiled.templates.items():
+        try:
+            out[part] = template.render(context)
+        except UndefinedError as exc:
+            raise TemplateProblem(compiled.name, part, f"undefined value: {exc.message}") from None
+        except SecurityError as exc:
+            raise TemplateProblem(compiled.name, part, f"not allowed: {exc}") from None
+        except Exception as exc:  # a filter on a value of the wrong type, a division by zero...
+            raise TemplateProblem(compiled.name, part, f"{type(exc).__name__}: {exc}") from None
+    subject = out.get("subject", "").strip()
+    if "\r" in subject or "\n" in subject:
+        raise TemplateProblem(compiled.name, "subject", "the rendered subject contains a line break (CR/LF)")
+    if not subject:
+        raise TemplateProblem(compiled.name, "subject", "the rendered subject is empty")
+    preheader = out.get("preheader", "").strip()
+    if "\r" in preheader or "\n" in preheader:
+        raise TemplateProblem(compiled.name, "preheader", "the rendered preheader contains a line break (CR/LF)")
+    text, html = out.get("text", ""), out.get("html", "")
+    url = context.get("unsubscribe_url", "")
+    if not compiled.mentions_unsubscribe and url:
+        # Every message carries a visible way out, whatever the marketer wrote.
+        text = text + _footer_text(url) if text else text
+        html = _insert_html(html, _footer_html(url), at_start=False) if html else html
+    if preheader and html:
+        from markupsafe import escape
+
+        hidden = f'<div style="display:none;max-height:0;overflow:hidden">{escape(preheader)}</div>'
+        html = _insert_html(html, hidden, at_start=True)
+    return RenderedMessage(subject=subject, text=text, html=html)

@@ -1,0 +1,134 @@
+"""Reads of campaigns: the audience, the ledger's counts, progress and attributed orders."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+
+from customers.models import Consent, Customer, Order, Suppression
+from segments.selectors import segment_customers
+
+from .models import Campaign, LedgerEntry, Offer
+from .unsubscribe import unsubscribe_key
+
+S = LedgerEntry.Status
+OPEN_STATUSES = (S.PENDING, S.SENDING, S.UNKNOWN)
+SENT_STATUSES = (S.SENT, S.DELIVERED, S.OPENED, S.CLICKED, S.BOUNCED, S.COMPLAINED)
+
+
+def campaign_get(name_or_id: str | int) -> Campaign:
+    """By name first, then by id."""
+    text = str(name_or_id).strip()
+    found = Campaign.objects.filter(name=text).first()
+    if found is None and text.isdigit():
+        found = Campaign.objects.filter(id=int(text)).first()
+    if found is None:
+        raise Campaign.DoesNotExist(f"no campaign named or numbered {text!r}")
+    return found
+
+
+def offer_get(name_or_id: str | int) -> Offer:
+    text = str(name_or_id).strip()
+    found = Offer.objects.filter(name=text).first()
+    if found is None and text.isdigit():
+        found = Offer.objects.filter(id=int(text)).first()
+    if found is None:
+        raise Offer.DoesNotExist(f"no offer named or numbered {text!r}")
+    return found
+
+
+def campaign_audience(campaign: Campaign) -> QuerySet[Customer]:
+    """Who would receive it now: the segment, minus exclusion segments, minus suppressed
+    customers (unsubscribed, bounced, complained), withdrawn consent and empty emails."""
+    audience = segment_customers(campaign.segment).exclude(email="")
+    for excluded in campaign.exclusion_segments.all():
+        audience = audience.exclude(id__in=segment_customers(excluded).values("id"))
+    audience = audience.exclude(id__in=Suppression.objects.values("customer_id"))
+    audience = audience.exclude(id__in=Consent.objects.filter(granted=False).values("customer_id"))
+    if campaign.pk:
+        audience = audience.exclude(id__in=LedgerEntry.objects.filter(campaign_id=campaign.pk).values("customer_id"))
+    return audience
+
+
+def ledger_counts(campaign: Campaign) -> dict[str, int]:
+    """Rows per ledger status, every status present (zeros included)."""
+    counts = dict.fromkeys(S.values, 0)
+    for row in LedgerEntry.objects.filter(campaign=campaign).values("status").annotate(n=Count("id")):
+        counts[row["status"]] = row["n"]
+    return counts
+
+
+def ledger_attributed(campaign: Campaign) -> QuerySet[LedgerEntry]:
+    """Ledger rows annotated with `converted`: an order in the attribution window after
+    the customer's assignment, for every arm, the holdout included."""
+    window = timedelta(days=campaign.attribution_days)
+    orders = Order.objects.filter(
+        customer_id=OuterRef("customer_id"),
+        ordered_at__gte=OuterRef("assigned_at"),
+        ordered_at__lt=OuterRef("assigned_at") + window,
+    )
+    return LedgerEntry.objects.filter(campaign=campaign).annotate(converted=Exists(orders))
+
+
+def campaign_arms(campaign: Campaign) -> list[dict]:
+    """Per arm: rows, sent and attributed conversions."""
+    rows = (
+        ledger_attributed(campaign)
+        .values("arm")
+        .annotate(
+            customers=Count("id"),
+            conversions=Count("id", filter=Q(converted=True)),
+        )
+        .order_by("arm")
+    )
+    sent = dict(
+        LedgerEntry.objects.filter(campaign=campaign, status__in=SENT_STATUSES)
+        .values("arm").annotate(n=Count("id")).values_list("arm", "n")
+    )
+    out = []
+    for row in rows:
+        n = row["customers"]
+        out.append({
+            "arm": row["arm"], "customers": n, "sent": sent.get(row["arm"], 0), "conversions": row["conversions"],
+            "conversion_rate": round(row["conversions"] / n, 6) if n else 0.0,
+        })
+    return out
+
+
+def campaign_status(campaign: Campaign) -> dict:
+    counts = ledger_counts(campaign)
+    total = sum(counts.values())
+    held = counts[S.HELD_OUT]
+    done = total - held - sum(counts[s] for s in OPEN_STATUSES)
+    return {
+        "id": campaign.id,
+        "name": campaign.name,
+        "state": campaign.state,
+        "runs": campaign.runs,
+        "experiment": campaign.experiment_id,
+        "launched_at": campaign.launched_at.isoformat() if campaign.launched_at else None,
+        "completed_at": campaign.completed_at.isoformat() if campaign.completed_at else None,
+        "total": total,
+        "counts": counts,
+        "progress": round(done / (total - held), 4) if total - held else 1.0,
+        "arms": campaign_arms(campaign),
+        "last_error": campaign.last_error,
+    }
+
+
+def ledger_list(campaign: Campaign, *, status: str = "", arm: str = "") -> QuerySet[LedgerEntry]:
+    rows = LedgerEntry.objects.filter(campaign=campaign).select_related("customer")
+    if status:
+        rows = rows.filter(status=status)
+    if arm:
+        rows = rows.filter(arm=arm)
+    return rows.order_by("id")
+
+
+def unsubscribe_find(token: str) -> LedgerEntry | None:
+    """The ledger row an unsubscribe token was made for; None for anything we did not sign."""
+    key = unsubscribe_key(token)
+    if not key:
+        return None
+    return LedgerEntry.objects.select_related("customer", "campaign").filter(key=key).first()

@@ -1,0 +1,196 @@
+"""The worker's loop: claim a batch, check it, render it, send it in one call, record it.
+
+Nothing here holds a transaction across the network: the claim commits first, the provider
+call runs outside any transaction, and the record is one conditional UPDATE afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from .ledger import Claimed, Outcome, backoff_seconds, ledger_claim, ledger_record
+from .messages import landing_url_for, message_compose
+from .models import Campaign, LedgerEntry, Variant
+from .providers import FAILED, RETRY, SENT, UNKNOWN, Provider, provider_for
+from .ratelimit import RateLimiter, limiter_for
+from .rendering import TemplateProblem
+
+logger = logging.getLogger(__name__)
+S = LedgerEntry.Status
+CAP_WINDOW = timedelta(days=7)
+
+
+@dataclass
+class SendStats:
+    batches: int = 0
+    claimed: int = 0
+    sent: int = 0
+    failed: int = 0
+    retried: int = 0
+    unknown: int = 0
+    deferred: int = 0
+    suppressed: int = 0
+    more: bool = False  # stopped by the time budget with work left
+    counts: dict = field(default_factory=dict)
+
+
+def quiet_until(now: datetime, zone: str, start, end) -> datetime | None:
+    """If `now` falls in the quiet hours [start, end) of the customer's zone, when they end."""
+    if start is None or end is None or start == end:
+        return None
+    try:
+        tz = ZoneInfo(zone or "UTC")
+    except (KeyError, ValueError):
+        tz = ZoneInfo("UTC")
+    local = now.astimezone(tz)
+    t = local.time().replace(tzinfo=None)
+    if start < end:
+        inside = start <= t < end
+        end_day = local.date()
+    else:  # over midnight: 21:00-08:00
+        inside = t >= start or t < end
+        end_day = local.date() + timedelta(days=1) if t >= start else local.date()
+    if not inside:
+        return None
+    return datetime.combine(end_day, end, tzinfo=tz).astimezone(now.tzinfo)
+
+
+def _cap_due(campaign: Campaign, claimed: list[Claimed], now: datetime) -> dict[int, datetime]:
+    """customer id -> when a slot frees up, for customers already at the frequency cap."""
+    cap = campaign.frequency_cap
+    if not cap:
+        return {}
+    sent: dict[int, list[datetime]] = {}
+    rows = (
+        LedgerEntry.objects.filter(customer_id__in=[r.customer_id for r in claimed], sent_at__gt=now - CAP_WINDOW)
+        .exclude(campaign_id=campaign.id)
+        .values_list("customer_id", "sent_at")
+    )
+    for customer_id, sent_at in rows:
+        sent.setdefault(customer_id, []).append(sent_at)
+    due = {}
+    for customer_id, times in sent.items():
+        if len(times) >= cap:
+            times.sort()
+            # The send that must age out of the window before one more fits.
+            due[customer_id] = times[len(times) - cap] + CAP_WINDOW + timedelta(seconds=1)
+    return due
+
+
+def batch_send(
+    campaign: Campaign, variants: dict[int, Variant], batch: str, claimed: list[Claimed],
+    provider: Provider, limiter: RateLimiter, stats: SendStats,
+) -> None:
+    now = timezone.now()
+    outcomes: list[Outcome] = []
+    capped = _cap_due(campaign, claimed, now)
+    landing = {vid: landing_url_for(campaign.offer, campaign, v) for vid, v in variants.items()}
+    to_send = []
+    for row in claimed:
+        customer = row.customer
+        if row.suppressed or not row.email:
+            outcomes.append(Outcome(row.id, row.attempts, S.SUPPRESSED, error="suppressed when its turn came"))
+            stats.suppressed += 1
+            continue
+        later = quiet_until(now, customer["time_zone"], campaign.quiet_start, campaign.quiet_end)
+        if row.customer_id in capped:
+            later = max(later or now, capped[row.customer_id])
+        if later:
+            reason = "frequency cap" if row.customer_id in capped else "quiet hours"
+            outcomes.append(Outcome(row.id, row.attempts, S.PENDING, error=f"deferred: {reason}", due_at=later))
+            stats.deferred += 1
+            continue
+        variant = variants.get(row.variant_id)
+        try:
+            message, code = message_compose(
+                campaign, variant, customer, key=row.key, email=row.email, batch=batch,
+                landing_url=landing.get(row.variant_id, ""),
+            )
+        except TemplateProblem as exc:
+            outcomes.append(Outcome(row.id, row.attempts, S.FAILED, error=str(exc)))
+            stats.failed += 1
+            continue
+        to_send.append((row, message, code))
+
+    for start in range(0, len(to_send), provider.max_batch):
+        chunk = to_send[start : start + provider.max_batch]
+        results = provider.send([message for _, message, _ in chunk])
+        throttled = None
+        for (row, _, code), result in zip(chunk, results):
+            if result.outcome == SENT:
+                outcomes.append(Outcome(row.id, row.attempts, S.SENT, result.provider_message_id, "", code))
+                stats.sent += 1
+            elif result.outcome == FAILED:
+                outcomes.append(Outcome(row.id, row.attempts, S.FAILED, error=result.error))
+                stats.failed += 1
+            elif result.outcome == UNKNOWN:
+                outcomes.append(Outcome(row.id, row.attempts, S.UNKNOWN, error=result.error))
+                stats.unknown += 1
+            else:
+                if result.error.startswith("HTTP 429") or result.retry_after:
+                    throttled = max(throttled or 0.0, result.retry_after or 0.0)
+                if row.retries + 1 >= settings.CAMPAIGN_MAX_RETRIES:
+                    outcomes.append(Outcome(row.id, row.attempts, S.FAILED, error=f"gave up after {row.retries + 1} tries: {result.error}"))
+                    stats.failed += 1
+                else:
+                    due = timezone.now() + timedelta(seconds=backoff_seconds(row.retries, result.retry_after))
+                    outcomes.append(Outcome(row.id, row.attempts, S.PENDING, error=result.error, due_at=due, retried=True))
+                    stats.retried += 1
+        if throttled is not None:
+            limiter.throttle(throttled)
+        elif results and all(r.outcome == SENT for r in results):
+            limiter.recover()
+    ledger_record(outcomes, provider=provider.name)
+
+
+def campaign_send(
+    campaign_id: int, *, budget_seconds: float | None = None, batch_size: int | None = None,
+    provider: Provider | None = None,
+) -> SendStats:
+    """Send due rows of one campaign until none are left or the time budget is spent."""
+    from .services import campaign_finish_if_done, campaign_heartbeat
+
+    stats = SendStats()
+    deadline = time.monotonic() + (budget_seconds or settings.CAMPAIGN_TASK_SECONDS)
+    own_provider = provider is None
+    provider = provider or provider_for()
+    limiter = limiter_for(provider.account_key)
+    size = min(batch_size or settings.CAMPAIGN_BATCH_SIZE, max(provider.max_batch, 1) * 2)
+    try:
+        while True:
+            campaign = Campaign.objects.select_related("offer").filter(id=campaign_id).first()
+            if campaign is None or campaign.state != Campaign.State.SENDING:
+                break
+            # Tokens first, claim second: time spent waiting for the rate limit must not eat
+            # into the rows' lease.
+            limiter.acquire(size)
+            batch, claimed = ledger_claim(campaign.id, size)
+            if not claimed:
+                campaign_finish_if_done(campaign.id)
+                break
+            variants = {v.id: v for v in Variant.objects.filter(campaign_id=campaign.id)}
+            stats.batches += 1
+            stats.claimed += len(claimed)
+            batch_send(campaign, variants, batch, claimed, provider, limiter, stats)
+            campaign_heartbeat(campaign.id)
+            if time.monotonic() >= deadline:
+                stats.more = True  # hand over to a fresh task: nobody holds a worker for long
+                break
+    finally:
+        if own_provider:
+            provider.close()
+    return stats
+
+
+def pending_due(campaign_id: int) -> bool:
+    return LedgerEntry.objects.filter(
+        Q(campaign_id=campaign_id), Q(status=S.PENDING), Q(due_at__lte=timezone.now())
+    ).exists()

@@ -1,0 +1,28 @@
+"""Celery entry points: thin, take ids, re-read the database, safe to run twice."""
+
+from celery import shared_task
+
+from . import services
+from .sending import campaign_send
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def campaign_send_task(campaign_id: int) -> dict:
+    """Send due rows until none are left or the time budget is spent, then hand over to a
+    fresh task (so one long campaign never holds a worker, and a lost message costs only
+    until the pump's next look). Idempotent: rows are claimed, never assumed."""
+    stats = campaign_send(campaign_id)
+    if stats.more:
+        campaign_send_task.delay(campaign_id)
+    return {"claimed": stats.claimed, "sent": stats.sent, "failed": stats.failed, "more": stats.more}
+
+
+@shared_task
+def campaign_pump_task() -> dict:
+    return services.campaign_pump()
+
+
+@shared_task
+def campaign_run_task(campaign_id: int) -> int:
+    """A recurring campaign's run (from django-celery-beat): new segment members only."""
+    return services.campaign_run_recurring(campaign_id)

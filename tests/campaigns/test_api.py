@@ -1,0 +1,62 @@
+"""campaigns/api.py: offers, campaigns and the ledger over REST; the schema still builds."""
+
+import pytest
+
+from campaigns import services
+from campaigns.models import Campaign
+from tests.campaigns.conftest import spec
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def no_queue(monkeypatch):
+    monkeypatch.setattr(services, "campaign_wake", lambda *a, **k: None)
+
+
+def test_a_marketer_creates_launches_and_watches_a_campaign(marketer_api, segment):
+    created = marketer_api.post("/api/campaigns/", spec(), format="json")
+    assert created.status_code == 201, created.content
+    cid = created.json()["id"]
+    launched = marketer_api.post(f"/api/campaigns/{cid}/launch/")
+    assert launched.status_code == 200 and launched.json()["state"] == "sending"
+    status = marketer_api.get(f"/api/campaigns/{cid}/status/").json()
+    assert status["total"] == 200 and status["counts"]["pending"] + status["counts"]["held_out"] == 200
+    ledger = marketer_api.get(f"/api/campaigns/{cid}/ledger/?arm=holdout").json()
+    assert ledger["count"] == status["counts"]["held_out"] and ledger["results"][0]["status"] == "held_out"
+    assert marketer_api.post(f"/api/campaigns/{cid}/pause/").json()["state"] == "paused"
+    assert marketer_api.post(f"/api/campaigns/{cid}/resume/").json()["state"] == "sending"
+    assert marketer_api.post(f"/api/campaigns/{cid}/cancel/").json()["state"] == "cancelled"
+
+
+def test_an_invalid_spec_answers_400_with_the_reason(marketer_api, segment):
+    response = marketer_api.post("/api/campaigns/", spec(holdout=1.5), format="json")
+    assert response.status_code == 400 and "holdout" in response.json()["detail"]
+
+
+def test_a_viewer_reads_but_cannot_create(viewer_api, segment):
+    assert viewer_api.post("/api/campaigns/", spec(), format="json").status_code == 403
+    assert viewer_api.get("/api/campaigns/").status_code == 200
+
+
+def test_offers_are_created_and_listed(marketer_api):
+    body = {"name": "ten", "discount": "10%", "code_mode": "unique", "code": "TEN", "landing_url": "https://x.example/"}
+    assert marketer_api.post("/api/offers/", body, format="json").status_code == 201
+    assert marketer_api.get("/api/offers/").json()["results"][0]["name"] == "ten"
+
+
+def test_preview_renders_one_variant_for_one_customer(marketer_api, campaign, customers):
+    response = marketer_api.get(f"/api/campaigns/{campaign.id}/preview/?variant=A&customer={customers[0].external_id}")
+    assert response.status_code == 200 and response.json()["subject"] == "Hello Name"
+
+
+def test_launch_in_the_create_call(marketer_api, segment):
+    response = marketer_api.post("/api/campaigns/?launch=true", spec(), format="json")
+    assert response.status_code == 201 and Campaign.objects.get().state == "sending"
+
+
+def test_the_api_schema_still_generates(viewer_api):
+    response = viewer_api.get("/api/schema/")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "/api/campaigns/{id}/launch/" in body and "/api/campaigns/{id}/ledger/" in body

@@ -1,0 +1,181 @@
+"""campaigns/sending.py + ledger.py: claim, check, send, record; exactly once."""
+
+from datetime import datetime, time, timedelta, timezone as dt_timezone
+
+import pytest
+from django.utils import timezone
+
+from campaigns import ledger, selectors, services
+from campaigns.ledger import Outcome, ledger_claim, ledger_expire_leases, ledger_reconcile, ledger_record
+from campaigns.models import Campaign, LedgerEntry, OutboxMessage
+from campaigns.providers import provider_for
+from campaigns.sending import campaign_send, quiet_until
+from customers.models import Customer, Suppression
+from tests.campaigns.conftest import spec
+
+pytestmark = pytest.mark.django_db
+S = LedgerEntry.Status
+
+
+@pytest.fixture(autouse=True)
+def no_queue(monkeypatch):
+    monkeypatch.setattr(services, "campaign_wake", lambda *a, **k: None)
+
+
+def launched(campaign) -> Campaign:
+    return services.campaign_launch(campaign).campaign
+
+
+def test_the_outbox_stores_one_message_per_recipient_with_one_click_unsubscribe(campaign):
+    campaign = launched(campaign)
+    stats = campaign_send(campaign.id)
+    assert stats.sent == OutboxMessage.objects.count() == LedgerEntry.objects.filter(campaign=campaign, arm__in=["A", "B"]).count()
+    message = OutboxMessage.objects.first()
+    assert message.headers["List-Unsubscribe"].startswith("<http://127.0.0.1:8000/u/")
+    assert message.headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert Campaign.objects.get(id=campaign.id).state == Campaign.State.COMPLETED
+
+
+def test_sending_twice_sends_once(campaign):
+    campaign = launched(campaign)
+    first = campaign_send(campaign.id)
+    second = campaign_send(campaign.id)
+    assert first.sent > 0 and second.claimed == 0
+    assert OutboxMessage.objects.count() == first.sent
+
+
+def test_postmark_batches_are_recorded_with_the_providers_ids(campaign, postmark):
+    campaign = launched(campaign)
+    stats = campaign_send(campaign.id)
+    rows = LedgerEntry.objects.filter(campaign=campaign, status=S.SENT)
+    assert stats.sent == rows.count() == len(postmark.received)
+    assert postmark.summary()["send_requests"] == 1  # one /email/batch call for < 500
+    by_key = {r.key: r for r in postmark.received}
+    row = rows.first()
+    assert by_key[row.key].message_id == row.provider_message_id and row.provider == "postmark"
+    assert row.offer_code == "SPRING20"
+
+
+def test_a_refused_address_fails_its_row_with_the_reason(campaign, postmark):
+    campaign = launched(campaign)
+    target = LedgerEntry.objects.filter(campaign=campaign, status=S.PENDING).first()
+    postmark.faults.update({"reject": {target.email}})
+    campaign_send(campaign.id)
+    target.refresh_from_db()
+    assert target.status == S.FAILED and "Invalid 'To' address" in target.error
+    assert selectors.ledger_counts(campaign)[S.SENT] == len(postmark.received)
+
+
+def test_a_429_defers_the_batch_for_at_least_retry_after(campaign, postmark, settings):
+    settings.CAMPAIGN_RETRY_BASE_SECONDS = 0.01
+    postmark.faults.update({"every_429": 1, "retry_after": 30})
+    campaign = launched(campaign)
+    before = timezone.now()
+    stats = campaign_send(campaign.id, budget_seconds=0.0001)
+    row = LedgerEntry.objects.filter(campaign=campaign, status=S.PENDING).first()
+    assert stats.retried > 0 and row.retries == 1 and "HTTP 429" in row.error
+    assert row.due_at >= before + timedelta(seconds=29)
+    assert postmark.received == []
+
+
+def test_retries_stop_at_the_cap_with_the_last_reason(campaign, postmark, settings):
+    settings.CAMPAIGN_MAX_RETRIES = 1
+    postmark.faults.update({"every_503": 1})
+    campaign = launched(campaign)
+    campaign_send(campaign.id, budget_seconds=0.0001)
+    row = LedgerEntry.objects.filter(campaign=campaign, arm="A").first()
+    assert row.status == S.FAILED and "gave up after 1 tries: HTTP 503" in row.error
+
+
+def test_an_ambiguous_500_is_reconciled_from_the_provider_not_resent(campaign, postmark, settings):
+    settings.CAMPAIGN_RECONCILE_AFTER_SECONDS = 0
+    postmark.faults.update({"every_500": 1})
+    campaign = launched(campaign)
+    campaign_send(campaign.id)
+    assert selectors.ledger_counts(campaign)[S.UNKNOWN] == len(postmark.received) > 0
+    postmark.faults.update({"every_500": 0})
+    summary = ledger_reconcile(provider_for(), now=timezone.now() + timedelta(seconds=1))
+    assert summary["sent"] == len(postmark.received) and summary["requeued"] == 0
+    assert campaign_send(campaign.id).claimed == 0
+    assert max(postmark.per_recipient().values()) == 1
+
+
+def test_an_unknown_row_the_provider_never_got_is_sent_again(campaign, postmark, settings):
+    settings.CAMPAIGN_RECONCILE_AFTER_SECONDS = 0
+    campaign = launched(campaign)
+    batch, claimed = ledger_claim(campaign.id, 3)
+    # The worker died mid-call: the lease runs out and nobody knows if it went out.
+    LedgerEntry.objects.filter(id__in=[r.id for r in claimed]).update(lease_until=timezone.now() - timedelta(seconds=1))
+    assert ledger_expire_leases() == 3
+    summary = ledger_reconcile(provider_for())
+    assert summary["requeued"] == 3
+    campaign_send(campaign.id)
+    assert {postmark.per_recipient()[r.email] for r in claimed} == {1}
+
+
+def test_a_result_from_a_stale_attempt_changes_nothing(campaign):
+    campaign = launched(campaign)
+    _, claimed = ledger_claim(campaign.id, 1)
+    row = claimed[0]
+    LedgerEntry.objects.filter(id=row.id).update(status=S.PENDING)
+    _, again = ledger_claim(campaign.id, 500)
+    assert row.id in [r.id for r in again]
+    assert ledger_record([Outcome(row.id, row.attempts, S.SENT, "old")], provider="outbox") == 0
+    assert LedgerEntry.objects.get(id=row.id).status == S.SENDING
+
+
+def test_two_claims_never_share_a_row(campaign):
+    campaign = launched(campaign)
+    _, first = ledger_claim(campaign.id, 100)
+    _, second = ledger_claim(campaign.id, 100)
+    assert not {r.id for r in first} & {r.id for r in second}
+
+
+def test_an_unsubscribe_mid_campaign_is_honoured_when_the_row_is_claimed(campaign):
+    campaign = launched(campaign)
+    row = LedgerEntry.objects.filter(campaign=campaign, status=S.PENDING).first()
+    Suppression.objects.create(customer_id=row.customer_id, reason="unsubscribed")
+    campaign_send(campaign.id)
+    row.refresh_from_db()
+    assert row.status == S.SUPPRESSED
+    assert all(row.email not in m.to for m in OutboxMessage.objects.all())
+
+
+def test_quiet_hours_defer_a_message_to_their_end_in_the_customers_zone(segment, customers):
+    Customer.objects.update(time_zone="Asia/Tokyo")
+    now = timezone.now()
+    tokyo_hour = (now + timedelta(hours=9)).hour
+    start, end = time((tokyo_hour - 1) % 24), time((tokyo_hour + 2) % 24)
+    campaign = launched(services.campaign_create(spec(quiet_hours={"start": start.isoformat(), "end": end.isoformat()})))
+    stats = campaign_send(campaign.id)
+    assert stats.sent == 0 and stats.deferred > 0
+    row = LedgerEntry.objects.filter(campaign=campaign, status=S.PENDING).first()
+    assert row.due_at > now and "quiet hours" in row.error
+    assert row.due_at.astimezone(dt_timezone(timedelta(hours=9))).time().replace(second=0, microsecond=0) == end
+
+
+def test_quiet_hours_over_midnight():
+    now = datetime(2030, 1, 1, 23, 30, tzinfo=dt_timezone.utc)
+    assert quiet_until(now, "UTC", time(21), time(8)) == datetime(2030, 1, 2, 8, tzinfo=dt_timezone.utc)
+    assert quiet_until(now.replace(hour=12), "UTC", time(21), time(8)) is None
+
+
+def test_the_frequency_cap_defers_rather_than_drops(segment, customers):
+    first = launched(services.campaign_create(spec(name="first", frequency_cap=1)))
+    campaign_send(first.id)
+    got_first = set(LedgerEntry.objects.filter(campaign=first, status=S.SENT).values_list("customer_id", flat=True))
+    second = launched(services.campaign_create(spec(name="second", frequency_cap=1)))
+    stats = campaign_send(second.id)
+    waiting = LedgerEntry.objects.filter(campaign=second, status=S.PENDING)
+    sent = LedgerEntry.objects.filter(campaign=second, status=S.SENT)
+    assert stats.deferred == waiting.count() > 0
+    assert set(waiting.values_list("customer_id", flat=True)) <= got_first
+    assert not set(sent.values_list("customer_id", flat=True)) & got_first
+    row = waiting.first()
+    assert row.due_at > timezone.now() + timedelta(days=6) and "frequency cap" in row.error
+
+
+def test_cancelled_rows_are_not_claimed(campaign):
+    campaign = launched(campaign)
+    ledger.ledger_cancel_pending(campaign.id)
+    assert ledger_claim(campaign.id, 500)[1] == []

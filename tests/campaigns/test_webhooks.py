@@ -1,0 +1,119 @@
+"""campaigns/webhooks.py: provider events through anymail, stored once, forward only."""
+
+import base64
+import json
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from campaigns import services
+from campaigns.models import LedgerEntry, TrackingEvent
+from campaigns.sending import campaign_send
+from customers.models import Suppression
+
+pytestmark = pytest.mark.django_db
+S = LedgerEntry.Status
+URL = "/webhooks/postmark/tracking/"
+AUTH = "Basic " + base64.b64encode(b"hook:s3cret").decode()
+
+
+@pytest.fixture(autouse=True)
+def webhook_secret(settings, monkeypatch):
+    monkeypatch.setattr(services, "campaign_wake", lambda *a, **k: None)
+    settings.ANYMAIL = {"WEBHOOK_SECRET": "hook:s3cret"}
+
+
+@pytest.fixture
+def sent_row(campaign):
+    services.campaign_launch(campaign)
+    campaign_send(campaign.id)
+    return LedgerEntry.objects.filter(campaign=campaign, status=S.SENT).first()
+
+
+def delivery(row, when=None, **extra):
+    return {
+        "RecordType": "Delivery", "ServerID": 1, "MessageID": row.provider_message_id, "Recipient": row.email,
+        "Tag": "", "DeliveredAt": (when or timezone.now()).isoformat(), "Details": "ok",
+        "Metadata": {"offerlab_id": row.key},
+    } | extra
+
+
+def bounce(row, kind="HardBounce", event_id=42):
+    return {
+        "RecordType": "Bounce", "ID": event_id, "Type": kind, "TypeCode": 1, "MessageID": row.provider_message_id,
+        "Email": row.email, "BouncedAt": timezone.now().isoformat(), "Description": "no such user",
+        "Details": "550 5.1.1", "Metadata": {"offerlab_id": row.key},
+    }
+
+
+def post(client, body, auth=AUTH):
+    headers = {"HTTP_AUTHORIZATION": auth} if auth else {}
+    return client.post(URL, data=json.dumps(body), content_type="application/json", **headers)
+
+
+def test_a_delivery_moves_the_row_forward(client, sent_row):
+    assert post(client, delivery(sent_row)).status_code == 200
+    sent_row.refresh_from_db()
+    assert sent_row.status == S.DELIVERED
+    assert TrackingEvent.objects.get().ledger_id == sent_row.id
+
+
+def test_a_webhook_without_the_secret_is_refused(client, sent_row):
+    assert post(client, delivery(sent_row), auth=None).status_code == 400
+    assert post(client, delivery(sent_row), auth="Basic " + base64.b64encode(b"hook:wrong").decode()).status_code == 400
+    assert not TrackingEvent.objects.exists()
+
+
+def test_webhooks_are_closed_while_no_secret_is_configured(client, sent_row, settings):
+    settings.ANYMAIL = {}
+    assert post(client, delivery(sent_row)).status_code == 403
+
+
+def test_a_replayed_event_is_stored_once(client, sent_row):
+    body = delivery(sent_row)
+    post(client, body)
+    post(client, body)
+    assert TrackingEvent.objects.count() == 1
+
+
+def test_a_stale_event_is_ignored(client, sent_row):
+    post(client, delivery(sent_row, when=timezone.now() - timedelta(days=30)))
+    sent_row.refresh_from_db()
+    assert sent_row.status == S.SENT and not TrackingEvent.objects.exists()
+
+
+def test_the_status_never_moves_backwards(client, sent_row):
+    LedgerEntry.objects.filter(id=sent_row.id).update(status=S.CLICKED)
+    post(client, delivery(sent_row))
+    sent_row.refresh_from_db()
+    assert sent_row.status == S.CLICKED
+
+
+def test_a_delivery_settles_an_unknown_row(client, sent_row):
+    LedgerEntry.objects.filter(id=sent_row.id).update(status=S.UNKNOWN)
+    post(client, delivery(sent_row))
+    sent_row.refresh_from_db()
+    assert sent_row.status == S.DELIVERED
+
+
+def test_a_hard_bounce_suppresses_the_customer(client, sent_row):
+    post(client, bounce(sent_row))
+    sent_row.refresh_from_db()
+    assert sent_row.status == S.BOUNCED
+    assert Suppression.objects.filter(customer_id=sent_row.customer_id, reason="bounced").exists()
+
+
+def test_a_soft_bounce_suppresses_nobody(client, sent_row):
+    post(client, bounce(sent_row, kind="SoftBounce", event_id=43))
+    assert not Suppression.objects.exists()
+
+
+def test_a_complaint_suppresses_the_customer(client, sent_row):
+    body = {
+        "RecordType": "SpamComplaint", "ID": 77, "Type": "SpamComplaint", "TypeCode": 512,
+        "MessageID": sent_row.provider_message_id, "Email": sent_row.email,
+        "BouncedAt": timezone.now().isoformat(), "Metadata": {"offerlab_id": sent_row.key},
+    }
+    post(client, body)
+    assert Suppression.objects.filter(customer_id=sent_row.customer_id, reason="complained").exists()
