@@ -5,7 +5,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
-from customers import views as customer_views
+from campaigns import pages as campaign_pages
+from campaigns import urls as campaign_urls
 from customers.api import CustomerViewSet
 
 from .health import healthz
@@ -14,13 +15,21 @@ router = DefaultRouter()
 router.register("customers", CustomerViewSet, basename="customer")
 
 urlpatterns = [
-    path("", customer_views.dashboard, name="dashboard"),
+    path("", campaign_pages.dashboard, name="dashboard"),
     path("customers/", include("customers.urls")),
+    path("experiments/", include("experiments.urls")),
+    path("campaigns/", include("campaigns.page_urls")),
+    path("segments/", include("segments.page_urls")),
     path("healthz", healthz, name="healthz"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("api/experiments/", include("experiments.api_urls")),
     path("api/", include(router.urls)),
+    path("api/", include("segments.api")),
+    path("api/", include(campaign_urls.api_urlpatterns)),
+    path("webhooks/", include((campaign_urls.webhook_urlpatterns, "anymail"))),
+    path("u/", include(campaign_urls.unsubscribe_urlpatterns)),
     path("api/token/", obtain_auth_token, name="api-token"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

@@ -1,10 +1,51 @@
-"""Reads of segments."""
+"""Reads of segments: members, the field registry, previews, history and migration."""
 
-from django.db.models import QuerySet
+from __future__ import annotations
 
-from customers.models import Customer
+import math
+import random
+import time
+from datetime import datetime
+from typing import Any
 
-from .models import Segment
+from django.db import connection, transaction
+from django.db.models import Count, Max, OuterRef, Q, QuerySet, Subquery
+from django.db.models.fields.json import KeyTextTransform
+from django.utils import timezone
+
+from customers.models import AttributeDefinition, Customer, Event
+
+from . import rules
+from .compile import ModelResolver, rule_q
+from .models import Membership, ModelScore, Segment, SegmentModel, SegmentRefresh
+
+# A preview evaluates the rule exactly when that is cheap (columns and attributes, or a
+# small base); rules over order / event history on a large base are estimated from a
+# sample of customer-id blocks, which keeps a preview well under a second at 1M customers.
+PREVIEW_EXACT_MAX = 100_000
+PREVIEW_SAMPLE = 50_000
+PREVIEW_BLOCK = 2_000
+PICKER_MAX_VALUES = 50
+MAX_WINDOW_DAYS = 3650
+
+_DAYS = rules.ArgSpec("integer", "days", minimum=1, maximum=MAX_WINDOW_DAYS)
+_ORDERED_NULL = ("lt", "lte", "gt", "gte", "between", "is_null")
+_COUNT_OPS = ("eq", "ne", "in", "not_in", "lt", "lte", "gt", "gte", "between")
+_AMOUNT_OPS = ("lt", "lte", "gt", "gte", "between")
+
+# Customer columns a rule may test: (field name = column, type, label).
+CUSTOMER_FIELDS = (
+    ("external_id", "text", "External id"),
+    ("email", "text", "Email"),
+    ("name", "text", "Name"),
+    ("country", "text", "Country"),
+    ("time_zone", "text", "Time zone"),
+    ("signup_date", "date", "Signup date"),
+    ("created_at", "datetime", "Added to offerlab"),
+)
+_PICKER_COLUMNS = ("country", "time_zone")
+
+ATTRIBUTE_TYPES = {"boolean": "boolean", "integer": "integer", "number": "number", "date": "date", "text": "text"}
 
 
 def segment_customers(segment: Segment) -> QuerySet[Customer]:
@@ -12,3 +53,422 @@ def segment_customers(segment: Segment) -> QuerySet[Customer]:
     return Customer.objects.filter(
         segment_memberships__segment=segment, segment_memberships__version=segment.current_version
     )
+
+
+def segment_get(name_or_id: str | int) -> Segment:
+    """A segment by id, else by exact name (Segment.DoesNotExist otherwise)."""
+    text = str(name_or_id)
+    found = Segment.objects.filter(id=int(text)).first() if text.isdigit() else None
+    return found or Segment.objects.get(name=text)
+
+
+# ------------------------------------------------------------------------ registry
+
+
+def _feature_fields(event_kinds: tuple[str, ...]) -> list[rules.FieldSpec]:
+    kind = rules.ArgSpec("text", "event kind")
+    return [
+        rules.FieldSpec("recency_days", "number", "feature", "Days since the last order", ops=_ORDERED_NULL,
+                        key="recency_days"),
+        rules.FieldSpec("frequency", "integer", "feature", "Orders (all time)", ops=_COUNT_OPS, key="frequency"),
+        rules.FieldSpec("monetary", "number", "feature", "Spend (all time)", ops=_AMOUNT_OPS, key="monetary"),
+        rules.FieldSpec("tenure_days", "number", "feature", "Days since signup (or first order)",
+                        ops=_ORDERED_NULL, key="tenure_days"),
+        rules.FieldSpec("orders_in_last_days", "integer", "feature", "Orders in the last N days", ops=_COUNT_OPS,
+                        args={"days": _DAYS}, key="orders_in_last_days"),
+        rules.FieldSpec("spend_in_last_days", "number", "feature", "Spend in the last N days", ops=_AMOUNT_OPS,
+                        args={"days": _DAYS}, key="spend_in_last_days"),
+        rules.FieldSpec("events_in_last_days", "integer", "feature", "Events of a kind in the last N days",
+                        ops=_COUNT_OPS, args={"kind": kind, "days": _DAYS}, values=event_kinds,
+                        key="events_in_last_days"),
+    ]
+
+
+def field_registry(*, with_values: bool = False) -> rules.Registry:
+    """Every field a rule may test, typed, as the database knows it now.
+
+    `with_values` adds the picker values (countries, few-valued attributes, event kinds),
+    which cost a scan each; validation does not need them.
+    """
+    fields: list[rules.FieldSpec] = []
+    for name, kind, label in CUSTOMER_FIELDS:
+        values = _distinct_column(name) if with_values and name in _PICKER_COLUMNS else ()
+        fields.append(rules.FieldSpec(name, kind, "customer", label, values=values, key=name))
+    for name, kind in AttributeDefinition.objects.order_by("name").values_list("name", "type"):
+        kind = ATTRIBUTE_TYPES.get(kind, "text")
+        values: tuple = ()
+        if with_values:
+            values = (False, True) if kind == "boolean" else _distinct_attribute(name, kind) if kind in ("text", "integer") else ()
+        fields.append(rules.FieldSpec(f"attributes.{name}", kind, "attribute", name, values=values, key=name))
+    fields += _feature_fields(_event_kinds() if with_values else ())
+    scored = tuple(SegmentModel.objects.filter(scored_at__isnull=False).order_by("name")
+                   .values_list("name", flat=True).distinct())
+    model = rules.ArgSpec("text", "model", choices=scored)
+    fields.append(rules.FieldSpec("model_score", "number", "model", "Model score", ops=_ORDERED_NULL,
+                                  args={"model": model}, key="score"))
+    fields.append(rules.FieldSpec("model_label", "text", "model", "Model label (cluster, tier)",
+                                  ops=("eq", "ne", "in", "not_in", "is_null"), args={"model": model}, key="label"))
+    segments = list(Segment.objects.order_by("name").values_list("id", "name", "kind", "rule"))
+    fields.append(rules.FieldSpec("segment", "segment", "segment", "Member of segment",
+                                  values=tuple(sid for sid, *_ in segments) if with_values else ()))
+    return rules.Registry(
+        fields={f.name: f for f in fields},
+        segments={sid: rules.rule_segment_refs(rule) if kind == Segment.Kind.RULE else frozenset()
+                  for sid, _, kind, rule in segments},
+        segment_names={sid: name for sid, name, *_ in segments},
+    )
+
+
+def field_registry_describe() -> dict[str, Any]:
+    """The registry for the rule builder: fields, operators, limits, models and segments."""
+    registry = field_registry(with_values=True)
+    fields = []
+    for spec in registry.fields.values():
+        described = spec.describe()
+        if spec.source == "segment":
+            described.pop("values", None)
+        fields.append(described)
+    models = []
+    latest: dict[str, SegmentModel] = {}
+    for model in SegmentModel.objects.filter(scored_at__isnull=False).defer("pipeline").order_by("name", "version"):
+        latest[model.name] = model
+    for model in latest.values():
+        models.append({"name": model.name, "kind": model.kind, "version": model.version, "id": model.id,
+                       "labels": _model_labels(model)})
+    return {
+        "fields": fields,
+        "operators": OPERATOR_HELP,
+        "types": {kind: list(ops) for kind, ops in rules.OPS_BY_TYPE.items()},
+        "limits": {"depth": rules.MAX_DEPTH, "conditions": rules.MAX_CONDITIONS, "list": rules.MAX_LIST,
+                   "text": rules.MAX_TEXT},
+        "models": models,
+        "segments": [{"id": sid, "name": name} for sid, name in sorted(registry.segment_names.items())],
+    }
+
+
+OPERATOR_HELP = {
+    "eq": {"label": "is", "value": "one value"},
+    "ne": {"label": "is not (or is empty)", "value": "one value"},
+    "in": {"label": "is one of", "value": "a list"},
+    "not_in": {"label": "is none of (or is empty)", "value": "a list"},
+    "lt": {"label": "less than", "value": "one value"},
+    "lte": {"label": "at most", "value": "one value"},
+    "gt": {"label": "more than", "value": "one value"},
+    "gte": {"label": "at least", "value": "one value"},
+    "between": {"label": "between (inclusive)", "value": "[low, high]"},
+    "contains": {"label": "contains (any case)", "value": "text"},
+    "starts_with": {"label": "starts with (any case)", "value": "text"},
+    "is_null": {"label": "is empty", "value": "true or false"},
+    "within_last_days": {"label": "within the last N days", "value": "days"},
+    "before": {"label": "before", "value": "a date"},
+    "after": {"label": "after", "value": "a date"},
+}
+
+
+def _model_labels(model: SegmentModel) -> list[str]:
+    if model.kind == SegmentModel.Kind.KMEANS:
+        return [str(c["label"]) for c in model.info.get("clusters", [])]
+    if model.kind == SegmentModel.Kind.RFM:
+        return list(model.info.get("metrics", {}).get("tier_counts", {}))
+    return []
+
+
+def _distinct_column(column: str) -> tuple:
+    values = list(Customer.objects.exclude(**{column: ""}).order_by().values_list(column, flat=True)
+                  .distinct()[: PICKER_MAX_VALUES + 1])
+    return tuple(sorted(values)) if len(values) <= PICKER_MAX_VALUES else ()
+
+
+def _distinct_attribute(name: str, kind: str) -> tuple:
+    # Known values "where few": more than the picker shows means free text, no list.
+    values = list(Customer.objects.annotate(_v=KeyTextTransform(name, "attributes")).filter(_v__isnull=False)
+                  .order_by().values_list("_v", flat=True).distinct()[: PICKER_MAX_VALUES + 1])
+    if len(values) > PICKER_MAX_VALUES:
+        return ()
+    if kind == "integer":
+        values = [int(v) for v in values if str(v).lstrip("-").isdigit()]
+    return tuple(sorted(values))
+
+
+def _event_kinds() -> tuple[str, ...]:
+    table = Event._meta.db_table
+    if connection.vendor == "postgresql":
+        # A loose index scan over (kind, occurred_at): one probe per kind, not a scan of
+        # every event.
+        sql = f"""
+            WITH RECURSIVE k AS (
+                (SELECT kind FROM {table} ORDER BY kind LIMIT 1)
+                UNION ALL
+                SELECT (SELECT e.kind FROM {table} e WHERE e.kind > k.kind ORDER BY e.kind LIMIT 1)
+                FROM k WHERE k.kind IS NOT NULL
+            )
+            SELECT kind FROM k WHERE kind IS NOT NULL LIMIT %s"""
+    else:
+        sql = f"SELECT DISTINCT kind FROM {table} ORDER BY kind LIMIT %s"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [PICKER_MAX_VALUES])
+        return tuple(row[0] for row in cursor.fetchall())
+
+
+# ------------------------------------------------------------------------- preview
+
+
+def rule_compile(rule: Any, *, segment_id: int | None = None, now: datetime | None = None,
+                 registry: rules.Registry | None = None) -> Q:
+    """Validate a raw rule and return its filter on Customer (rules.RuleInvalid if bad)."""
+    node = rules.rule_validate(rule, registry or field_registry(), self_id=segment_id)
+    return rule_q(node, now=now or timezone.now(), models=ModelResolver())
+
+
+def segment_preview(rule: Any, *, sample: int = 20, now: datetime | None = None,
+                    exact_max: int = PREVIEW_EXACT_MAX, segment_id: int | None = None) -> dict[str, Any]:
+    """How many customers a rule selects, and a few of them, without saving anything.
+
+    Exact when the rule only reads customer columns and attributes, or the base is small;
+    otherwise estimated from ~PREVIEW_SAMPLE customers in random id blocks, with a 95%
+    margin. Raises rules.RuleInvalid for a bad rule.
+    """
+    started = time.perf_counter()
+    node = rules.rule_validate(rule, field_registry(), self_id=segment_id)
+    q = rule_q(node, now=now or timezone.now(), models=ModelResolver())
+    heavy = any(c.field.source == "feature" for c in rules.rule_conditions(node))
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # Correlated subplans inflate the cost estimate past PostgreSQL's JIT threshold;
+            # compiling the query then costs more than running it on a preview's sample.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL jit = off")
+        approximate = _approximate_customers()
+        if not heavy or approximate <= exact_max:
+            matched = Customer.objects.filter(q)
+            total = Customer.objects.count()
+            result: dict[str, Any] = {"total": total, "count": matched.count(), "estimated": False, "margin": 0,
+                                      "sampled": total}
+            members = _sample_members(matched, sample)
+        else:
+            blocks, span = _sample_blocks()
+            in_blocks = Q()
+            for low, high in blocks:
+                in_blocks |= Q(pk__gte=low, pk__lt=high)
+            counts = Customer.objects.filter(in_blocks).aggregate(n=Count("pk"), hits=Count("pk", filter=q))
+            n, hits = counts["n"] or 0, counts["hits"] or 0
+            # The base is as dense in ids as the sampled blocks: no full count needed.
+            total = round(n * span / (len(blocks) * PREVIEW_BLOCK)) if blocks else 0
+            share = hits / n if n else 0.0
+            # Normal approximation to the binomial; blocks of consecutive ids make it a little
+            # optimistic when ids correlate with behaviour, which many small blocks limit.
+            margin = 1.96 * math.sqrt(share * (1 - share) / n) * total if n else float(total)
+            result = {"total": total, "count": round(share * total), "estimated": True, "margin": round(margin),
+                      "sampled": n}
+            members = _sample_members(Customer.objects.filter(in_blocks).filter(q), sample)
+    result["sample"] = members
+    result["seconds"] = round(time.perf_counter() - started, 3)
+    return result
+
+
+def _approximate_customers() -> int:
+    """The planner's row count on PostgreSQL (free); an exact count elsewhere."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [Customer._meta.db_table])
+            row = cursor.fetchone()
+        if row and row[0] is not None and row[0] >= 0:
+            return int(row[0])
+    return Customer.objects.count()
+
+
+def _sample_blocks() -> tuple[list[tuple[int, int]], int]:
+    """Random blocks of consecutive ids, about PREVIEW_SAMPLE ids in all, and the span of
+    ids they were drawn from."""
+    low, high = _id_bounds()
+    span = high - low + 1
+    slots = max(1, span // PREVIEW_BLOCK)
+    wanted = min(slots, max(1, math.ceil(PREVIEW_SAMPLE / PREVIEW_BLOCK)))
+    # A fixed seed: the same rule previews to the same estimate while a marketer edits.
+    chosen = sorted(random.Random(0).sample(range(slots), wanted))
+    return [(low + s * PREVIEW_BLOCK, low + (s + 1) * PREVIEW_BLOCK) for s in chosen], span
+
+
+def _id_bounds() -> tuple[int, int]:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT MIN(id), MAX(id) FROM {Customer._meta.db_table}")
+        low, high = cursor.fetchone()
+    return (low or 0, high or 0)
+
+
+def _sample_members(customers: QuerySet[Customer], limit: int) -> list[dict[str, Any]]:
+    return list(customers.order_by("pk").values("id", "external_id", "email", "name", "country")[:limit])
+
+
+# ----------------------------------------------------------------- history, reads
+
+
+def segment_history(segment: Segment) -> QuerySet[SegmentRefresh]:
+    return segment.refreshes.order_by("-version")
+
+
+def segment_list() -> QuerySet[Segment]:
+    return Segment.objects.select_related("model").order_by("name")
+
+
+def model_latest(name: str) -> SegmentModel | None:
+    return SegmentModel.objects.filter(name=name).order_by("-version").first()
+
+
+def model_get(name_or_id: str | int) -> SegmentModel:
+    text = str(name_or_id)
+    if text.isdigit():
+        found = SegmentModel.objects.filter(id=int(text)).first()
+        if found:
+            return found
+    found = model_latest(text)
+    if found is None:
+        raise SegmentModel.DoesNotExist(f"no model {text!r}")
+    return found
+
+
+# ----------------------------------------------------------------------- migration
+
+
+def family_versions(family: str) -> list[dict[str, Any]]:
+    """The refreshes of a family, newest first, that still have memberships to compare."""
+    kept = set(Membership.objects.filter(segment__family=family).values_list("version", flat=True).distinct())
+    rows = (SegmentRefresh.objects.filter(segment__family=family).values("version")
+            .annotate(refreshed_at=Max("refreshed_at"), size=Count("id")).order_by("-version"))
+    return [{"version": r["version"], "refreshed_at": r["refreshed_at"], "kept": r["version"] in kept} for r in rows]
+
+
+def _family_segments(family: str) -> dict[int, Segment]:
+    return {s.id: s for s in Segment.objects.filter(family=family).order_by("id")}
+
+
+def _default_versions(family: str, old: int | None, new: int | None) -> tuple[int | None, int | None]:
+    kept = [v["version"] for v in family_versions(family) if v["kept"]]
+    if new is None:
+        new = kept[0] if kept else None
+    if old is None:
+        older = [v for v in kept if new is None or v < new]
+        old = older[0] if older else None
+    return old, new
+
+
+def family_migration(family: str, *, old: int | None = None, new: int | None = None) -> dict[str, Any]:
+    """The transition matrix of customers between two refreshes of a family, in SQL.
+
+    Rows are the old segment (None: not in the family before), columns the new one (None:
+    left the family). Defaults to the last two refreshes still kept.
+    """
+    old, new = _default_versions(family, old, new)
+    segments = _family_segments(family)
+    result: dict[str, Any] = {
+        "family": family, "old_version": old, "new_version": new,
+        "segments": [{"id": s.id, "name": s.name, "rank": s.params.get("rank")} for s in segments.values()],
+        "matrix": [],
+    }
+    if new is None or not segments:
+        return result
+    member = Membership._meta.db_table
+    segment = Segment._meta.db_table
+    side = f"""SELECT m.customer_id, m.segment_id FROM {member} m JOIN {segment} s ON s.id = m.segment_id
+               WHERE s.family = %s AND m.version = %s"""
+    # FULL OUTER JOIN keeps customers who entered or left the family (PostgreSQL, and
+    # SQLite since 3.39).
+    sql = f"""SELECT o.segment_id, n.segment_id, COUNT(*)
+              FROM ({side}) o FULL OUTER JOIN ({side}) n ON n.customer_id = o.customer_id
+              GROUP BY o.segment_id, n.segment_id"""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [family, old if old is not None else -1, family, new])
+        rows = cursor.fetchall()
+    names = {sid: s.name for sid, s in segments.items()}
+    matrix = [{"from": a, "from_name": names.get(a), "to": b, "to_name": names.get(b), "customers": n}
+              for a, b, n in rows]
+    matrix.sort(key=lambda r: (r["from"] is None, r["from"] or 0, r["to"] is None, r["to"] or 0))
+    result["matrix"] = matrix
+    result["stayed"] = sum(r["customers"] for r in matrix if r["from"] == r["to"] and r["from"] is not None)
+    result["moved"] = sum(r["customers"] for r in matrix if r["from"] != r["to"] and None not in (r["from"], r["to"]))
+    result["entered"] = sum(r["customers"] for r in matrix if r["from"] is None)
+    result["left"] = sum(r["customers"] for r in matrix if r["to"] is None)
+    return result
+
+
+def customer_family_history(customer_id: int, family: str) -> list[dict[str, Any]]:
+    """Which segment of the family the customer was in at each kept refresh, oldest first."""
+    refreshed = SegmentRefresh.objects.filter(segment_id=OuterRef("segment_id"), version=OuterRef("version"))
+    rows = (Membership.objects.filter(customer_id=customer_id, segment__family=family)
+            .annotate(refreshed_at=Subquery(refreshed.values("refreshed_at")[:1]))
+            .values("version", "segment_id", "segment__name", "refreshed_at").order_by("version", "segment_id"))
+    return [{"version": r["version"], "segment": r["segment_id"], "segment_name": r["segment__name"],
+             "refreshed_at": r["refreshed_at"]} for r in rows]
+
+
+def _rank_case(alias: str, ranks: dict[int, int]) -> tuple[str, list]:
+    whens = " ".join("WHEN %s THEN %s" for _ in ranks)
+    params: list = []
+    for sid, rank in ranks.items():
+        params += [sid, rank]
+    return f"(CASE {alias}.segment_id {whens} END)", params
+
+
+def family_at_risk(family: str, *, old: int | None = None, new: int | None = None, limit: int = 100,
+                   margin: float = 0.1) -> dict[str, Any]:
+    """Customers a marketer should look at before they slip further.
+
+    moved_down: customers whose segment got worse between two refreshes (segments rank
+    0 = best, e.g. RFM tiers in order, churn bands low -> high), worst moves first.
+    near_boundary: for score bands of a model (churn risk, value), customers whose score
+    sits within `margin` of the band's width from the edge towards the worse band.
+    """
+    old, new = _default_versions(family, old, new)
+    segments = _family_segments(family)
+    ranks = {sid: s.params["rank"] for sid, s in segments.items() if isinstance(s.params.get("rank"), int)}
+    result: dict[str, Any] = {"family": family, "old_version": old, "new_version": new,
+                              "moved_down": [], "near_boundary": []}
+    names = {sid: s.name for sid, s in segments.items()}
+    if ranks and old is not None and new is not None:
+        member = Membership._meta.db_table
+        old_rank, p1 = _rank_case("o", ranks)
+        new_rank, p2 = _rank_case("n", ranks)
+        ids = list(ranks)
+        marks = ", ".join(["%s"] * len(ids))
+        sql = f"""SELECT o.customer_id, o.segment_id, n.segment_id, {new_rank} - {old_rank} AS ranks_down
+                  FROM {member} o JOIN {member} n ON n.customer_id = o.customer_id
+                  WHERE o.segment_id IN ({marks}) AND o.version = %s
+                    AND n.segment_id IN ({marks}) AND n.version = %s AND {new_rank} > {old_rank}
+                  ORDER BY ranks_down DESC, o.customer_id LIMIT %s"""
+        params = p2 + p1 + ids + [old] + ids + [new] + p2 + p1 + [limit]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        result["moved_down"] = [{"customer": c, "from": a, "from_name": names.get(a), "to": b, "to_name": names.get(b),
+                                 "ranks_down": d} for c, a, b, d in rows]
+    result["near_boundary"] = _near_boundary(segments, limit=limit, margin=margin)
+    return result
+
+
+def _near_boundary(segments: dict[int, Segment], *, limit: int, margin: float) -> list[dict[str, Any]]:
+    """Members of score bands close to the edge towards the next worse band."""
+    out: list[dict[str, Any]] = []
+    for segment in segments.values():
+        edge = segment.params.get("edges")  # [low, high) scores at materialisation, set by refresh
+        worse = segment.params.get("worse")  # "higher" or "lower" scores are worse
+        if not edge or worse not in ("higher", "lower") or segment.model_id is None:
+            continue
+        low, high = edge
+        boundary, other = (high, low) if worse == "higher" else (low, high)
+        if boundary is None:
+            continue  # the worst band has no worse neighbour
+        width = abs(boundary - other) * margin if other is not None else abs(boundary) * margin
+        scores = ModelScore.objects.filter(
+            model_id=segment.model_id,
+            customer__segment_memberships__segment=segment,
+            customer__segment_memberships__version=segment.current_version,
+        )
+        if worse == "higher":
+            scores = scores.filter(score__gte=boundary - width).order_by("-score", "customer_id")
+        else:
+            scores = scores.filter(score__lte=boundary + width).order_by("score", "customer_id")
+        for customer_id, score in scores.values_list("customer_id", "score")[:limit]:
+            out.append({"customer": customer_id, "segment": segment.id, "segment_name": segment.name,
+                        "score": score, "boundary": boundary})
+    out.sort(key=lambda r: abs(r["score"] - r["boundary"]))
+    return out[:limit]

@@ -1,0 +1,377 @@
+"""Segments and their memberships: create, refresh (materialise a new version), prune."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Exists, OuterRef, QuerySet
+from django.utils import timezone
+
+from customers.models import Customer
+
+from .. import rules
+from ..compile import ModelResolver, rule_q
+from ..models import Membership, ModelScore, Segment, SegmentModel, SegmentRefresh
+from ..selectors import field_registry
+
+logger = logging.getLogger(__name__)
+
+# Versions of a segment's membership kept after a refresh: the current one and the
+# previous ones that the migration view and readers holding an older version still need.
+KEEP_VERSIONS = max(2, int(getattr(settings, "SEGMENT_KEEP_VERSIONS", 3)))
+MODEL_KINDS = {Segment.Kind.KMEANS, Segment.Kind.RFM, Segment.Kind.PROPENSITY, Segment.Kind.VALUE, Segment.Kind.UPLIFT}
+LABEL_KINDS = {Segment.Kind.KMEANS, Segment.Kind.RFM}
+SPEC_KEYS = {"name", "description", "kind", "rule", "model", "label", "threshold", "below", "top_fraction",
+             "after_fraction", "family", "rank", "worse", "schedule", "refresh"}
+
+
+class SpecInvalid(ValueError):
+    """A segment payload that cannot be used; `errors` are {path, message}, like a rule's."""
+
+    def __init__(self, errors: list[dict[str, str]]):
+        self.errors = errors
+        super().__init__("; ".join(f"{e['path']}: {e['message']}" for e in errors))
+
+
+# ---------------------------------------------------------------------------- create
+
+
+def segment_spec_clean(spec: Any, *, segment: Segment | None = None) -> dict[str, Any]:
+    """Check a segment payload (the REST body, or the JSON file of `segment_create`).
+
+    Returns the fields to store; raises SpecInvalid with every problem and its path.
+    """
+    errors: list[dict[str, str]] = []
+
+    def fail(path: str, message: str) -> None:
+        errors.append({"path": path, "message": message})
+
+    if not isinstance(spec, dict):
+        raise SpecInvalid([{"path": "spec", "message": "expected a JSON object"}])
+    for key in sorted(set(spec) - SPEC_KEYS):
+        fail(key, f"unknown key; a segment takes {', '.join(sorted(SPEC_KEYS))}")
+    out: dict[str, Any] = {}
+    name = spec.get("name", segment.name if segment else None)
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        fail("name", "a name of 1 to 200 characters is required")
+    else:
+        out["name"] = name.strip()
+        clash = Segment.objects.filter(name=out["name"])
+        if segment is not None:
+            clash = clash.exclude(pk=segment.pk)
+        if clash.exists():
+            fail("name", f"a segment named {out['name']!r} already exists")
+    description = spec.get("description", "")
+    if not isinstance(description, str):
+        fail("description", "expected a text")
+    out["description"] = description if isinstance(description, str) else ""
+    family = spec.get("family", "")
+    if not isinstance(family, str) or len(family) > 200:
+        fail("family", "expected a text of at most 200 characters")
+    out["family"] = family if isinstance(family, str) else ""
+    params: dict[str, Any] = {}
+    rank = spec.get("rank")
+    if rank is not None:
+        if not rules._is_int(rank) or rank < 0:
+            fail("rank", "expected a whole number >= 0 (0 is the best segment of its family)")
+        params["rank"] = rank
+    worse = spec.get("worse")
+    if worse is not None:
+        if worse not in ("higher", "lower"):
+            fail("worse", "expected 'higher' or 'lower' (which scores are worse)")
+        params["worse"] = worse
+
+    model: SegmentModel | None = None
+    kind = spec.get("kind")
+    raw_model = spec.get("model")
+    if raw_model is not None:
+        if rules._is_int(raw_model):
+            model = SegmentModel.objects.filter(pk=raw_model).defer("pipeline").first()
+        elif isinstance(raw_model, str):
+            model = SegmentModel.objects.filter(name=raw_model).defer("pipeline").order_by("-version").first()
+        if model is None:
+            fail("model", f"unknown model {raw_model!r} (give its id or name)")
+    if kind is None:
+        kind = model.kind if model is not None else Segment.Kind.RULE
+    if kind not in Segment.Kind.values:
+        fail("kind", f"unknown kind {kind!r}; one of {', '.join(Segment.Kind.values)}")
+        raise SpecInvalid(errors)
+    out["kind"] = kind
+
+    if kind == Segment.Kind.RULE:
+        for key in ("model", "label", "threshold", "below", "top_fraction", "after_fraction"):
+            if key in spec:
+                fail(key, "only model-derived segments take this")
+        if "rule" not in spec and segment is None:
+            fail("rule", "a rule segment needs a rule")
+        elif "rule" in spec or segment is not None:
+            rule = spec.get("rule", segment.rule if segment else None)
+            try:
+                rules.rule_validate(rule, field_registry(), self_id=segment.pk if segment else None)
+            except rules.RuleInvalid as exc:
+                errors.extend(exc.as_list())
+            out["rule"] = rule
+        out["model"] = None
+    else:
+        if "rule" in spec:
+            fail("rule", f"a {kind} segment is derived from a model, not a rule")
+        if model is None and raw_model is None:
+            fail("model", f"a {kind} segment needs a model id")
+        elif model is not None and model.kind != kind:
+            fail("kind", f"model {model.name} v{model.version} is a {model.kind} model, not {kind}")
+        out["model"] = model
+        out["rule"] = None
+        params.update(_model_params(kind, spec, fail))
+        if not out["family"] and model is not None:
+            out["family"] = ""  # a lone segment of a model is not part of the model's family
+    out["params"] = params
+    schedule = spec.get("schedule")
+    if schedule is not None:
+        from .schedules import schedule_clean
+
+        try:
+            schedule_clean(schedule)
+        except SpecInvalid as exc:
+            errors.extend({"path": f"schedule.{e['path']}".rstrip("."), "message": e["message"]} for e in exc.errors)
+        out["schedule"] = schedule
+    if errors:
+        raise SpecInvalid(errors)
+    return out
+
+
+def _model_params(kind: str, spec: dict, fail) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    if kind in LABEL_KINDS:
+        label = spec.get("label")
+        if rules._is_int(label):
+            label = str(label)
+        if not isinstance(label, str) or not label:
+            fail("label", "a cluster number or tier name is required")
+        params["label"] = label
+        return params
+    threshold, below = spec.get("threshold"), spec.get("below")
+    top, after = spec.get("top_fraction"), spec.get("after_fraction")
+    if (threshold is None and below is None) == (top is None and after is None):
+        fail("threshold", "give a score band (threshold and/or below) or a rank band (top_fraction, after_fraction)")
+        return params
+    if threshold is not None or below is not None:
+        for key, value in (("threshold", threshold), ("below", below)):
+            if value is not None and not rules._is_number(value):
+                fail(key, "expected a number")
+        if rules._is_number(threshold) and rules._is_number(below) and below <= threshold:
+            fail("below", "must be above threshold")
+        params.update({k: v for k, v in (("threshold", threshold), ("below", below)) if v is not None})
+    else:
+        for key, value in (("top_fraction", top), ("after_fraction", after)):
+            if value is not None and (not rules._is_number(value) or not 0 <= value <= 1):
+                fail(key, "expected a fraction between 0 and 1")
+        top = 1.0 if top is None else top
+        if rules._is_number(after) and rules._is_number(top) and after >= top:
+            fail("after_fraction", "must be below top_fraction")
+        if rules._is_number(top) and top <= 0:
+            fail("top_fraction", "must be above 0")
+        params["top_fraction"] = top
+        if after:
+            params["after_fraction"] = after
+    return params
+
+
+@transaction.atomic
+def segment_create(spec: Any, *, user=None) -> Segment:
+    """A new segment from the REST payload; its first refresh is the caller's choice."""
+    clean = segment_spec_clean(spec)
+    schedule = clean.pop("schedule", None)
+    segment = Segment.objects.create(created_by=user if user and user.is_authenticated else None, **clean)
+    if schedule is not None:
+        from .schedules import segment_schedule_set
+
+        segment_schedule_set(segment, schedule)
+    return segment
+
+
+def _current_spec(segment: Segment) -> dict[str, Any]:
+    """The segment's definition in the payload's terms, so an update can be partial."""
+    spec: dict[str, Any] = {"name": segment.name, "description": segment.description, "kind": segment.kind,
+                            "family": segment.family}
+    if segment.kind == Segment.Kind.RULE:
+        spec["rule"] = segment.rule
+    else:
+        spec["model"] = segment.model_id
+    spec.update({k: v for k, v in segment.params.items() if k in SPEC_KEYS})
+    return spec
+
+
+_BAND_KEYS = ("label", "threshold", "below", "top_fraction", "after_fraction")
+
+
+@transaction.atomic
+def segment_update(segment: Segment, changes: Any) -> Segment:
+    """Change part of a segment's definition; its members change at the next refresh."""
+    if not isinstance(changes, dict):
+        raise SpecInvalid([{"path": "spec", "message": "expected a JSON object"}])
+    locked = Segment.objects.select_for_update().get(pk=segment.pk)
+    spec = _current_spec(locked)
+    if any(k in changes for k in _BAND_KEYS):
+        for key in _BAND_KEYS:  # a new band replaces the old one whole
+            spec.pop(key, None)
+    spec.update(changes)
+    clean = segment_spec_clean(spec, segment=locked)
+    schedule = clean.pop("schedule", None)
+    edges = {k: v for k, v in locked.params.items() if k == "edges"}
+    for key, value in clean.items():
+        setattr(locked, key, {**edges, **value} if key == "params" else value)
+    locked.save()
+    if schedule is not None:
+        from .schedules import segment_schedule_set
+
+        segment_schedule_set(locked, schedule)
+    return locked
+
+
+# --------------------------------------------------------------------------- refresh
+
+
+def segment_refresh(segment: Segment | int, *, now: datetime | None = None) -> list[SegmentRefresh]:
+    """Materialise a new version of the segment (and of its whole family) and switch to it.
+
+    Everything happens in one transaction: the new memberships are written with
+    INSERT ... SELECT, then `current_version` moves, so a reader sees the old version or
+    the new one, never a half-written one. The segment rows are locked first
+    (select_for_update), so two refreshes of one segment run one after the other instead
+    of writing the same version. Old versions are pruned after the commit.
+    """
+    segment_id = segment.pk if isinstance(segment, Segment) else int(segment)
+    now = now or timezone.now()
+    with transaction.atomic():
+        first = Segment.objects.select_for_update().get(pk=segment_id)
+        if first.family:
+            # Lock every family member in id order: two family refreshes cannot deadlock.
+            locked = list(Segment.objects.select_for_update().filter(family=first.family).order_by("id"))
+        else:
+            locked = [first]
+        # Members of one family share a version number: "refresh 7 of the RFM tiers" is
+        # then one version across the family, which is what the migration view compares.
+        version = max(s.current_version for s in locked) + 1
+        resolver = ModelResolver()
+        refreshes = [_materialise(s, version, now, resolver) for s in locked]
+    segment_versions_prune([s.pk for s in locked], keep=KEEP_VERSIONS)
+    return refreshes
+
+
+def segment_refresh_all(*, now: datetime | None = None) -> list[SegmentRefresh]:
+    """Refresh every segment, each after the segments its rule reads (membership rules)."""
+    now = now or timezone.now()
+    registry = field_registry()
+    done: set[int] = set()
+    refreshes: list[SegmentRefresh] = []
+    for segment_id in rules.segment_order(registry.segments):
+        if segment_id in done:
+            continue
+        try:
+            batch = segment_refresh(segment_id, now=now)
+        except Segment.DoesNotExist:
+            continue
+        done.update(r.segment_id for r in batch)
+        refreshes += batch
+    return refreshes
+
+
+def segment_members_sql(segment: Segment, *, now: datetime, resolver: ModelResolver | None = None) -> tuple[str, list, dict]:
+    """SQL selecting the ids of the segment's members now, with its parameters, and any
+    facts about the result worth keeping (score edges of a band)."""
+    extra: dict[str, Any] = {}
+    if segment.kind == Segment.Kind.RULE:
+        node = rules.rule_validate(segment.rule, field_registry(), self_id=segment.pk)
+        query = Customer.objects.filter(rule_q(node, now=now, models=resolver or ModelResolver())).values("id")
+    else:
+        query, extra = _model_members(segment)
+    sql, params = query.query.sql_with_params()
+    return sql, list(params), extra
+
+
+def _model_members(segment: Segment) -> tuple[QuerySet, dict]:
+    params = segment.params
+    scores = ModelScore.objects.filter(model_id=segment.model_id)
+    if "label" in params:
+        return scores.filter(label=params["label"]).values("customer_id"), {}
+    if "top_fraction" in params:
+        # The ranking of ml.propensity_segment_mask: score descending, ties to the lower id.
+        scored = scores.count()
+        start = math.ceil(params.get("after_fraction", 0) * scored)
+        end = math.ceil(params["top_fraction"] * scored)
+        ranked = scores.order_by("-score", "customer_id")
+        high = ranked.values_list("score", flat=True)[start - 1] if 0 < start <= scored else None
+        low = ranked.values_list("score", flat=True)[end] if end < scored else None
+        return ranked.values("customer_id")[start:end], {"edges": [low, high]}
+    band = scores
+    if "threshold" in params:
+        band = band.filter(score__gte=params["threshold"])
+    if "below" in params:
+        band = band.filter(score__lt=params["below"])
+    return band.values("customer_id"), {"edges": [params.get("threshold"), params.get("below")]}
+
+
+def _materialise(segment: Segment, version: int, now: datetime, resolver: ModelResolver) -> SegmentRefresh:
+    started = time.perf_counter()
+    select_sql, params, extra = segment_members_sql(segment, now=now, resolver=resolver)
+    table = Membership._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (segment_id, version, customer_id) SELECT %s, %s, q.id FROM ({select_sql}) q"
+            if segment.kind == Segment.Kind.RULE else
+            f"INSERT INTO {table} (segment_id, version, customer_id) SELECT %s, %s, q.customer_id FROM ({select_sql}) q",
+            [segment.pk, version, *params],
+        )
+        size = cursor.rowcount
+    old_version, old_size = segment.current_version, segment.size
+    if old_version:
+        # Customers in both versions, by a semi join on (segment, version, customer):
+        # entered and left follow from the two sizes.
+        both = Membership.objects.filter(segment=segment, version=version).filter(
+            Exists(Membership.objects.filter(segment=segment, version=old_version, customer_id=OuterRef("customer_id")))
+        ).count()
+    else:
+        both = 0
+    segment.current_version, segment.size, segment.refreshed_at = version, size, now
+    if extra:
+        segment.params = {**segment.params, **extra}
+    segment.save(update_fields=["current_version", "size", "refreshed_at", "params"])
+    return SegmentRefresh.objects.create(
+        segment=segment, version=version, size=size, entered=size - both, left=old_size - both,
+        seconds=round(time.perf_counter() - started, 3),
+    )
+
+
+def segment_versions_prune(segment_ids: Iterable[int], *, keep: int = KEEP_VERSIONS) -> int:
+    """Delete memberships older than the last `keep` versions of each segment."""
+    deleted = 0
+    for segment in Segment.objects.filter(pk__in=list(segment_ids)).only("id", "current_version"):
+        cutoff = segment.current_version - keep
+        if cutoff > 0:
+            with transaction.atomic():
+                deleted += Membership.objects.filter(segment_id=segment.pk, version__lte=cutoff).delete()[0]
+    return deleted
+
+
+@transaction.atomic
+def segment_delete(segment: Segment) -> None:
+    """Delete a segment, its memberships, history and schedule.
+
+    Refused (SpecInvalid) while another segment's rule reads its membership: that rule
+    would stop validating at its next refresh.
+    """
+    from .schedules import segment_schedule_clear
+
+    users = [s.name for s in Segment.objects.filter(kind=Segment.Kind.RULE).exclude(pk=segment.pk)
+             if segment.pk in rules.rule_segment_refs(s.rule)]
+    if users:
+        raise SpecInvalid([{"path": "segment", "message": f"used by the rule of {', '.join(sorted(users))}"}])
+    segment_schedule_clear(segment)
+    segment.delete()

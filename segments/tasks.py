@@ -1,0 +1,48 @@
+"""Celery entry points: take ids, re-read the database, call one service.
+
+Each is safe to run twice: a refresh writes a new version (a second run only writes one
+more), a range scoring replaces its range's scores, a re-train adds a version.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from . import services
+from .models import Segment, SegmentModel
+
+
+@shared_task(name="segments.tasks.segment_refresh", acks_late=True, reject_on_worker_lost=True)
+def segment_refresh(segment_id: int) -> dict | None:
+    try:
+        refreshes = services.segment_refresh(segment_id)
+    except Segment.DoesNotExist:
+        return None  # deleted since the refresh was queued or scheduled
+    return {"segments": [r.segment_id for r in refreshes], "sizes": [r.size for r in refreshes]}
+
+
+@shared_task(name="segments.tasks.segment_refresh_all")
+def segment_refresh_all() -> int:
+    return len(services.segment_refresh_all())
+
+
+@shared_task(name="segments.tasks.model_retrain")
+def model_retrain(model_id: int) -> int | None:
+    try:
+        return services.model_retrain(model_id).pk
+    except SegmentModel.DoesNotExist:
+        return None
+
+
+@shared_task(name="segments.tasks.model_score_range", acks_late=True, reject_on_worker_lost=True)
+def model_score_range(model_id: int, low: int, high: int) -> bool:
+    try:
+        return services.model_score_range_run(model_id, low, high)
+    except SegmentModel.DoesNotExist:
+        return False
+
+
+@shared_task(name="segments.tasks.model_train")
+def model_train(kind: str, **options) -> int:
+    """Train a new model from the API's JSON options (kind, name, target, churn_days...)."""
+    return services.model_train(kind, **options).pk

@@ -1,0 +1,175 @@
+"""segments/api.py: the REST endpoints, their permissions and the OpenAPI schema."""
+
+from __future__ import annotations
+
+import pytest
+from django_celery_beat.models import PeriodicTask
+
+from customers.models import Customer
+from segments import services
+from segments.models import Segment
+from tests.factories import CustomerFactory
+
+pytestmark = pytest.mark.django_db
+RULE = {"all": [{"field": "country", "op": "eq", "value": "US"}]}
+
+
+@pytest.fixture
+def customers():
+    for i in range(5):
+        CustomerFactory(external_id=f"a{i}", country="US" if i < 3 else "GB")
+
+
+@pytest.fixture
+def refreshed(customers):
+    segment = services.segment_create({"name": "us", "rule": RULE, "family": "geo", "rank": 0})
+    services.segment_refresh(segment)
+    return Segment.objects.get(pk=segment.pk)
+
+
+def test_list_and_retrieve_for_a_viewer(viewer_api, refreshed):
+    listed = viewer_api.get("/api/segments/")
+    assert listed.status_code == 200
+    assert listed.json()["results"][0]["name"] == "us"
+    detail = viewer_api.get(f"/api/segments/{refreshed.pk}/").json()
+    assert detail["size"] == 3 and detail["current_version"] == 1 and detail["rule"] == RULE
+
+
+def test_anonymous_is_refused(client, refreshed):
+    assert client.get("/api/segments/").status_code in (401, 403)
+
+
+def test_create_queues_the_first_refresh(marketer_api, customers, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = marketer_api.post("/api/segments/", {"name": "us", "rule": RULE}, format="json")
+    assert response.status_code == 201, response.json()
+    assert response.json()["kind"] == "rule"
+    assert len(callbacks) == 1  # segment_refresh.delay_on_commit
+
+
+def test_create_returns_rule_errors_with_paths(marketer_api, customers):
+    bad = {"name": "x", "rule": {"all": [{"field": "country", "op": "eq", "value": "US"},
+                                         {"any": [{"field": "country", "op": "gt", "value": 3}]}]}}
+    response = marketer_api.post("/api/segments/", bad, format="json")
+    assert response.status_code == 400
+    assert response.json()["errors"] == [{
+        "path": "rule.all[1].any[0].op",
+        "message": "operator 'gt' is not allowed for country (text); use one of eq, ne, in, not_in, contains, "
+                   "starts_with, is_null"}]
+
+
+def test_a_viewer_cannot_create_or_refresh(viewer_api, refreshed):
+    assert viewer_api.post("/api/segments/", {"name": "x", "rule": RULE}, format="json").status_code == 403
+    assert viewer_api.post(f"/api/segments/{refreshed.pk}/refresh/").status_code == 403
+
+
+def test_preview_counts_without_saving_and_a_viewer_may_preview(viewer_api, customers):
+    response = viewer_api.post("/api/segments/preview/", {"rule": RULE, "sample": 2}, format="json")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["count"] == 3 and body["estimated"] is False and len(body["sample"]) == 2
+    assert not Segment.objects.exists()
+
+
+def test_preview_refuses_injection_in_a_field_name(viewer_api, customers):
+    rule = {"field": "attributes.a') OR 1=1 --", "op": "eq", "value": "x"}
+    response = viewer_api.post("/api/segments/preview/", {"rule": rule}, format="json")
+    assert response.status_code == 400 and response.json()["errors"][0]["path"] == "rule.field"
+    value = "x'); DROP TABLE customers_customer; --"
+    response = viewer_api.post("/api/segments/preview/", {"rule": {"field": "name", "op": "eq", "value": value}},
+                               format="json")
+    assert response.status_code == 200 and response.json()["count"] == 0
+    assert Customer.objects.count() == 5
+
+
+def test_refresh_is_queued(marketer_api, refreshed, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = marketer_api.post(f"/api/segments/{refreshed.pk}/refresh/")
+    assert response.status_code == 202 and response.json() == {"queued": True, "segment": refreshed.pk}
+    assert len(callbacks) == 1
+
+
+def test_members_are_paginated(viewer_api, refreshed):
+    body = viewer_api.get(f"/api/segments/{refreshed.pk}/members/?page=1").json()
+    assert body["count"] == 3
+    assert [m["external_id"] for m in body["results"]] == ["a0", "a1", "a2"]
+
+
+def test_history(viewer_api, refreshed):
+    services.segment_refresh(refreshed)
+    body = viewer_api.get(f"/api/segments/{refreshed.pk}/history/").json()
+    assert [(r["version"], r["size"], r["entered"], r["left"]) for r in body["results"]] == [(2, 3, 0, 0), (1, 3, 3, 0)]
+
+
+def test_migration_and_customer_history(viewer_api, refreshed):
+    gb = services.segment_create({"name": "gb", "rule": {"field": "country", "op": "eq", "value": "GB"},
+                                  "family": "geo", "rank": 1})
+    Customer.objects.filter(external_id="a0").update(country="GB")
+    services.segment_refresh(gb)
+    customer = Customer.objects.get(external_id="a0")
+    body = viewer_api.get(f"/api/segments/{refreshed.pk}/migration/?customer={customer.pk}").json()
+    cells = {(r["from"], r["to"]): r["customers"] for r in body["matrix"]}
+    assert cells == {(refreshed.pk, refreshed.pk): 2, (refreshed.pk, gb.pk): 1, (None, gb.pk): 2}
+    assert [h["segment_name"] for h in body["customer_history"]] == ["us", "gb"]
+    assert [v["version"] for v in body["versions"]] == [2, 1]
+    risk = viewer_api.get(f"/api/segments/{refreshed.pk}/at-risk/").json()
+    assert [r["customer"] for r in risk["moved_down"]] == [customer.pk]
+
+
+def test_migration_needs_a_family(viewer_api, customers):
+    lone = services.segment_create({"name": "lone", "rule": RULE})
+    assert viewer_api.get(f"/api/segments/{lone.pk}/migration/").status_code == 400
+
+
+def test_schedule_put_and_delete(marketer_api, refreshed):
+    response = marketer_api.put(f"/api/segments/{refreshed.pk}/schedule/", {"every": "day", "at": "05:00"},
+                                format="json")
+    assert response.status_code == 200 and response.json()["crontab"] == "0 5 * * *"
+    assert marketer_api.get(f"/api/segments/{refreshed.pk}/").json()["schedule"]["crontab"] == "0 5 * * *"
+    bad = marketer_api.put(f"/api/segments/{refreshed.pk}/schedule/", {"every": "year"}, format="json")
+    assert bad.status_code == 400 and bad.json()["errors"][0]["path"] == "every"
+    assert marketer_api.delete(f"/api/segments/{refreshed.pk}/schedule/").status_code == 204
+    assert not PeriodicTask.objects.filter(name__startswith="segments:").exists()
+
+
+def test_partial_update_changes_the_rule(marketer_api, refreshed):
+    new_rule = {"field": "country", "op": "eq", "value": "GB"}
+    response = marketer_api.patch(f"/api/segments/{refreshed.pk}/", {"rule": new_rule}, format="json")
+    assert response.status_code == 200 and response.json()["rule"] == new_rule
+
+
+def test_delete_and_refused_delete(marketer_api, refreshed):
+    user = services.segment_create({"name": "not us", "rule": {"not": {"field": "segment", "op": "eq",
+                                                                        "value": refreshed.pk}}})
+    response = marketer_api.delete(f"/api/segments/{refreshed.pk}/")
+    assert response.status_code == 409 and "not us" in response.json()["errors"][0]["message"]
+    assert marketer_api.delete(f"/api/segments/{user.pk}/").status_code == 204
+    assert marketer_api.delete(f"/api/segments/{refreshed.pk}/").status_code == 204
+    assert not Segment.objects.exists()
+
+
+def test_field_registry_for_the_rule_builder(viewer_api, customers):
+    body = viewer_api.get("/api/segments/fields/").json()
+    fields = {f["name"]: f for f in body["fields"]}
+    assert fields["country"]["type"] == "text" and fields["country"]["values"] == ["GB", "US"]
+    assert "between" in fields["frequency"]["operators"]
+    assert body["operators"]["within_last_days"]["value"] == "days"
+
+
+def test_models_list_and_train_is_queued(marketer_api, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = marketer_api.post("/api/segment-models/train/", {"kind": "rfm"}, format="json")
+    assert response.status_code == 202 and len(callbacks) == 1
+    assert marketer_api.get("/api/segment-models/").status_code == 200
+
+
+def test_openapi_schema_still_generates_with_the_segment_endpoints(viewer_api):
+    response = viewer_api.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
+    schema = response.json() if response["Content-Type"].endswith("json") else None
+    text = response.content.decode()
+    for path in ("/api/segments/", "/api/segments/preview/", "/api/segments/fields/",
+                 "/api/segments/{id}/members/", "/api/segments/{id}/migration/", "/api/segment-models/train/"):
+        assert path in text
+    if schema:
+        assert "SegmentPreview" in schema["components"]["schemas"]
