@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone as dt_timezone
 
+import numpy as np
 import pandas as pd
 from django.db import connection, transaction
 from django.db.models import Max, Min
@@ -465,16 +466,12 @@ def uplift_model_train(
     )
 
 
-def uplift_top_customers(model_id: int, fraction: float, *, customer_ids: Iterable[int] | None = None,
-                         now: datetime | None = None) -> list[int]:
-    """Customer ids in the top ``fraction`` of predicted uplift, best first.
+def uplift_scores(model_id: int, *, customer_ids: Iterable[int] | None = None,
+                  now: datetime | None = None) -> list[tuple[int, float]]:
+    """(customer id, predicted uplift) for every customer (or those given).
 
-    Scores every customer (or those given) with the stored model: behavioural features as
-    of ``now`` for models trained on customer experiments, customer attributes of the same
-    names for models trained on imported unit attributes. The segments app turns the list
-    into a segment; this app does not know segments."""
-    if not 0 < fraction <= 1:
-        raise ExperimentError("fraction must be in (0, 1]")
+    Behavioural features as of ``now`` for models trained on customer experiments,
+    customer attributes of the same names for models trained on imported unit attributes."""
     stored = selectors.uplift_model_get(model_id)
     model = uplift.model_load(stored.model)
     ids = list(customer_ids) if customer_ids is not None else list(
@@ -487,8 +484,44 @@ def uplift_top_customers(model_id: int, fraction: float, *, customer_ids: Iterab
         attributes = customer_attributes().reindex(ids)
         records = attributes.reindex(columns=stored.features).to_dict("records")
         frame = uplift.frame_from_records(records, stored.features)
-    scores = model.predict(frame)
-    top = uplift.top_fraction(scores, fraction)
-    return [int(ids[i]) for i in top]
+    return [(int(i), float(s)) for i, s in zip(ids, model.predict(frame))]
+
+
+def uplift_top_customers(model_id: int, fraction: float, *, customer_ids: Iterable[int] | None = None,
+                         now: datetime | None = None) -> list[int]:
+    """Customer ids in the top ``fraction`` of predicted uplift, best first."""
+    if not 0 < fraction <= 1:
+        raise ExperimentError("fraction must be in (0, 1]")
+    scored = uplift_scores(model_id, customer_ids=customer_ids, now=now)
+    if not scored:
+        return []
+    top = uplift.top_fraction(np.array([s for _, s in scored]), fraction)
+    return [scored[i][0] for i in top]
+
+
+def uplift_segment_create(model_id: int, fraction: float, name: str, *, user=None):
+    """Close the loop: the top ``fraction`` by predicted uplift becomes a model segment.
+
+    The scores go to segments as an `uplift` model, so the segment refreshes, shows its
+    history and feeds the next campaign like any other model segment."""
+    from segments import services as segment_services
+    from segments.services.imported_scores import model_scores_import
+
+    if not 0 < fraction <= 1:
+        raise ExperimentError("the top share must be above 0% and at most 100%")
+    stored = selectors.uplift_model_get(model_id)
+    scored = uplift_scores(model_id)
+    scores_model = model_scores_import(
+        f"uplift-{model_id}", "uplift", scored,
+        params={"uplift_model": model_id, "experiment": stored.experiment_id},
+        info={"qini_coefficient": stored.info.get("qini_coefficient"), "source": "experiments.UpliftModel"},
+        features=list(stored.features),
+    )
+    segment = segment_services.segment_create(
+        {"name": name, "kind": "uplift", "model": scores_model.id, "top_fraction": fraction}, user=user
+    )
+    segment_services.segment_refresh(segment)
+    segment.refresh_from_db()
+    return segment
 
 

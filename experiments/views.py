@@ -205,18 +205,10 @@ def uplift_detail(request, model_id: int):
 @require_POST
 def uplift_segment(request, model_id: int):
     """Close the loop: the top X% by predicted uplift becomes a segment for the next campaign."""
-    from segments import services as segment_services
-
     try:
         fraction = float(request.POST.get("top", "")) / 100
-        customer_ids = services.uplift_top_customers(model_id, fraction)
-        segment = segment_services.segment_create_from_customers(
-            request.POST.get("name", "").strip() or f"uplift-{model_id}-top",
-            customer_ids,
-            kind="uplift",
-            params={"uplift_model": model_id, "top_fraction": fraction},
-            user=request.user,
-        )
+        name = request.POST.get("name", "").strip() or f"uplift-{model_id}-top"
+        segment = services.uplift_segment_create(model_id, fraction, name, user=request.user)
     except ValueError as exc:  # ExperimentError and SpecInvalid are ValueErrors
         messages.error(request, f"No segment was created: {exc}")
         return redirect("experiments:uplift", model_id=model_id)

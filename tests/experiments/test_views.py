@@ -59,3 +59,42 @@ def test_the_planner_answers_with_a_sample_size_and_explains_bad_input(client, v
     assert "customers per arm" in html
     html = client.get("/experiments/plan/", {"baseline": "five"}).content.decode()
     assert "is not a number" in html
+
+
+def test_the_top_of_an_uplift_model_becomes_a_segment_that_refreshes(client, marketer, tmp_path):
+    import numpy as np
+
+    from experiments import services
+    from experiments.importers import experiment_import
+    from experiments.models import Experiment
+    from segments.models import Segment
+    from segments.services import segment_refresh
+    from tests.factories import CustomerFactory
+
+    rng = np.random.default_rng(5)
+    n = 4000
+    responsive, treated = rng.random(n) < 0.5, rng.random(n) < 0.5
+    y = rng.random(n) < 0.05 + 0.25 * (treated & responsive)
+    lines = ["arm,converted,responsive"] + [
+        f"{'t' if t else 'c'},{int(c)},{'true' if r else 'false'}" for t, c, r in zip(treated, y, responsive)
+    ]
+    path = tmp_path / "planted.csv"
+    path.write_text("\n".join(lines) + "\n")
+    experiment_import(path, name="planted", arm_column="arm", control="c", metrics=["converted:binary"])
+    model = services.uplift_model_train(Experiment.objects.get(name="planted"), "t", "converted", learner="logistic")
+    keen = CustomerFactory.create_batch(4, attributes={"responsive": True})
+    CustomerFactory.create_batch(4, attributes={"responsive": False})
+
+    client.force_login(marketer)
+    assert "Qini" in client.get(f"/experiments/uplift/{model.id}/").content.decode()
+    response = client.post(f"/experiments/uplift/{model.id}/segment/", {"top": "50", "name": "keen"})
+
+    segment = Segment.objects.get(name="keen")
+    assert response.url == f"/segments/{segment.id}/"
+    assert segment.kind == "uplift" and segment.size == 4
+    assert set(segment.memberships.filter(version=segment.current_version).values_list("customer_id", flat=True)) == {
+        c.id for c in keen
+    }
+    segment_refresh(segment)  # refreshes from the stored scores like any model segment
+    segment.refresh_from_db()
+    assert segment.size == 4 and segment.current_version == 2
