@@ -1,0 +1,123 @@
+"""Server time of the marketer's pages on a large customer base, with /healthz as the floor.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/offerlab_pages \\
+        .venv/bin/python bench/pages.py --setup --customers 1000000
+    DATABASE_URL=... .venv/bin/python bench/pages.py          # again, on the data already there
+
+--setup loads demo customers, makes a rule segment, the demo experiment and a small sent
+campaign. Then each page is requested --requests times through Django's test client (the
+whole view and template, no network), and the median and 95th percentile are printed
+beside the same numbers for /healthz, which does one SELECT 1 and one broker ping: what
+any request costs before the page does its own work. The goal is p95 under 300 ms.
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ.setdefault("SECRET_KEY", "bench")
+os.environ.setdefault("ALLOWED_HOSTS", "testserver")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.test import Client  # noqa: E402
+
+from campaigns import services as campaign_services  # noqa: E402
+from campaigns.models import Campaign  # noqa: E402
+from campaigns.sending import campaign_send  # noqa: E402
+from customers.models import Customer  # noqa: E402
+from experiments.models import Experiment  # noqa: E402
+from segments import services as segment_services  # noqa: E402
+from segments.models import Segment  # noqa: E402
+
+
+def setup(customers: int) -> None:
+    call_command("migrate", verbosity=0)
+    started = time.perf_counter()
+    call_command("load_demo", customers=customers)
+    print(f"setup: demo data in {time.perf_counter() - started:.0f}s")
+    for name, rule in (
+        ("bench-regulars", {"all": [{"field": "country", "op": "in", "value": ["US", "GB"]},
+                                    {"field": "attributes.discount_user", "op": "eq", "value": True}]}),
+        ("bench-few", {"field": "external_id", "op": "in", "value": [f"demo-{i}" for i in range(1, 201)]}),
+    ):
+        Segment.objects.filter(name=name).delete()
+        segment_services.segment_refresh(segment_services.segment_create({"name": name, "rule": rule}))
+    if not Experiment.objects.filter(name="demo-spring").exists():
+        call_command("demo_experiment")
+    Campaign.objects.filter(name="bench-campaign").delete()
+    campaign = campaign_services.campaign_create({
+        "name": "bench-campaign", "segment": "bench-few", "holdout": 0.1,
+        "variants": [{"name": "A", "subject": "Hi {{ customer.name }}", "text": "Hello"},
+                     {"name": "B", "subject": "Hello", "text": "Hello"}],
+    })
+    campaign_services.campaign_launch(campaign)
+    campaign_send(campaign.id)
+
+
+def pages() -> list[tuple[str, str, dict | None]]:
+    customer = Customer.objects.order_by("id").first()
+    segment = Segment.objects.get(name="bench-regulars")
+    campaign = Campaign.objects.get(name="bench-campaign")
+    experiment = Experiment.objects.get(name="demo-spring")
+    preview = {"row": ["0", "1"], "c0_field": "country", "c0_op": "eq", "c0_value": "US",
+               "c1_field": "attributes.discount_user", "c1_op": "eq", "c1_value": "true"}
+    return [
+        ("GET", "/healthz", None),
+        ("GET", "/", None),
+        ("GET", "/customers/", None),
+        ("GET", "/customers/?q=demo-500", None),
+        ("GET", f"/customers/{customer.id}/", None),
+        ("GET", "/segments/", None),
+        ("GET", f"/segments/{segment.id}/", None),
+        ("POST", "/segments/builder/preview/", preview),
+        ("GET", "/campaigns/", None),
+        ("GET", f"/campaigns/{campaign.id}/", None),
+        ("GET", "/experiments/", None),
+        ("GET", f"/experiments/{experiment.id}/", None),
+        ("GET", "/campaigns/outbox/", None),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--setup", action="store_true")
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--requests", type=int, default=40)
+    args = parser.parse_args()
+    if args.setup:
+        setup(args.customers)
+    user, _ = get_user_model().objects.get_or_create(username="bench-viewer", defaults={"is_superuser": True})
+    client = Client()
+    client.force_login(user)
+    print(f"{Customer.objects.count():,} customers; {args.requests} requests a page")
+    print(f"{'page':44} {'median ms':>10} {'p95 ms':>8} {'p95 - floor':>12}")
+    floor = None
+    for method, url, data in pages():
+        times = []
+        for i in range(args.requests + 2):
+            started = time.perf_counter()
+            response = client.post(url, data) if method == "POST" else client.get(url)
+            elapsed = (time.perf_counter() - started) * 1000
+            assert response.status_code == 200, (url, response.status_code)
+            if i >= 2:  # the first two warm caches and connections
+                times.append(elapsed)
+        times.sort()
+        p95 = times[max(0, int(round(0.95 * len(times))) - 1)]
+        median = statistics.median(times)
+        if floor is None:
+            floor = p95
+        print(f"{method + ' ' + url:44} {median:10.1f} {p95:8.1f} {p95 - floor:12.1f}")
+
+
+if __name__ == "__main__":
+    main()
