@@ -11,6 +11,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.db.models import F
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -249,3 +250,28 @@ def dashboard(request):
         "customers": Customer.objects.count(),
     }
     return render(request, "campaigns/pages/dashboard.html", context)
+
+
+@role_required(VIEWER)
+def customer_detail(request, customer_id: int):
+    """One customer across every app: orders, events, segments, model scores, messages
+    received and consent. Here, in the top app, because it reads all of them."""
+    from segments.models import Membership, ModelScore
+
+    customer = get_object_or_404(Customer, pk=customer_id)
+    memberships = (
+        Membership.objects.filter(customer=customer, version=F("segment__current_version"))
+        .select_related("segment").order_by("segment__name")
+    )
+    scores = ModelScore.objects.filter(customer=customer).select_related("model").order_by("-model__trained_at")[:20]
+    context = {
+        "customer": customer,
+        "orders": customer.orders.order_by("-ordered_at")[:50],
+        "events": customer.events.order_by("-occurred_at")[:50],
+        "suppressions": customer.suppressions.all(),
+        "consent": getattr(customer, "consent", None),
+        "segments": [m.segment for m in memberships],
+        "scores": scores,
+        "messages": LedgerEntry.objects.filter(customer=customer).select_related("campaign", "variant").order_by("-assigned_at")[:50],
+    }
+    return render(request, "campaigns/pages/customer.html", context)

@@ -5,7 +5,6 @@ from . import views
 app_name = "customers"
 urlpatterns = [
     path("", views.customer_index, name="index"),
-    path("<int:customer_id>/", views.customer_detail, name="detail"),
     path("imports/", views.import_index, name="imports"),
     path("imports/upload/", views.import_upload, name="import-upload"),
     path("imports/<int:job_id>/", views.import_detail, name="import-detail"),

@@ -22,21 +22,6 @@ def customer_index(request):
     return render(request, "customers/index.html", {"page": page, "q": search, "country": country})
 
 
-@role_required(VIEWER)
-def customer_detail(request, customer_id: int):
-    customer = get_object_or_404(Customer, pk=customer_id)
-    return render(
-        request,
-        "customers/detail.html",
-        {
-            "customer": customer,
-            "orders": customer.orders.order_by("-ordered_at")[:50],
-            "events": customer.events.order_by("-occurred_at")[:50],
-            "suppressions": customer.suppressions.all(),
-        },
-    )
-
-
 # --- Imports ---------------------------------------------------------------------------
 
 IMPORT_KINDS = {"customers": "Customers", "orders": "Orders", "events": "Events"}

@@ -3,6 +3,7 @@
 import pytest
 
 from campaigns.sending import campaign_send
+from campaigns.services import campaign_launch as services_launch
 from campaigns.models import Campaign, OutboxMessage
 
 pytestmark = pytest.mark.django_db
@@ -68,3 +69,18 @@ def test_a_viewer_sees_no_launch_button_and_is_refused_when_posting(client, view
     assert client.post(f"/campaigns/{campaign.id}/launch/").status_code == 403
     campaign.refresh_from_db()
     assert campaign.state == Campaign.State.DRAFT
+
+
+def test_a_customer_page_shows_segments_messages_and_suppression(client, viewer, campaign, customers, settings):
+    from customers.services import customer_suppress
+
+    settings.EMAIL_BACKEND = "campaigns.outbox.OutboxBackend"
+    services_launch(campaign)
+    campaign_send(campaign.id)
+    customer = customers[0]
+    customer_suppress(customer, "unsubscribed", detail="one-click link")
+    client.force_login(viewer)
+    html = client.get(f"/customers/{customer.id}/").content.decode()
+    assert "everyone" in html  # its segment
+    assert campaign.name in html  # the message it received (or was held out of)
+    assert "suppressed: Unsubscribed" in html
