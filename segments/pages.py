@@ -108,6 +108,12 @@ def _registry() -> tuple[dict, dict[str, dict]]:
     return described, {f["name"]: f for f in described["fields"]}
 
 
+def _field_types() -> dict[str, dict]:
+    """Types, operators and arguments of every field, without the known values a picker
+    shows: reading those costs several queries, and a live preview needs only the types."""
+    return {name: spec.describe() for name, spec in selectors.field_registry().fields.items()}
+
+
 def _row_context(index: int, fields: dict[str, dict], chosen: dict | None = None) -> dict:
     chosen = chosen or {}
     field = fields.get(chosen.get("field", ""))
@@ -151,7 +157,7 @@ def rule_row(request):
 @require_POST
 def rule_preview(request):
     """htmx: count and sample members of the rule being built; nothing is saved."""
-    _, fields = _registry()
+    fields = _field_types()
     context: dict[str, Any] = {}
     try:
         rule = rule_from_form(request.POST, fields)
@@ -167,6 +173,19 @@ def rule_preview(request):
 # --------------------------------------------------------------------------- one segment
 
 
+class SizedPaginator(Paginator):
+    """Pages of a segment's members counted by the size its refresh stored, not by a
+    COUNT(*) over hundreds of thousands of memberships on every page view."""
+
+    def __init__(self, size: int, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._size = size
+
+    @property
+    def count(self) -> int:
+        return self._size
+
+
 @role_required(VIEWER)
 def segment_detail(request, segment_id: int):
     segment = get_object_or_404(Segment.objects.select_related("model"), pk=segment_id)
@@ -178,7 +197,9 @@ def segment_detail(request, segment_id: int):
             [charts.Series("size", [h.version for h in ordered], [h.size for h in ordered])],
             title=f"Size of {segment.name} at each refresh", x_label="refresh", y_label="customers",
         )
-    members = Paginator(selectors.segment_customers(segment).order_by("id"), 25).get_page(request.GET.get("page"))
+    members = SizedPaginator(segment.size, selectors.segment_customers(segment).order_by("id"), 25).get_page(
+        request.GET.get("page")
+    )
     context = {
         "segment": segment,
         "history": history,
