@@ -17,7 +17,7 @@ router.register("customers", CustomerViewSet, basename="customer")
 urlpatterns = [
     path("", campaign_pages.dashboard, name="dashboard"),
     # A customer's page reads every app, so the top app draws it.
-    path("customers/<int:customer_id>/", campaign_pages.customer_detail, name="customer-detail"),
+    path("customers/<int:customer_id>/", campaign_pages.customer_detail, name="customer-page"),
     path("customers/", include("customers.urls")),
     path("experiments/", include("experiments.urls")),
     path("campaigns/", include("campaigns.page_urls")),

@@ -39,3 +39,10 @@ def test_a_viewer_can_see_imports_but_not_upload(client, viewer):
     page = client.get("/customers/imports/")
     assert page.status_code == 200 and b"Upload" not in page.content
     assert client.post("/customers/imports/upload/", {"kind": "customers"}).status_code == 403
+
+
+def test_links_to_a_customer_lead_to_its_page_not_the_api(client, viewer):
+    customer = CustomerFactory(name="Linked Person")
+    client.force_login(viewer)
+    html = client.get("/customers/?q=Linked").content.decode()
+    assert f'href="/customers/{customer.id}/"' in html
