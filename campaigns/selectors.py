@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
+from customers.lookups import by_name_or_id
 from customers.models import Consent, Customer, Order, Suppression
 from segments.selectors import segment_customers
 
@@ -18,24 +19,11 @@ SENT_STATUSES = (S.SENT, S.DELIVERED, S.OPENED, S.CLICKED, S.BOUNCED, S.COMPLAIN
 
 
 def campaign_get(name_or_id: str | int) -> Campaign:
-    """By name first, then by id."""
-    text = str(name_or_id).strip()
-    found = Campaign.objects.filter(name=text).first()
-    if found is None and text.isdigit():
-        found = Campaign.objects.filter(id=int(text)).first()
-    if found is None:
-        raise Campaign.DoesNotExist(f"no campaign named or numbered {text!r}")
-    return found
+    return by_name_or_id(Campaign.objects.all(), name_or_id, "campaign")
 
 
 def offer_get(name_or_id: str | int) -> Offer:
-    text = str(name_or_id).strip()
-    found = Offer.objects.filter(name=text).first()
-    if found is None and text.isdigit():
-        found = Offer.objects.filter(id=int(text)).first()
-    if found is None:
-        raise Offer.DoesNotExist(f"no offer named or numbered {text!r}")
-    return found
+    return by_name_or_id(Offer.objects.all(), name_or_id, "offer")
 
 
 def campaign_audience(campaign: Campaign) -> QuerySet[Customer]:

@@ -19,7 +19,7 @@ from django.utils import timezone
 from .ledger import Claimed, Outcome, backoff_seconds, ledger_claim, ledger_record
 from .messages import landing_url_for, message_compose
 from .models import Campaign, LedgerEntry, Variant
-from .providers import FAILED, RETRY, SENT, UNKNOWN, Provider, provider_for
+from .providers import FAILED, SENT, UNKNOWN, Provider, provider_for
 from .ratelimit import RateLimiter, limiter_for
 from .rendering import TemplateProblem
 

@@ -10,6 +10,7 @@ alone, so importing the same file twice changes nothing.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import re
 import time
@@ -287,7 +288,7 @@ def import_records(
             extra_types = _extra_types(spec, extra, head, types or {})
             result.attributes = extra_types
             defaults = {"currency": currency.upper()} if currency else {}
-            rows = _parse_rows(spec, sources, extra_types, _chain(head, records), rejects, result, id_prefix, defaults)
+            rows = _parse_rows(spec, sources, extra_types, itertools.chain(head, records), rejects, result, id_prefix, defaults)
             with _staging(spec) as stage:
                 stage.load(rows)
             _reject_in_sql(spec, sources, rejects)
@@ -373,10 +374,6 @@ def _extra_types(spec: Spec, extra: list[str], head: list, overrides: dict[str, 
         )
     return types
 
-
-def _chain(head: list, rest: Iterator) -> Iterator:
-    yield from head
-    yield from rest
 
 
 def _parse_rows(

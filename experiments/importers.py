@@ -13,6 +13,7 @@ transaction, so a failed import leaves the old one in place.
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Iterator, Sequence
@@ -178,7 +179,7 @@ def _import(header, records, result: ExperimentImportResult, rejects: RejectWrit
         _staging_create()
         try:
             bulk_copy(STAGING, ["line", "unit", "arm", "attributes", "outcomes"],
-                      _rows(_chain(head, records), result, rejects, unit_column=unit_column, arm_column=arm_column,
+                      _rows(itertools.chain(head, records), result, rejects, unit_column=unit_column, arm_column=arm_column,
                             metrics=metrics, covariate=covariate, types=types))
             _reject_duplicates(rejects, unit_column, arm_column)
             arms = _staged_arms()
@@ -216,10 +217,6 @@ def _import(header, records, result: ExperimentImportResult, rejects: RejectWrit
         result.arms = _arm_summary(experiment)
     services.report_refresh_enqueue(experiment)
 
-
-def _chain(head: list, rest: Iterator) -> Iterator:
-    yield from head
-    yield from rest
 
 
 def _rows(records, result, rejects, *, unit_column, arm_column, metrics, covariate, types) -> Iterator[tuple]:

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from django.db.models import Max, Prefetch, QuerySet
 from django.utils import timezone
 
+from customers.lookups import by_name_or_id
 from customers.models import Event, Order
 
 from .models import Arm, Experiment, Exposure, Metric, Report, UpliftModel
@@ -24,14 +25,7 @@ def experiment_list() -> QuerySet[Experiment]:
 
 
 def experiment_get(name_or_id: str | int) -> Experiment:
-    """By name first, then by id: a name made of digits still finds its experiment."""
-    text = str(name_or_id).strip()
-    found = experiment_list().filter(name=text).first()
-    if found is None and text.isdigit():
-        found = experiment_list().filter(id=int(text)).first()
-    if found is None:
-        raise Experiment.DoesNotExist(f"no experiment named or numbered {text!r}")
-    return found
+    return by_name_or_id(experiment_list(), name_or_id, "experiment")
 
 
 def experiment_fingerprint(experiment: Experiment) -> str:

@@ -4,7 +4,6 @@ outside the holdout got exactly one message, the holdout none."""
 
 import os
 import signal
-import time
 import uuid
 from pathlib import Path
 
