@@ -87,7 +87,7 @@ def setup_data(n: int) -> tuple[int, float]:
 
     from campaigns.models import Campaign, LedgerEntry, Offer
     from customers.models import Customer
-    from customers.services import bulk_copy
+    from core.bulk import bulk_copy
     from segments.models import Membership, Segment
 
     from experiments.models import Experiment

@@ -52,7 +52,8 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler  # noqa: E
 
 from customers.features import customer_features  # noqa: E402
 from customers.models import Customer  # noqa: E402
-from customers.services import bulk_copy, demo_load  # noqa: E402
+from core.bulk import bulk_copy  # noqa: E402
+from customers.services import demo_load  # noqa: E402
 from segments import services  # noqa: E402
 from segments.models import Membership, ModelScore, Segment, SegmentModel, SegmentRefresh  # noqa: E402
 

@@ -18,9 +18,9 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from customers import charts
+from core import charts
 from customers.models import Customer, Order
-from customers.roles import MARKETER, VIEWER, has_role, role_required
+from core.roles import MARKETER, VIEWER, has_role, role_required
 from experiments import stats
 from segments.models import Segment
 from segments.selectors import segment_customers

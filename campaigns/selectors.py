@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
-from customers.lookups import by_name_or_id
+from core.lookups import by_name_or_id
 from customers.models import Consent, Customer, Order, Suppression
 from segments.selectors import segment_customers
 

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "django_htmx",
     "anymail",
+    "core",
     "customers",
     "segments",
     "experiments",
@@ -104,7 +105,6 @@ else:
             "TEST": {"NAME": VAR_DIR / "test-offerlab.sqlite3"},
         }
     }
-DATABASE_IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Auth -----------------------------------------------------------------------------
@@ -137,7 +137,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["customers.permissions.RolePermission"],
+    "DEFAULT_PERMISSION_CLASSES": ["core.permissions.RolePermission"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -260,9 +260,7 @@ CAMPAIGN_MAILGUN_BATCH = env_bool("CAMPAIGN_MAILGUN_BATCH", default=True)
 CAMPAIGN_PUMP_SECONDS = env_int("CAMPAIGN_PUMP_SECONDS", 10)
 # Webhook events older than this are replays: ignored.
 CAMPAIGN_WEBHOOK_MAX_AGE_SECONDS = env_int("CAMPAIGN_WEBHOOK_MAX_AGE_SECONDS", 3 * 24 * 3600)
-CELERY_BEAT_SCHEDULE = {
-    "campaigns-pump": {"task": "campaigns.tasks.campaign_pump_task", "schedule": float(CAMPAIGN_PUMP_SECONDS)},
-}
+# The periodic jobs themselves are declared in core/schedules.py (periodic_jobs).
 
 # --- Logging --------------------------------------------------------------------------
 LOGGING = {

@@ -23,9 +23,9 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from . import parsing
+from core import parsing
 from .models import AttributeDefinition, Customer, Event, Order
-from .parsing import FileError, ValueProblem
+from core.parsing import FileError, ValueProblem
 
 TYPE_SAMPLE_ROWS = 1000
 SQLITE_BATCH = 5000

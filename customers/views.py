@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 from . import services
 from .importers import SPECS, ImportFailed
 from .models import ImportJob
-from .roles import MARKETER, VIEWER, has_role, role_required
+from core.roles import MARKETER, VIEWER, has_role, role_required
 from .selectors import customer_list
 
 

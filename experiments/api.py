@@ -1,6 +1,6 @@
 """REST API for experiments: list, detail, report, CSV export, refresh, and the sample size plan.
 
-Permissions are the project default (customers.permissions.RolePermission): reads need
+Permissions are the project default (core.permissions.RolePermission): reads need
 Viewer, writes Marketer. The plan computes and stores nothing, so it is a read for both
 GET and POST.
 """
@@ -15,7 +15,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
-from customers.roles import VIEWER
+from core.roles import VIEWER
 
 from . import selectors, services, stats
 from .models import Arm, Experiment, Metric

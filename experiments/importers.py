@@ -24,10 +24,12 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from customers import parsing
+from core.db import is_postgres
+
+from core import parsing
 from customers.importers import RejectWriter
-from customers.parsing import FileError, ValueProblem
-from customers.services import bulk_copy
+from core.parsing import FileError, ValueProblem
+from core.bulk import bulk_copy
 
 from . import outcomes, services
 from .models import Arm, Experiment, Exposure, Metric
@@ -269,14 +271,10 @@ def _rows(records, result, rejects, *, unit_column, arm_column, metrics, covaria
 # --------------------------------------------------------------------------- SQL
 
 
-def _pg() -> bool:
-    return connection.vendor == "postgresql"
-
-
 def _staging_create() -> None:
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {STAGING}")
-        if _pg():
+        if is_postgres():
             cursor.execute(f"CREATE TEMP TABLE {STAGING} (line integer, unit text, arm text, attributes jsonb, "
                            f"outcomes jsonb, reject text) ON COMMIT DROP")
         else:
@@ -285,7 +283,7 @@ def _staging_create() -> None:
 
 
 def _staging_drop() -> None:
-    if not _pg():  # PostgreSQL drops it on commit
+    if not is_postgres():  # PostgreSQL drops it on commit
         with connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {STAGING}")
 
@@ -293,7 +291,7 @@ def _staging_drop() -> None:
 def _reject_duplicates(rejects: RejectWriter, unit_column: str | None, arm_column: str) -> None:
     """A unit twice in the file: the first row stands, later ones are reported by line."""
     with connection.cursor() as cursor:
-        if _pg():
+        if is_postgres():
             cursor.execute(f"ANALYZE {STAGING}")
         cursor.execute(
             f"UPDATE {STAGING} SET reject = 'duplicate unit ''' || {STAGING}.unit || ''', first on line ' "
@@ -322,7 +320,7 @@ def _insert(experiment: Experiment) -> int:
             [experiment.id, experiment.id],
         )
         inserted = cursor.rowcount
-        if _pg():
+        if is_postgres():
             cursor.execute(f"ANALYZE {Exposure._meta.db_table}")
     return inserted
 

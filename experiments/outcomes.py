@@ -25,6 +25,8 @@ import pandas as pd
 from django.db import connection
 from django.db.models import Max, Min
 
+from core.db import is_postgres
+
 from customers.models import Customer, Event, Order
 
 from .models import Experiment, Exposure, Metric
@@ -57,13 +59,9 @@ NO_GROUPING: Grouping = ("''", [], "")
 # --------------------------------------------------------------------------- dialect
 
 
-def _pg() -> bool:
-    return connection.vendor == "postgresql"
-
-
 def _json_key(key: str) -> str:
     # PostgreSQL's ->> takes the key; SQLite's JSON functions a path, quoted for any key.
-    if _pg():
+    if is_postgres():
         return key
     return '$."' + key.replace('"', '""') + '"'
 
@@ -72,7 +70,7 @@ def _json_text(column: str, key: str) -> tuple[str, list]:
     """SQL for the text of ``column``'s value at ``key``, spelled alike on both databases:
     SQLite's json_extract turns JSON true into 1, so booleans are spelled out by type."""
     path = _json_key(key)
-    if _pg():
+    if is_postgres():
         return f"({column} ->> %s)", [path]
     return (
         f"(CASE json_type({column}, %s) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' "
@@ -82,7 +80,7 @@ def _json_text(column: str, key: str) -> tuple[str, list]:
 
 
 def _json_number(column: str, key: str) -> tuple[str, list]:
-    if _pg():
+    if is_postgres():
         return f"CAST({column} ->> %s AS DOUBLE PRECISION)", [key]
     return f"CAST(json_extract({column}, %s) AS REAL)", [_json_key(key)]
 
@@ -111,7 +109,7 @@ def _in_window(at: str, window: tuple[int, int], span: tuple[datetime | None, da
     if first is None:  # no exposures: nothing can match
         return "1 = 0", []
     low, high = first + timedelta(days=start), last + timedelta(days=end)
-    if _pg():
+    if is_postgres():
         return (
             f"{at} >= %s AND {at} < %s AND "
             f"{at} >= e.exposed_at + %s * INTERVAL '1 day' AND {at} < e.exposed_at + %s * INTERVAL '1 day'",
@@ -126,7 +124,7 @@ def _in_window(at: str, window: tuple[int, int], span: tuple[datetime | None, da
 
 
 def _now_param(now: datetime):
-    return now if _pg() else connection.ops.adapt_datetimefield_value(now)
+    return now if is_postgres() else connection.ops.adapt_datetimefield_value(now)
 
 
 def _group_sql(experiment: Experiment, by: str | None) -> tuple[str, list, str]:
@@ -406,7 +404,7 @@ def survival_data(experiment: Experiment, now: datetime, *, max_day: int) -> Sur
         empty = np.array([], dtype=float)
         return SurvivalData(np.array([], dtype=np.int64), empty, empty, empty)
     now_p = _now_param(now)
-    if _pg():
+    if is_postgres():
         # date_part, not EXTRACT: since PostgreSQL 14 EXTRACT is numeric, several times slower per row.
         span = "(date_part('epoch', {a} - {b}) / 3600.0)"
         ceil, floor, least = "CEIL({})", "FLOOR({})", "LEAST({}, %s)"
@@ -430,7 +428,7 @@ def survival_data(experiment: Experiment, now: datetime, *, max_day: int) -> Sur
         table, at, kind_sql, kind_params = ORDER, "ordered_at", "", []
     else:
         table, at, kind_sql, kind_params = EVENT, "occurred_at", " AND f.kind = %s", [experiment.retention_event]
-    bound = first if _pg() else connection.ops.adapt_datetimefield_value(first)
+    bound = first if is_postgres() else connection.ops.adapt_datetimefield_value(first)
     returners = (
         f"SELECT u.arm_id, {ceil.format(span.format(a='u.first_at', b='u.exposed_at'))}, "
         f"{censor_hours.format(t='u')}, {observed.format(t='u')}, COUNT(*) FROM ("

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from django.db.models import Max, Prefetch, QuerySet
 from django.utils import timezone
 
-from customers.lookups import by_name_or_id
+from core.lookups import by_name_or_id
 from customers.models import Event, Order
 
 from .models import Arm, Experiment, Exposure, Metric, Report, UpliftModel

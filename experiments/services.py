@@ -28,7 +28,7 @@ from django.utils import timezone
 from customers import demo
 from customers.features import customer_attributes, customer_features
 from customers.models import Customer, Order
-from customers.services import bulk_copy
+from core.bulk import bulk_copy
 
 from . import assignment, outcomes, reports, selectors, uplift
 from .models import Arm, Experiment, Exposure, Metric, Report, UpliftModel

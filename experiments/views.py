@@ -11,8 +11,8 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from customers import charts
-from customers.roles import MARKETER, VIEWER, has_role, role_required
+from core import charts
+from core.roles import MARKETER, VIEWER, has_role, role_required
 
 from . import outcomes, presentation, selectors, services, stats, timeline
 from .models import Experiment

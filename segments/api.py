@@ -19,7 +19,7 @@ from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
 from customers.models import Customer
-from customers.roles import VIEWER
+from core.roles import VIEWER
 
 from . import rules, selectors, services, tasks
 from .models import Segment, SegmentModel, SegmentRefresh

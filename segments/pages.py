@@ -17,8 +17,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from customers import charts
-from customers.roles import MARKETER, VIEWER, has_role, role_required
+from core import charts
+from core.roles import MARKETER, VIEWER, has_role, role_required
 
 from . import rules, selectors, services
 from .models import Segment, SegmentModel, SegmentRefresh

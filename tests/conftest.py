@@ -13,7 +13,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from config.celery import app as celery_app
-from customers.roles import ADMIN, MARKETER, VIEWER
+from core.roles import ADMIN, MARKETER, VIEWER
 
 from .factories import UserFactory
 

@@ -1,27 +1,10 @@
-"""Schedule the stale-report refresh in django-celery-beat (schedules live in the database).
+"""Formerly wrote the stale-report refresh to beat's tables.
 
-Orders and events arrive through the customers app, which must not import experiments;
-this periodic task is how their arrival reaches cached reports.
+Periodic jobs are now declared in one place, core/schedules.py, and written after every
+migrate; this migration stays (as a no-op) so databases that applied it keep their history.
 """
 
 from django.db import migrations
-
-TASK_NAME = "experiments: refresh stale reports"
-EVERY_MINUTES = 10
-
-
-def schedule(apps, schema_editor):
-    IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    interval, _ = IntervalSchedule.objects.get_or_create(every=EVERY_MINUTES, period="minutes")
-    PeriodicTask.objects.get_or_create(
-        name=TASK_NAME,
-        defaults={"task": "experiments.tasks.experiment_reports_refresh_stale", "interval": interval},
-    )
-
-
-def unschedule(apps, schema_editor):
-    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(name=TASK_NAME).delete()
 
 
 class Migration(migrations.Migration):
@@ -29,5 +12,4 @@ class Migration(migrations.Migration):
         ("experiments", "0001_initial"),
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
-
-    operations = [migrations.RunPython(schedule, unschedule)]
+    operations = [migrations.RunPython(migrations.RunPython.noop, migrations.RunPython.noop)]

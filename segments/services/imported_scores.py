@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from customers.services import bulk_copy
+from core.bulk import bulk_copy
 
 from ..models import ModelScore, SegmentModel
 

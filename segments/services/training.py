@@ -19,7 +19,7 @@ from django.utils.dateparse import parse_datetime
 
 from customers.features import customer_attributes, customer_features, customer_id_ranges
 from customers.models import AttributeDefinition, Event, Order
-from customers.services import bulk_copy
+from core.bulk import bulk_copy
 
 from .. import ml
 from ..models import ModelScore, Segment, SegmentModel

@@ -7,7 +7,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from customers.importers import ImportFailed, import_file
-from customers.parsing import ATTRIBUTE_PARSERS
+from core.parsing import ATTRIBUTE_PARSERS
 
 
 def _pairs(values: list[str], option: str) -> dict[str, str]:

@@ -18,7 +18,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 
 from customers.models import Customer, Event, Order
-from customers.services import bulk_copy
+from core.bulk import bulk_copy
 from experiments import reports, services
 from experiments.models import Experiment
 

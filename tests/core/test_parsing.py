@@ -1,6 +1,6 @@
 import pytest
 
-from customers import parsing
+from core import parsing
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,6 @@
 import xml.etree.ElementTree as ET
 
-from customers.charts import Series, interval_chart, line_chart, matrix_chart, nice_ticks, sparkline
+from core.charts import Series, interval_chart, line_chart, matrix_chart, nice_ticks, sparkline
 
 SVG = "{http://www.w3.org/2000/svg}"
 

@@ -1,0 +1,16 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+class CoreConfig(AppConfig):
+    name = "core"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from .groups import groups_ensure
+        from .schedules import periodic_jobs_sync
+
+        # After every migrate, so new models' permissions reach the role groups and beat's
+        # tables hold every periodic job (declared once, in core/schedules.py).
+        post_migrate.connect(groups_ensure, dispatch_uid="offerlab-groups")
+        post_migrate.connect(periodic_jobs_sync, dispatch_uid="offerlab-periodic-jobs")

@@ -1,0 +1,27 @@
+"""Queueing background work: the one way every app enqueues a Celery task.
+
+Services name the task instead of importing it. A service that imported its app's tasks
+module would close a loop (tasks call services), and a task queued by name still goes
+through `CELERY_TASK_ROUTES`, so it lands on the queue settings choose for it.
+"""
+
+from __future__ import annotations
+
+from celery import current_app
+from django.db import transaction
+
+
+class UnknownTask(LookupError):
+    """A name no worker would run: caught here, at the call, rather than lost on the broker."""
+
+
+def enqueue(task: str, *args, countdown: float | None = None, **kwargs) -> None:
+    """Publish `task(*args, **kwargs)` once the current transaction commits.
+
+    Outside a transaction it is published at once. A worker therefore never reads a row
+    that the caller has not committed yet, and a rolled-back write queues nothing.
+    """
+    if task not in current_app.tasks:
+        raise UnknownTask(f"no Celery task named {task!r}")
+    options = {"countdown": countdown} if countdown else {}
+    transaction.on_commit(lambda: current_app.send_task(task, args=args, kwargs=kwargs, **options))
