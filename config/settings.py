@@ -102,7 +102,8 @@ else:
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             },
             # A file, not :memory:, so a worker process started by a test sees the test data.
-            "TEST": {"NAME": VAR_DIR / "test-offerlab.sqlite3"},
+            # One file per test run: two runs side by side must not share (and lock) one file.
+            "TEST": {"NAME": VAR_DIR / f"test-offerlab-{os.getpid()}.sqlite3"},
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

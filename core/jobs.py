@@ -11,8 +11,24 @@ from celery import current_app
 from django.db import transaction
 
 
+_discovered = False
+
+
 class UnknownTask(LookupError):
     """A name no worker would run: caught here, at the call, rather than lost on the broker."""
+
+
+def registered_tasks():
+    """The app's tasks, with every app's tasks module imported.
+
+    A worker imports them when it starts; a web process or a command only when asked, so
+    the first call here asks (autodiscovery runs on this signal).
+    """
+    global _discovered
+    if not _discovered:
+        current_app.loader.import_default_modules()
+        _discovered = True
+    return current_app.tasks
 
 
 def enqueue(task: str, *args, countdown: float | None = None, **kwargs) -> None:
@@ -21,7 +37,7 @@ def enqueue(task: str, *args, countdown: float | None = None, **kwargs) -> None:
     Outside a transaction it is published at once. A worker therefore never reads a row
     that the caller has not committed yet, and a rolled-back write queues nothing.
     """
-    if task not in current_app.tasks:
+    if task not in registered_tasks():
         raise UnknownTask(f"no Celery task named {task!r}")
     options = {"countdown": countdown} if countdown else {}
     transaction.on_commit(lambda: current_app.send_task(task, args=args, kwargs=kwargs, **options))

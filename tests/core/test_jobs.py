@@ -1,0 +1,34 @@
+import pytest
+from celery import current_app
+from django.db import transaction
+
+from core.jobs import UnknownTask, enqueue
+
+
+@pytest.fixture
+def published(monkeypatch):
+    sent = []
+    monkeypatch.setattr(current_app, "send_task", lambda name, args=(), kwargs=None, **options: sent.append((name, args)))
+    return sent
+
+
+def test_a_task_name_no_worker_knows_is_refused_at_the_call(published):
+    with pytest.raises(UnknownTask, match="campaigns.tasks.nope"):
+        enqueue("campaigns.tasks.nope", 1)
+    assert published == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_task_is_published_only_when_the_transaction_commits(published):
+    with transaction.atomic():
+        enqueue("experiments.tasks.experiment_reports_refresh_stale")
+        assert published == []
+    assert published == [("experiments.tasks.experiment_reports_refresh_stale", ())]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rolled_back_write_queues_nothing(published):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        enqueue("experiments.tasks.experiment_reports_refresh_stale")
+        raise RuntimeError
+    assert published == []
