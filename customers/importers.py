@@ -24,11 +24,13 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core import parsing
-from .models import AttributeDefinition, Customer, Event, Order
+from core.bulk import staging_table
+from core.db import is_postgres
 from core.parsing import FileError, ValueProblem
 
+from .models import AttributeDefinition, Customer, Event, Order
+
 TYPE_SAMPLE_ROWS = 1000
-SQLITE_BATCH = 5000
 STAGING = "import_staging"
 TIME_ZONES = available_timezones()
 
@@ -289,14 +291,14 @@ def import_records(
             result.attributes = extra_types
             defaults = {"currency": currency.upper()} if currency else {}
             rows = _parse_rows(spec, sources, extra_types, itertools.chain(head, records), rejects, result, id_prefix, defaults)
-            with _staging(spec) as stage:
-                stage.load(rows)
-            _reject_in_sql(spec, sources, rejects)
-            result.created, changed = _upsert(spec, sources)
-            result.imported = _count_staged()
+            columns = _staging_columns(spec)
+            with staging_table(STAGING, columns) as stage:
+                stage.copy_rows(rows, [name for name, _ in columns if name not in ("customer_id", "reject")])
+                _reject_in_sql(spec, sources, rejects)
+                result.created, changed = _upsert(spec, sources)
+                result.imported = stage.count()
             result.updated = changed - result.created
             result.unchanged = result.imported - changed
-            _drop_staging()
     finally:
         rejects.close()
     result.rejected = rejects.count
@@ -436,10 +438,6 @@ def _parse_rows(
 # --- SQL -------------------------------------------------------------------------------
 
 
-def _is_postgres() -> bool:
-    return connection.vendor == "postgresql"
-
-
 def _staging_columns(spec: Spec) -> list[tuple[str, str]]:
     columns = [("line", "integer")]
     for column in spec.columns:
@@ -450,62 +448,6 @@ def _staging_columns(spec: Spec) -> list[tuple[str, str]]:
         columns.append(("customer_id", "bigint"))
     columns.append(("reject", "text"))
     return columns
-
-
-class _staging:
-    """The temporary table, loaded by COPY (PostgreSQL) or batched inserts (SQLite)."""
-
-    def __init__(self, spec: Spec):
-        self.spec = spec
-        self.columns = _staging_columns(spec)
-        self.loaded = [name for name, _ in self.columns if name not in ("customer_id", "reject")]
-
-    def __enter__(self):
-        with connection.cursor() as cursor:
-            cursor.execute(f"DROP TABLE IF EXISTS {STAGING}")
-            if _is_postgres():
-                ddl = ", ".join(f"{name} {sql_type}" for name, sql_type in self.columns)
-                cursor.execute(f"CREATE TEMP TABLE {STAGING} ({ddl}) ON COMMIT DROP")
-            else:
-                ddl = ", ".join(f"{name}" for name, _ in self.columns)
-                cursor.execute(f"CREATE TEMP TABLE {STAGING} ({ddl})")
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def load(self, rows: Iterable[tuple]) -> None:
-        names = ", ".join(self.loaded)
-        with connection.cursor() as cursor:
-            if _is_postgres():
-                with cursor.cursor.copy(f"COPY {STAGING} ({names}) FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row(row)
-            else:
-                ops = connection.ops
-                adapters = []
-                for name, sql_type in self.columns:
-                    if name not in self.loaded:
-                        continue
-                    if sql_type == "timestamptz":
-                        adapters.append(ops.adapt_datetimefield_value)
-                    elif sql_type == "date":
-                        adapters.append(ops.adapt_datefield_value)
-                    elif sql_type.startswith("numeric"):
-                        adapters.append(lambda v: None if v is None else str(v))
-                    else:
-                        adapters.append(None)
-                marks = ", ".join(["%s"] * len(self.loaded))
-                sql = f"INSERT INTO {STAGING} ({names}) VALUES ({marks})"
-                batch = []
-                for row in rows:
-                    batch.append(tuple(a(v) if a else v for a, v in zip(adapters, row)))
-                    if len(batch) >= SQLITE_BATCH:
-                        cursor.executemany(sql, batch)
-                        batch.clear()
-                if batch:
-                    cursor.executemany(sql, batch)
-            cursor.execute(f"ANALYZE {STAGING}")
 
 
 def _reject_in_sql(spec: Spec, sources: dict[str, str], rejects: RejectWriter) -> None:
@@ -543,22 +485,10 @@ def _reject_in_sql(spec: Spec, sources: dict[str, str], rejects: RejectWriter) -
         cursor.execute(f"DELETE FROM {STAGING} WHERE reject IS NOT NULL")
 
 
-def _count_staged() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT COUNT(*) FROM {STAGING}")
-        return cursor.fetchone()[0]
-
-
-def _drop_staging() -> None:
-    if not _is_postgres():  # PostgreSQL drops it on commit
-        with connection.cursor() as cursor:
-            cursor.execute(f"DROP TABLE IF EXISTS {STAGING}")
-
-
 def _upsert(spec: Spec, sources: dict[str, str]) -> tuple[int, int]:
     """One INSERT ... ON CONFLICT for the whole file: (rows created, rows created or changed)."""
     table = spec.model._meta.db_table
-    pg = _is_postgres()
+    pg = is_postgres()
     now = timezone.now()
     fields = [c.name for c in spec.columns if c.name != "customer"]
     if spec.customer_ref:
