@@ -29,7 +29,7 @@ django.setup()
 
 from django.db import connection  # noqa: E402
 
-from customers.importers import import_file  # noqa: E402
+from customers.importers.run import import_file  # noqa: E402
 from customers.models import AttributeDefinition, Customer  # noqa: E402
 
 

@@ -5,7 +5,8 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from .importers import ImportFailed, import_records
+from .importers.result import ImportFailed
+from .importers.run import import_records
 from .models import Customer
 from .selectors import customer_list
 

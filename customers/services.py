@@ -18,7 +18,9 @@ from django.utils import timezone
 from core import parsing
 from core.bulk import bulk_copy
 
-from . import demo, importers
+from . import demo
+from .importers.result import ImportFailed
+from .importers.run import import_file
 from .models import AttributeDefinition, Customer, Event, ImportJob, Order, Suppression
 
 logger = logging.getLogger(__name__)
@@ -129,7 +131,7 @@ def import_job_upload(kind: str, upload, *, user=None) -> ImportJob:
             source.raw.close()
     except parsing.FileError as exc:
         path.unlink(missing_ok=True)
-        raise importers.ImportFailed(f"{upload.name}: {exc}") from None
+        raise ImportFailed(f"{upload.name}: {exc}") from None
     return ImportJob.objects.create(
         kind=kind, path=str(path), status=ImportJob.Status.DRAFT, created_by=user,
         options={"header": header, "filename": upload.name},
@@ -186,8 +188,8 @@ def import_job_run(job_id: int) -> ImportJob | None:
         cache.set(_progress_key(job_id), {"done": done, "total": total}, timeout=3600)
 
     try:
-        result = importers.import_file(job.kind, job.path, on_progress=progress, **options)
-    except importers.ImportFailed as exc:
+        result = import_file(job.kind, job.path, on_progress=progress, **options)
+    except ImportFailed as exc:
         job.status, job.error = ImportJob.Status.FAILED, str(exc)
     except Exception as exc:
         # Never leave a job "running" forever: the person watching it must see it failed.

@@ -8,7 +8,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from . import services
-from .importers import SPECS, ImportFailed
+from .importers.result import ImportFailed
+from .importers.specs import SPECS
 from .models import ImportJob
 from core.roles import MARKETER, VIEWER, has_role, role_required
 from .selectors import customer_list

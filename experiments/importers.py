@@ -27,7 +27,7 @@ from django.utils import timezone
 from core.db import is_postgres
 
 from core import parsing
-from customers.importers import RejectWriter
+from core.rejects import RejectWriter
 from core.parsing import FileError, ValueProblem
 from core.bulk import bulk_copy
 

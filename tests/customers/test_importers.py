@@ -7,7 +7,8 @@ from decimal import Decimal
 import pytest
 from django.core.management import call_command
 
-from customers.importers import ImportFailed, import_file
+from customers.importers.result import ImportFailed
+from customers.importers.run import import_file
 from customers.models import AttributeDefinition, Customer, Event, Order
 from tests.conftest import HILLSTROM
 

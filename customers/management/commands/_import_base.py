@@ -6,7 +6,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from customers.importers import ImportFailed, import_file
+from customers.importers.result import ImportFailed
+from customers.importers.run import import_file
 from core.parsing import ATTRIBUTE_PARSERS
 
 

@@ -1,0 +1,104 @@
+"""The set-based steps over the staging table: references, duplicates, and one upsert."""
+
+from __future__ import annotations
+
+from django.db import connection
+from django.utils import timezone
+
+from core.db import is_postgres
+from core.rejects import RejectWriter
+
+from ..models import Customer
+from .specs import Spec
+
+STAGING = "import_staging"
+
+
+def staging_columns(spec: Spec) -> list[tuple[str, str]]:
+    columns = [("line", "integer")]
+    for column in spec.columns:
+        name = "customer_ext" if column.name == "customer" else column.name
+        columns.append((name, column.sql_type))
+    columns.append(("extra", "jsonb"))
+    if spec.customer_ref:
+        columns.append(("customer_id", "bigint"))
+    columns.append(("reject", "text"))
+    return columns
+
+
+def rejects_find(spec: Spec, sources: dict[str, str], rejects: RejectWriter) -> None:
+    """Duplicates inside the file and unknown customers, found set-based."""
+    with connection.cursor() as cursor:
+        if spec.customer_ref:
+            customers = Customer._meta.db_table
+            cursor.execute(
+                f"UPDATE {STAGING} SET customer_id = c.id FROM {customers} c "
+                f"WHERE c.external_id = {STAGING}.customer_ext"
+            )
+            cursor.execute(
+                f"UPDATE {STAGING} SET reject = 'unknown customer ''' || customer_ext || '''' "
+                "WHERE customer_id IS NULL"
+            )
+        key = [k if k != "customer_id" else "customer_ext" for k in spec.key]
+        keys = ", ".join(key)
+        joined = " AND ".join(f"f.{k} = {STAGING}.{k}" for k in key)
+        what = "external_id" if key == ["external_id"] else "event (same customer, kind and time)"
+        cursor.execute(
+            f"UPDATE {STAGING} SET reject = 'duplicate {what} in the file, first on line ' || f.first_line "
+            f"FROM (SELECT {keys}, MIN(line) AS first_line FROM {STAGING} WHERE reject IS NULL "
+            f"GROUP BY {keys} HAVING COUNT(*) > 1) f "
+            f"WHERE {joined} AND {STAGING}.line <> f.first_line AND {STAGING}.reject IS NULL"
+        )
+        shown = [c.name if c.name != "customer" else "customer_ext" for c in spec.columns]
+        cursor.execute(
+            f"SELECT line, reject, {', '.join(shown)} FROM {STAGING} WHERE reject IS NOT NULL ORDER BY line"
+        )
+        # Written under the file's own column names, like the rows rejected while parsing.
+        labels = [sources.get(c.name, c.name) for c in spec.columns]
+        while batch := cursor.fetchmany(2000):
+            for line, reason, *values in batch:
+                rejects.write(line, f"line {line}: {reason}", dict(zip(labels, values)))
+        cursor.execute(f"DELETE FROM {STAGING} WHERE reject IS NOT NULL")
+
+
+def staged_upsert(spec: Spec, sources: dict[str, str]) -> tuple[int, int]:
+    """One INSERT ... ON CONFLICT for the whole file: (rows created, rows created or changed)."""
+    table = spec.model._meta.db_table
+    pg = is_postgres()
+    now = timezone.now()
+    fields = [c.name for c in spec.columns if c.name != "customer"]
+    if spec.customer_ref:
+        fields.append("customer_id")
+    # Only the columns the file has are overwritten; a file without emails keeps them.
+    updated = [f for f in fields if f in sources and f not in spec.key]
+    extra = spec.extra_column
+    if pg:
+        merged = f"{table}.{extra} || EXCLUDED.{extra}"
+        extra_changed = f"NOT ({table}.{extra} @> EXCLUDED.{extra})"
+    else:
+        merged = f"json_patch({table}.{extra}, EXCLUDED.{extra})"
+        extra_changed = f"json_patch({table}.{extra}, EXCLUDED.{extra}) <> json({table}.{extra})"
+    set_clauses = [f"{f} = EXCLUDED.{f}" for f in updated] + [f"{extra} = {merged}"]
+    changed = [f"{table}.{f} IS DISTINCT FROM EXCLUDED.{f}" for f in updated] + [extra_changed]
+    insert_cols = fields + [extra]
+    select_cols = fields + ["extra"]
+    timestamps = spec.model is Customer
+    if timestamps:
+        set_clauses.append("updated_at = EXCLUDED.updated_at")
+        insert_cols += ["created_at", "updated_at"]
+        select_cols += ["%s", "%s"]
+    params = [now, now] if timestamps else []
+    conflict = ", ".join(spec.key)
+    key_match = " AND ".join(f"t.{k} = s.{k}" for k in spec.key)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM {STAGING} s WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {key_match})")
+        created = cursor.fetchone()[0]
+        # "WHERE true" keeps SQLite from reading ON CONFLICT as a join constraint.
+        cursor.execute(
+            f"INSERT INTO {table} ({', '.join(insert_cols)}) "
+            f"SELECT {', '.join(select_cols)} FROM {STAGING} WHERE true "
+            f"ON CONFLICT ({conflict}) DO UPDATE SET {', '.join(set_clauses)} "
+            f"WHERE {' OR '.join(changed)}",
+            params,
+        )
+        return created, cursor.rowcount
