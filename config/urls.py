@@ -1,12 +1,12 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
 from campaigns import pages as campaign_pages
 from campaigns import urls as campaign_urls
+from core.api import TokenObtain, TokenRotate
 from customers.api import CustomerViewSet
 
 from .health import healthz
@@ -32,7 +32,8 @@ urlpatterns = [
     path("api/", include(campaign_urls.api_urlpatterns)),
     path("webhooks/", include((campaign_urls.webhook_urlpatterns, "anymail"))),
     path("u/", include(campaign_urls.unsubscribe_urlpatterns)),
-    path("api/token/", obtain_auth_token, name="api-token"),
+    path("api/token/", TokenObtain.as_view(), name="api-token"),
+    path("api/token/rotate/", TokenRotate.as_view(), name="api-token-rotate"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
 ]

@@ -17,8 +17,8 @@ def settings_in_child(**env: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], cwd=REPO, env=clean, capture_output=True, text=True)
 
 
-def test_missing_secret_key_with_debug_off_stops_start_up_with_a_clear_message():
-    result = settings_in_child(DEBUG="false")
+def test_missing_secret_key_with_debug_off_stops_start_up_with_a_clear_message(tmp_path):
+    result = settings_in_child(DEBUG="false", OFFERLAB_VAR_DIR=str(tmp_path))
     assert result.returncode != 0
     assert "SECRET_KEY is not set" in result.stderr
 
