@@ -14,7 +14,7 @@ one SQL statement, linear in the base. When zero itself satisfies the condition 
 than 3 orders"), the query asks for the complement and negates it, so customers without
 any order are counted.
 
-Field names only ever come from the registry (rules.FieldSpec.key), and attribute keys
+Field names only ever come from the registry (fields.FieldSpec.key and .feature), and attribute keys
 and values go to the database as bound parameters.
 """
 
@@ -36,6 +36,7 @@ from django.db.models.lookups import (
 from customers.models import Customer, Event, Order
 
 from . import rules
+from .fields import FieldSpec
 from .models import Membership, ModelScore
 
 _CMP: dict[str, Callable[[Any, Any], bool]] = {
@@ -124,7 +125,7 @@ class _Compiler:
     def _days_ago(self, kind: str, days: int) -> date | datetime:
         return self.today - timedelta(days=days) if kind == "date" else self.now - timedelta(days=days)
 
-    def _customer(self, spec: rules.FieldSpec, op: str, value: Any, args: dict) -> Q:
+    def _customer(self, spec: FieldSpec, op: str, value: Any, args: dict) -> Q:
         column = spec.key  # a Customer field name from the registry, never user text
 
         def lookup(name: str, v: Any) -> Q:
@@ -139,7 +140,7 @@ class _Compiler:
             is_null = Q(**{f"{column}__isnull": True})
         return self._compare(spec.type, op, value, is_null=is_null, lookup=lookup)
 
-    def _attribute(self, spec: rules.FieldSpec, op: str, value: Any, args: dict) -> Q:
+    def _attribute(self, spec: FieldSpec, op: str, value: Any, args: dict) -> Q:
         key = spec.key  # a key of Customer.attributes; bound as a parameter by Django
         # Resolved against Customer up front, so each lookup prepares its value exactly
         # as `attributes__<key>__<lookup>` would (JSON-typed), without ever parsing the
@@ -175,25 +176,23 @@ class _Compiler:
     def _exists(self, queryset: QuerySet) -> Q:
         return Q(Exists(queryset.filter(customer_id=OuterRef("pk"))))
 
-    def _feature(self, spec: rules.FieldSpec, op: str, value: Any, args: dict) -> Q:
-        feature = spec.key
-        if feature == "recency_days":
+    def _feature(self, spec: FieldSpec, op: str, value: Any, args: dict) -> Q:
+        feature = spec.feature
+        if feature.measure == "days_since_last":
             return self._last_or_first(op, value, last=True)
-        if feature == "tenure_days":
+        if feature.measure == "tenure":
             return self._tenure(op, value)
-        if feature == "frequency":
-            return self._aggregate(self._orders(), Count("id"), op, value)
-        if feature == "monetary":
-            return self._aggregate(self._orders(), Sum("amount"), op, value, decimal=True)
-        if feature == "orders_in_last_days":
-            return self._aggregate(self._orders(args["days"]), Count("id"), op, value)
-        if feature == "spend_in_last_days":
-            return self._aggregate(self._orders(args["days"]), Sum("amount"), op, value, decimal=True)
-        if feature == "events_in_last_days":
-            events = Event.objects.filter(kind=args["kind"], occurred_at__lt=self.now,
-                                          occurred_at__gte=self.now - timedelta(days=args["days"]))
-            return self._aggregate(events, Count("id"), op, value)
-        raise AssertionError(f"unknown feature {feature}")
+        if feature.rows == "events":
+            rows = Event.objects.filter(occurred_at__lt=self.now)
+            if "days" in args:
+                rows = rows.filter(occurred_at__gte=self.now - timedelta(days=args["days"]))
+            if "kind" in args:
+                rows = rows.filter(kind=args["kind"])
+        else:
+            rows = self._orders(args.get("days"))
+        if feature.measure == "sum":
+            return self._aggregate(rows, Sum("amount"), op, value, decimal=True)
+        return self._aggregate(rows, Count("id"), op, value)
 
     def _aggregate(self, rows: QuerySet, aggregate: Any, op: str, value: Any, *, decimal: bool = False) -> Q:
         """A count or a sum over the customer's rows, which is 0 without rows."""
@@ -266,7 +265,7 @@ class _Compiler:
 
     # ------------------------------------------------------------ models, segments
 
-    def _model(self, spec: rules.FieldSpec, op: str, value: Any, args: dict) -> Q:
+    def _model(self, spec: FieldSpec, op: str, value: Any, args: dict) -> Q:
         model_id = self.models(args["model"])
         if model_id is None:
             return FALSE if op != "is_null" or not value else TRUE
@@ -284,7 +283,7 @@ class _Compiler:
             test = Q(**{f"{column}__{_DJANGO_LOOKUP[op]}": v})
         return self._exists(scores.filter(test))
 
-    def _segment(self, spec: rules.FieldSpec, op: str, value: Any, args: dict) -> Q:
+    def _segment(self, spec: FieldSpec, op: str, value: Any, args: dict) -> Q:
         ids = list(value) if isinstance(value, tuple) else [value]
         # The other segment's current version, read in the same statement: never a
         # half-switched view of it.

@@ -9,7 +9,7 @@ A rule is JSON. Groups nest; conditions compare one registered field:
         {"not": {"field": "segment", "op": "eq", "value": 12}},
     ]}
 
-`rule_validate` checks a tree against a `Registry` (which fields exist, their types, the
+`rule_validate` checks a tree against a `fields.Registry` (which fields exist, their types, the
 segments and models that can be referenced) and returns a tree of `Group` / `Not` /
 `Condition` whose values are already typed (dates are `date`, between is a pair, ...).
 Every problem is reported with the path of the node (`rule.all[2].any[0].value`), all of
@@ -24,26 +24,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any, TypeVar, Union
 
-TYPES = ("text", "integer", "number", "boolean", "date", "datetime", "segment")
-OPERATORS = (
-    "eq", "ne", "in", "not_in", "lt", "lte", "gt", "gte", "between", "contains", "starts_with",
-    "is_null", "within_last_days", "before", "after",
+from .dependencies import cycle_through
+from .fields import (
+    MAX_NUMBER, OPERATORS, FieldSpec, Registry, is_int, is_number, parse_date, parse_datetime,
 )
-_ORDERED = ("lt", "lte", "gt", "gte", "between")
-OPS_BY_TYPE: dict[str, tuple[str, ...]] = {
-    "text": ("eq", "ne", "in", "not_in", "contains", "starts_with", "is_null"),
-    "integer": ("eq", "ne", "in", "not_in", *_ORDERED, "is_null"),
-    "number": ("eq", "ne", "in", "not_in", *_ORDERED, "is_null"),
-    "boolean": ("eq", "ne", "is_null"),
-    "date": ("eq", "ne", *_ORDERED, "before", "after", "within_last_days", "is_null"),
-    # Equality on an instant is never what a marketer means; ranges are.
-    "datetime": (*_ORDERED, "before", "after", "within_last_days", "is_null"),
-    "segment": ("eq", "ne", "in", "not_in"),
-}
+
 # Negative operators are the exact complement of their positive twin: "country ne US"
 # includes customers with no country, so `not {eq}` and `ne` always agree.
 NEGATIONS = {"ne": "eq", "not_in": "in"}
@@ -55,7 +44,6 @@ MAX_CONDITIONS = 100
 MAX_LIST = 1000  # values of in / not_in
 MAX_TEXT = 500  # characters of one text value
 MAX_DAYS = 36_500
-MAX_NUMBER = 1e15
 
 
 class RuleInvalid(ValueError):
@@ -73,74 +61,6 @@ class RuleInvalid(ValueError):
 class RuleError:
     path: str
     message: str
-
-
-@dataclass(frozen=True)
-class ArgSpec:
-    """A parameter of a field, such as the window of "orders in the last N days"."""
-
-    type: str  # "integer" or "text"
-    label: str = ""
-    minimum: int | None = None
-    maximum: int | None = None
-    choices: tuple = ()  # allowed values; empty: any value of the type
-    required: bool = True
-
-    def describe(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": self.type, "required": self.required}
-        if self.label:
-            out["label"] = self.label
-        if self.minimum is not None:
-            out["min"] = self.minimum
-        if self.maximum is not None:
-            out["max"] = self.maximum
-        if self.choices:
-            out["choices"] = list(self.choices)
-        return out
-
-
-@dataclass(frozen=True)
-class FieldSpec:
-    """One field a rule can test. `source` tells the compiler where its value lives:
-    customer (a column), attribute (a key of Customer.attributes), feature (computed from
-    orders / events), model (a model's score or label), segment (membership)."""
-
-    name: str
-    type: str
-    source: str
-    label: str = ""
-    ops: tuple[str, ...] = ()  # empty: every operator of the type
-    args: Mapping[str, ArgSpec] = field(default_factory=dict)
-    values: tuple = ()  # known values, for a picker; not a constraint
-    key: str = ""  # the attribute key, the column, or the feature: what the compiler reads
-
-    @property
-    def operators(self) -> tuple[str, ...]:
-        return self.ops or OPS_BY_TYPE[self.type]
-
-    def describe(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "name": self.name, "label": self.label or self.name, "type": self.type,
-            "source": self.source, "operators": list(self.operators),
-        }
-        if self.args:
-            out["args"] = {name: spec.describe() for name, spec in self.args.items()}
-        if self.values:
-            out["values"] = list(self.values)
-        return out
-
-
-@dataclass(frozen=True)
-class Registry:
-    """What a rule may reference, as the database knows it at validation time.
-
-    `segments` maps each segment id to the ids its own rule references (empty for model
-    segments), which is all cycle detection needs; `segment_names` is for messages.
-    """
-
-    fields: Mapping[str, FieldSpec]
-    segments: Mapping[int, frozenset[int]] = field(default_factory=dict)
-    segment_names: Mapping[int, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -260,7 +180,7 @@ class _Checker:
                 continue
             value = raw[name]
             if arg.type == "integer":
-                if not _is_int(value):
+                if not is_int(value):
                     self.fail(f"{path}.{name}", f"expected an integer, got {_kind(value)}")
                     ok = False
                     continue
@@ -290,7 +210,7 @@ class _Checker:
             return None
         value = raw["value"]
         if op == "within_last_days":
-            if not _is_int(value) or not 0 < value <= MAX_DAYS:
+            if not is_int(value) or not 0 < value <= MAX_DAYS:
                 self.fail(path, f"within_last_days takes a whole number of days from 1 to {MAX_DAYS}, got {_shown(value)}")
             return value
         if op in ("in", "not_in"):
@@ -327,20 +247,20 @@ class _Checker:
             elif len(value) > MAX_TEXT:
                 problem = f"text too long: {len(value)} characters, at most {MAX_TEXT}"
         elif kind == "integer":
-            if not _is_int(value) or abs(value) > MAX_NUMBER:
+            if not is_int(value) or abs(value) > MAX_NUMBER:
                 problem = f"expected an integer for {spec.name}, got {_kind(value)}"
         elif kind == "number":
-            if not _is_number(value):
+            if not is_number(value):
                 problem = f"expected a number for {spec.name}, got {_kind(value)}"
         elif kind == "boolean":
             if not isinstance(value, bool):
                 problem = f"expected true or false for {spec.name}, got {_kind(value)}"
         elif kind == "date":
-            value = _parse_date(value) if isinstance(value, str) else None
+            value = parse_date(value) if isinstance(value, str) else None
             if value is None:
                 problem = f"expected a date YYYY-MM-DD for {spec.name}, got {_kind(raw)}"
         elif kind == "datetime":
-            value = _parse_datetime(value) if isinstance(value, str) else None
+            value = parse_datetime(value) if isinstance(value, str) else None
             if value is None:
                 problem = f"expected a date or an ISO 8601 date and time for {spec.name}, got {_kind(raw)}"
         elif kind == "segment":
@@ -353,13 +273,13 @@ class _Checker:
         return value
 
     def segment(self, value: Any, path: str) -> int | None:
-        if not _is_int(value):
+        if not is_int(value):
             self.fail(path, f"expected a segment id (an integer), got {_kind(value)}")
             return None
         if value not in self.registry.segments:
             self.fail(path, f"unknown segment {value}")
             return None
-        cycle = _cycle_through(value, self.self_id, self.registry.segments)
+        cycle = cycle_through(value, self.self_id, self.registry.segments)
         if cycle is not None:
             names = [self.registry.segment_names.get(s, f"#{s}") for s in [self.self_id, *cycle]]
             self.fail(path, "membership makes a cycle: " + " -> ".join(names))
@@ -377,24 +297,6 @@ def rule_validate(rule: Any, registry: Registry, *, self_id: int | None = None) 
     if checker.errors or node is None:
         raise RuleInvalid(checker.errors or [RuleError("rule", "invalid rule")])
     return node
-
-
-def _cycle_through(start: int, target: int | None, graph: Mapping[int, Iterable[int]]) -> list[int] | None:
-    """The chain start -> ... -> target through segment references, if there is one."""
-    if target is None:
-        return None
-    seen: set[int] = set()
-    stack: list[tuple[int, list[int]]] = [(start, [start])]
-    while stack:
-        node, trail = stack.pop()
-        if node == target:
-            return trail
-        if node in seen:
-            continue
-        seen.add(node)
-        for nxt in graph.get(node, ()):
-            stack.append((nxt, [*trail, nxt]))
-    return None
 
 
 # --------------------------------------------------------------------------- walking
@@ -427,85 +329,7 @@ def rule_conditions(node: Node) -> Iterator[Condition]:
             yield from rule_conditions(child)
 
 
-def rule_segment_refs(rule: Any) -> frozenset[int]:
-    """Segment ids a raw (possibly invalid) rule references through membership conditions."""
-    found: set[int] = set()
-
-    def walk(raw: Any, depth: int) -> None:
-        if depth > MAX_DEPTH + 1 or not isinstance(raw, dict):
-            return
-        for key in ("all", "any"):
-            if isinstance(raw.get(key), list):
-                for item in raw[key]:
-                    walk(item, depth + 1)
-        if "not" in raw:
-            walk(raw["not"], depth + 1)
-        if raw.get("field") == "segment":
-            values = raw.get("value")
-            for value in values if isinstance(values, list) else [values]:
-                if _is_int(value):
-                    found.add(value)
-
-    walk(rule, 0)
-    return frozenset(found)
-
-
-def segment_order(graph: Mapping[int, Iterable[int]]) -> list[int]:
-    """Segment ids so that every segment comes after those its rule references
-    (a refresh of all segments then reads fresh memberships). Cycles, which validation
-    refuses, would just be broken at an arbitrary point rather than loop forever."""
-    order: list[int] = []
-    state: dict[int, int] = {}  # 1 visiting, 2 done
-
-    for root in sorted(graph):
-        stack: list[tuple[int, Iterator[int]]] = [(root, iter(sorted(graph.get(root, ()))))]
-        if state.get(root):
-            continue
-        state[root] = 1
-        while stack:
-            node, children = stack[-1]
-            nxt = next(children, None)
-            if nxt is None:
-                stack.pop()
-                state[node] = 2
-                order.append(node)
-            elif nxt in graph and not state.get(nxt):
-                state[nxt] = 1
-                stack.append((nxt, iter(sorted(graph.get(nxt, ())))))
-    return order
-
-
 # ------------------------------------------------------------------------- helpers
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return (_is_int(value) and abs(value) <= MAX_NUMBER) or (
-        isinstance(value, float) and math.isfinite(value) and abs(value) <= MAX_NUMBER
-    )
-
-
-def _parse_date(value: Any) -> date | None:
-    if not isinstance(value, str) or len(value) != 10:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        return None
-
-
-def _parse_datetime(value: Any) -> datetime | None:
-    """ISO 8601; a bare date is midnight UTC, a time without a zone is UTC."""
-    if not isinstance(value, str) or not 10 <= len(value) <= 40:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 def _kind(value: Any) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +17,11 @@ from django.utils import timezone
 from customers.models import AttributeDefinition, Customer, Event
 
 from . import rules
+from .dependencies import rule_segment_refs
+from .fields import (
+    CUSTOMER_FIELDS, FEATURE_FIELDS, MEMBERSHIP_FIELD, MODEL_FIELDS, OPERATOR_HELP, OPS_BY_TYPE, FieldSpec, Registry,
+    attribute_field,
+)
 from .compile import ModelResolver, rule_q
 from .models import Membership, ModelScore, Segment, SegmentModel, SegmentRefresh
 
@@ -26,26 +32,6 @@ PREVIEW_EXACT_MAX = 100_000
 PREVIEW_SAMPLE = 50_000
 PREVIEW_BLOCK = 2_000
 PICKER_MAX_VALUES = 50
-MAX_WINDOW_DAYS = 3650
-
-_DAYS = rules.ArgSpec("integer", "days", minimum=1, maximum=MAX_WINDOW_DAYS)
-_ORDERED_NULL = ("lt", "lte", "gt", "gte", "between", "is_null")
-_COUNT_OPS = ("eq", "ne", "in", "not_in", "lt", "lte", "gt", "gte", "between")
-_AMOUNT_OPS = ("lt", "lte", "gt", "gte", "between")
-
-# Customer columns a rule may test: (field name = column, type, label).
-CUSTOMER_FIELDS = (
-    ("external_id", "text", "External id"),
-    ("email", "text", "Email"),
-    ("name", "text", "Name"),
-    ("country", "text", "Country"),
-    ("time_zone", "text", "Time zone"),
-    ("signup_date", "date", "Signup date"),
-    ("created_at", "datetime", "Added to offerlab"),
-)
-_PICKER_COLUMNS = ("country", "time_zone")
-
-ATTRIBUTE_TYPES = {"boolean": "boolean", "integer": "integer", "number": "number", "date": "date", "text": "text"}
 
 
 def segment_customers(segment: Segment) -> QuerySet[Customer]:
@@ -65,55 +51,35 @@ def segment_get(name_or_id: str | int) -> Segment:
 # ------------------------------------------------------------------------ registry
 
 
-def _feature_fields(event_kinds: tuple[str, ...]) -> list[rules.FieldSpec]:
-    kind = rules.ArgSpec("text", "event kind")
-    return [
-        rules.FieldSpec("recency_days", "number", "feature", "Days since the last order", ops=_ORDERED_NULL,
-                        key="recency_days"),
-        rules.FieldSpec("frequency", "integer", "feature", "Orders (all time)", ops=_COUNT_OPS, key="frequency"),
-        rules.FieldSpec("monetary", "number", "feature", "Spend (all time)", ops=_AMOUNT_OPS, key="monetary"),
-        rules.FieldSpec("tenure_days", "number", "feature", "Days since signup (or first order)",
-                        ops=_ORDERED_NULL, key="tenure_days"),
-        rules.FieldSpec("orders_in_last_days", "integer", "feature", "Orders in the last N days", ops=_COUNT_OPS,
-                        args={"days": _DAYS}, key="orders_in_last_days"),
-        rules.FieldSpec("spend_in_last_days", "number", "feature", "Spend in the last N days", ops=_AMOUNT_OPS,
-                        args={"days": _DAYS}, key="spend_in_last_days"),
-        rules.FieldSpec("events_in_last_days", "integer", "feature", "Events of a kind in the last N days",
-                        ops=_COUNT_OPS, args={"kind": kind, "days": _DAYS}, values=event_kinds,
-                        key="events_in_last_days"),
-    ]
-
-
-def field_registry(*, with_values: bool = False) -> rules.Registry:
+def field_registry(*, with_values: bool = False) -> Registry:
     """Every field a rule may test, typed, as the database knows it now.
 
     `with_values` adds the picker values (countries, few-valued attributes, event kinds),
     which cost a scan each; validation does not need them.
     """
-    fields: list[rules.FieldSpec] = []
-    for name, kind, label in CUSTOMER_FIELDS:
-        values = _distinct_column(name) if with_values and name in _PICKER_COLUMNS else ()
-        fields.append(rules.FieldSpec(name, kind, "customer", label, values=values, key=name))
+    fields: list[FieldSpec] = []
+    for spec in CUSTOMER_FIELDS:
+        values = _distinct_column(spec.key) if with_values and spec.picker else ()
+        fields.append(replace(spec, values=values) if values else spec)
     for name, kind in AttributeDefinition.objects.order_by("name").values_list("name", "type"):
-        kind = ATTRIBUTE_TYPES.get(kind, "text")
-        values: tuple = ()
+        spec = attribute_field(name, kind)
         if with_values:
-            values = (False, True) if kind == "boolean" else _distinct_attribute(name, kind) if kind in ("text", "integer") else ()
-        fields.append(rules.FieldSpec(f"attributes.{name}", kind, "attribute", name, values=values, key=name))
-    fields += _feature_fields(_event_kinds() if with_values else ())
+            values = ((False, True) if spec.type == "boolean"
+                      else _distinct_attribute(name, spec.type) if spec.type in ("text", "integer") else ())
+            spec = replace(spec, values=values)
+        fields.append(spec)
+    event_kinds = _event_kinds() if with_values else ()
+    fields += [replace(spec, values=event_kinds) if "kind" in spec.args and event_kinds else spec
+               for spec in FEATURE_FIELDS]
     scored = tuple(SegmentModel.objects.filter(scored_at__isnull=False).order_by("name")
                    .values_list("name", flat=True).distinct())
-    model = rules.ArgSpec("text", "model", choices=scored)
-    fields.append(rules.FieldSpec("model_score", "number", "model", "Model score", ops=_ORDERED_NULL,
-                                  args={"model": model}, key="score"))
-    fields.append(rules.FieldSpec("model_label", "text", "model", "Model label (cluster, tier)",
-                                  ops=("eq", "ne", "in", "not_in", "is_null"), args={"model": model}, key="label"))
+    fields += [replace(spec, args={**spec.args, "model": replace(spec.args["model"], choices=scored)})
+               for spec in MODEL_FIELDS]
     segments = list(Segment.objects.order_by("name").values_list("id", "name", "kind", "rule"))
-    fields.append(rules.FieldSpec("segment", "segment", "segment", "Member of segment",
-                                  values=tuple(sid for sid, *_ in segments) if with_values else ()))
-    return rules.Registry(
+    fields.append(replace(MEMBERSHIP_FIELD, values=tuple(sid for sid, *_ in segments) if with_values else ()))
+    return Registry(
         fields={f.name: f for f in fields},
-        segments={sid: rules.rule_segment_refs(rule) if kind == Segment.Kind.RULE else frozenset()
+        segments={sid: rule_segment_refs(rule) if kind == Segment.Kind.RULE else frozenset()
                   for sid, _, kind, rule in segments},
         segment_names={sid: name for sid, name, *_ in segments},
     )
@@ -138,31 +104,12 @@ def field_registry_describe() -> dict[str, Any]:
     return {
         "fields": fields,
         "operators": OPERATOR_HELP,
-        "types": {kind: list(ops) for kind, ops in rules.OPS_BY_TYPE.items()},
+        "types": {kind: list(ops) for kind, ops in OPS_BY_TYPE.items()},
         "limits": {"depth": rules.MAX_DEPTH, "conditions": rules.MAX_CONDITIONS, "list": rules.MAX_LIST,
                    "text": rules.MAX_TEXT},
         "models": models,
         "segments": [{"id": sid, "name": name} for sid, name in sorted(registry.segment_names.items())],
     }
-
-
-OPERATOR_HELP = {
-    "eq": {"label": "is", "value": "one value"},
-    "ne": {"label": "is not (or is empty)", "value": "one value"},
-    "in": {"label": "is one of", "value": "a list"},
-    "not_in": {"label": "is none of (or is empty)", "value": "a list"},
-    "lt": {"label": "less than", "value": "one value"},
-    "lte": {"label": "at most", "value": "one value"},
-    "gt": {"label": "more than", "value": "one value"},
-    "gte": {"label": "at least", "value": "one value"},
-    "between": {"label": "between (inclusive)", "value": "[low, high]"},
-    "contains": {"label": "contains (any case)", "value": "text"},
-    "starts_with": {"label": "starts with (any case)", "value": "text"},
-    "is_null": {"label": "is empty", "value": "true or false"},
-    "within_last_days": {"label": "within the last N days", "value": "days"},
-    "before": {"label": "before", "value": "a date"},
-    "after": {"label": "after", "value": "a date"},
-}
 
 
 def _model_labels(model: SegmentModel) -> list[str]:
@@ -214,7 +161,7 @@ def _event_kinds() -> tuple[str, ...]:
 
 
 def rule_compile(rule: Any, *, segment_id: int | None = None, now: datetime | None = None,
-                 registry: rules.Registry | None = None) -> Q:
+                 registry: Registry | None = None) -> Q:
     """Validate a raw rule and return its filter on Customer (rules.RuleInvalid if bad)."""
     node = rules.rule_validate(rule, registry or field_registry(), self_id=segment_id)
     return rule_q(node, now=now or timezone.now(), models=ModelResolver())

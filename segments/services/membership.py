@@ -17,6 +17,8 @@ from django.utils import timezone
 from customers.models import Customer
 
 from .. import rules
+from ..dependencies import rule_segment_refs, segment_order
+from ..fields import is_int, is_number
 from ..compile import ModelResolver, rule_q
 from ..models import Membership, ModelScore, Segment, SegmentModel, SegmentRefresh
 from ..selectors import field_registry
@@ -79,7 +81,7 @@ def segment_spec_clean(spec: Any, *, segment: Segment | None = None) -> dict[str
     params: dict[str, Any] = {}
     rank = spec.get("rank")
     if rank is not None:
-        if not rules._is_int(rank) or rank < 0:
+        if not is_int(rank) or rank < 0:
             fail("rank", "expected a whole number >= 0 (0 is the best segment of its family)")
         params["rank"] = rank
     worse = spec.get("worse")
@@ -92,7 +94,7 @@ def segment_spec_clean(spec: Any, *, segment: Segment | None = None) -> dict[str
     kind = spec.get("kind")
     raw_model = spec.get("model")
     if raw_model is not None:
-        if rules._is_int(raw_model):
+        if is_int(raw_model):
             model = SegmentModel.objects.filter(pk=raw_model).defer("pipeline").first()
         elif isinstance(raw_model, str):
             model = SegmentModel.objects.filter(name=raw_model).defer("pipeline").order_by("-version").first()
@@ -150,7 +152,7 @@ def _model_params(kind: str, spec: dict, fail) -> dict[str, Any]:
     params: dict[str, Any] = {}
     if kind in LABEL_KINDS:
         label = spec.get("label")
-        if rules._is_int(label):
+        if is_int(label):
             label = str(label)
         if not isinstance(label, str) or not label:
             fail("label", "a cluster number or tier name is required")
@@ -163,19 +165,19 @@ def _model_params(kind: str, spec: dict, fail) -> dict[str, Any]:
         return params
     if threshold is not None or below is not None:
         for key, value in (("threshold", threshold), ("below", below)):
-            if value is not None and not rules._is_number(value):
+            if value is not None and not is_number(value):
                 fail(key, "expected a number")
-        if rules._is_number(threshold) and rules._is_number(below) and below <= threshold:
+        if is_number(threshold) and is_number(below) and below <= threshold:
             fail("below", "must be above threshold")
         params.update({k: v for k, v in (("threshold", threshold), ("below", below)) if v is not None})
     else:
         for key, value in (("top_fraction", top), ("after_fraction", after)):
-            if value is not None and (not rules._is_number(value) or not 0 <= value <= 1):
+            if value is not None and (not is_number(value) or not 0 <= value <= 1):
                 fail(key, "expected a fraction between 0 and 1")
         top = 1.0 if top is None else top
-        if rules._is_number(after) and rules._is_number(top) and after >= top:
+        if is_number(after) and is_number(top) and after >= top:
             fail("after_fraction", "must be below top_fraction")
-        if rules._is_number(top) and top <= 0:
+        if is_number(top) and top <= 0:
             fail("top_fraction", "must be above 0")
         params["top_fraction"] = top
         if after:
@@ -271,7 +273,7 @@ def segment_refresh_all(*, now: datetime | None = None) -> list[SegmentRefresh]:
     registry = field_registry()
     done: set[int] = set()
     refreshes: list[SegmentRefresh] = []
-    for segment_id in rules.segment_order(registry.segments):
+    for segment_id in segment_order(registry.segments):
         if segment_id in done:
             continue
         try:
@@ -370,7 +372,7 @@ def segment_delete(segment: Segment) -> None:
     from .schedules import segment_schedule_clear
 
     users = [s.name for s in Segment.objects.filter(kind=Segment.Kind.RULE).exclude(pk=segment.pk)
-             if segment.pk in rules.rule_segment_refs(s.rule)]
+             if segment.pk in rule_segment_refs(s.rule)]
     if users:
         raise SpecInvalid([{"path": "segment", "message": f"used by the rule of {', '.join(sorted(users))}"}])
     segment_schedule_clear(segment)

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from customers.models import AttributeDefinition, Customer
 from segments import rules, selectors, services
+from segments.fields import OPERATORS, OPS_BY_TYPE
 from segments.models import ModelScore, Segment, SegmentModel
 from tests.factories import CustomerFactory, EventFactory, OrderFactory
 
@@ -78,14 +79,14 @@ def test_field_registry_lists_types_operators_and_known_values():
     assert fields["country"]["values"] == ["DE", "US"]
     assert fields["attributes.plan"] == {
         "name": "attributes.plan", "label": "plan", "type": "text", "source": "attribute",
-        "operators": list(rules.OPS_BY_TYPE["text"]), "values": ["basic", "pro"]}
+        "operators": list(OPS_BY_TYPE["text"]), "values": ["basic", "pro"]}
     assert fields["attributes.vip"]["values"] == [False, True]
     assert fields["attributes.seats"]["values"] == [0, 1, 2]
     assert "values" not in fields["attributes.note"]  # too many to list
     assert fields["events_in_last_days"]["values"] == ["support_ticket", "visit"]
     assert fields["events_in_last_days"]["args"]["days"]["max"] == 3650
     assert fields["recency_days"]["operators"] == ["lt", "lte", "gt", "gte", "between", "is_null"]
-    assert set(described["operators"]) == set(rules.OPERATORS)
+    assert set(described["operators"]) == set(OPERATORS)
     assert described["types"]["boolean"] == ["eq", "ne", "is_null"]
 
 
