@@ -20,7 +20,7 @@ from django.http import HttpResponseForbidden
 from django.utils import timezone
 
 from customers.models import Customer, Suppression
-from customers.services import customer_suppress
+from customers.services.suppression import customer_suppress
 
 from .models import LedgerEntry, TrackingEvent
 

@@ -2,17 +2,12 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
-from rest_framework.routers import DefaultRouter
 
 from campaigns import pages as campaign_pages
 from campaigns import urls as campaign_urls
 from core.api import TokenObtain, TokenRotate
-from customers.api import CustomerViewSet
 
 from .health import healthz
-
-router = DefaultRouter()
-router.register("customers", CustomerViewSet, basename="customer")
 
 urlpatterns = [
     path("", campaign_pages.dashboard, name="dashboard"),
@@ -27,7 +22,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/experiments/", include("experiments.api_urls")),
-    path("api/", include(router.urls)),
+    path("api/", include("customers.api_urls")),
     path("api/", include("segments.api")),
     path("api/", include(campaign_urls.api_urlpatterns)),
     path("webhooks/", include((campaign_urls.webhook_urlpatterns, "anymail"))),

@@ -40,4 +40,8 @@ def enqueue(task: str, *args, countdown: float | None = None, **kwargs) -> None:
     if task not in registered_tasks():
         raise UnknownTask(f"no Celery task named {task!r}")
     options = {"countdown": countdown} if countdown else {}
+    if current_app.conf.task_always_eager:
+        # send_task ignores CELERY_TASK_ALWAYS_EAGER; `.delay` honoured it, so run it here.
+        transaction.on_commit(lambda: current_app.tasks[task].apply(args=args, kwargs=kwargs))
+        return
     transaction.on_commit(lambda: current_app.send_task(task, args=args, kwargs=kwargs, **options))

@@ -14,7 +14,6 @@ def customer_list(
     external_id: str = "",
     signed_up_after=None,
     signed_up_before=None,
-    suppressed: bool | None = None,
 ) -> QuerySet[Customer]:
     # LOWER(email) matches the customer_email_lower index; iexact would not use it.
     customers = Customer.objects.alias(email_lower=Lower("email"))
@@ -32,6 +31,4 @@ def customer_list(
         customers = customers.filter(signup_date__gte=signed_up_after)
     if signed_up_before:
         customers = customers.filter(signup_date__lte=signed_up_before)
-    if suppressed is not None:
-        customers = customers.filter(suppressions__isnull=not suppressed).distinct()
     return customers.order_by("id")

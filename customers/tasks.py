@@ -1,8 +1,10 @@
+"""Celery entry points of the customer base: take ids, call a service."""
+
 from celery import shared_task
 
-from . import services
+from .services.imports import import_job_run as job_run
 
 
 @shared_task
 def import_job_run(job_id: int) -> None:
-    services.import_job_run(job_id)
+    job_run(job_id)

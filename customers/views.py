@@ -7,12 +7,13 @@ from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from . import services
+from core.roles import MARKETER, VIEWER, has_role, role_required
+
 from .importers.result import ImportFailed
 from .importers.specs import SPECS
 from .models import ImportJob
-from core.roles import MARKETER, VIEWER, has_role, role_required
 from .selectors import customer_list
+from .services.imports import import_job_progress, import_job_start, import_job_upload
 
 
 @role_required(VIEWER)
@@ -43,7 +44,7 @@ def import_upload(request):
         messages.error(request, "Choose what the file holds and a CSV file to upload.")
         return redirect("customers:imports")
     try:
-        job = services.import_job_upload(kind, upload, user=request.user)
+        job = import_job_upload(kind, upload, user=request.user)
     except ImportFailed as exc:
         messages.error(request, str(exc))
         return redirect("customers:imports")
@@ -59,7 +60,7 @@ def import_map(request, job_id: int):
     fields = SPECS[job.kind].columns
     if request.method == "POST":
         mapping = {c.name: request.POST[f"map_{c.name}"] for c in fields if request.POST.get(f"map_{c.name}") in header}
-        services.import_job_start(job, mapping=mapping, id_from_row=request.POST.get("id_from_row") == "on")
+        import_job_start(job, mapping=mapping, id_from_row=request.POST.get("id_from_row") == "on")
         return redirect("customers:import-detail", job_id=job.id)
     lower = {h.lower(): h for h in header}
     rows = [
@@ -72,7 +73,7 @@ def import_map(request, job_id: int):
 @role_required(VIEWER)
 def import_detail(request, job_id: int):
     job = get_object_or_404(ImportJob, pk=job_id)
-    context = {"job": job, "progress": services.import_job_progress(job)}
+    context = {"job": job, "progress": import_job_progress(job)}
     template = "customers/_import_status.html" if request.htmx else "customers/import_detail.html"
     return render(request, template, context)
 

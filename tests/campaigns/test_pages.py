@@ -72,7 +72,7 @@ def test_a_viewer_sees_no_launch_button_and_is_refused_when_posting(client, view
 
 
 def test_a_customer_page_shows_segments_messages_and_suppression(client, viewer, campaign, customers, settings):
-    from customers.services import customer_suppress
+    from customers.services.suppression import customer_suppress
 
     settings.EMAIL_BACKEND = "campaigns.outbox.OutboxBackend"
     services_launch(campaign)

@@ -7,7 +7,7 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from customers.services import demo_load
+from customers.services.demo import demo_load
 from tests.conftest import HILLSTROM
 
 from .report_schema import assert_report_schema

@@ -1,14 +1,14 @@
 """What import_customers, import_orders and import_events share."""
 
-import json
 import sys
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from core.commands import result_print
+from core.parsing import ATTRIBUTE_PARSERS
 from customers.importers.result import ImportFailed
 from customers.importers.run import import_file
-from core.parsing import ATTRIBUTE_PARSERS
 
 
 def _pairs(values: list[str], option: str) -> dict[str, str]:
@@ -50,10 +50,7 @@ class ImportCommand(BaseCommand):
             )
         except ImportFailed as exc:
             raise CommandError(f"{options['file']}: {exc}") from None
-        if options["json"]:
-            self.stdout.write(json.dumps(result.as_dict(), default=str))
-        else:
-            self.stdout.write(result.summary())
+        result_print(self.stdout, result, as_json=options["json"])
         return result
 
     def handle(self, *args, **options):

@@ -3,7 +3,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from customers.models import Customer
-from customers.services import demo_load
+from customers.services.demo import demo_load
 
 
 class Command(BaseCommand):
