@@ -91,7 +91,7 @@ def setup_data(n: int) -> tuple[int, float]:
     from segments.models import Membership, Segment
 
     from experiments.models import Experiment
-    from experiments.services import experiment_delete
+    from experiments.services.definitions import experiment_delete
 
     started = time.monotonic()
     for experiment in Experiment.objects.filter(campaigns__isnull=False).distinct():
@@ -139,7 +139,7 @@ def bare_loop(n: int, fake_url: str) -> float:
 
     from campaigns.messages import message_compose
     from campaigns.models import Campaign
-    from campaigns.providers import PostmarkProvider
+    from campaigns.providers.postmark import PostmarkProvider
 
     campaign = Campaign.objects.select_related("offer").get(name="bench-bare")
     variant = campaign.variants.first()

@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from django.conf import settings
 
 from .models import Campaign, Offer, Variant
-from .providers import OutgoingMessage
+from .providers.base import OutgoingMessage
 from .rendering import CompiledVariant, VariantSource, variant_compile, variant_render
 from .unsubscribe import unsubscribe_headers, unsubscribe_url
 

@@ -19,7 +19,8 @@ from django.utils import timezone
 from .ledger import Claimed, Outcome, backoff_seconds, ledger_claim, ledger_record
 from .messages import landing_url_for, message_compose
 from .models import Campaign, LedgerEntry, Variant
-from .providers import FAILED, SENT, UNKNOWN, Provider, provider_for
+from .providers.base import FAILED, SENT, UNKNOWN, Provider
+from .providers.registry import provider_for
 from .ratelimit import RateLimiter, limiter_for
 from .rendering import TemplateProblem
 

@@ -23,8 +23,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from customers.models import AttributeDefinition, Customer, Suppression
-from customers.services import customer_suppress
-from experiments import services as experiment_services
+from customers.services.suppression import customer_suppress
+from experiments.services.definitions import experiment_create
+from experiments.services.exposures import exposures_insert_from_sql
 from experiments.assignment import bucket_for
 from experiments.models import Experiment
 from segments.models import Segment
@@ -303,7 +304,7 @@ def _experiment_for_launch(campaign: Campaign, arms) -> Experiment | None:
     name = campaign.name
     if Experiment.objects.filter(name=name).exists():
         name = f"{campaign.name} (campaign {campaign.id})"
-    return experiment_services.experiment_create(
+    return experiment_create(
         name,
         [(arm, weight, control) for arm, weight, control, _ in arms],
         primary_metric="conversion",
@@ -409,7 +410,7 @@ def _campaign_run(campaign: Campaign, now: datetime) -> int:
     added = _ledger_insert(campaign, arms, salt, run, now)
     if experiment is not None and added:
         # Exposures at assignment time, holdout included: outcomes are orders after it.
-        experiment_services.exposures_insert_from_sql(
+        exposures_insert_from_sql(
             experiment,
             f"SELECT customer_id, arm, assigned_at AS exposed_at FROM {TABLE} WHERE campaign_id = %s AND run = %s",
             [campaign.id, run],
@@ -533,7 +534,7 @@ def campaign_pump(*, now: datetime | None = None, provider=None) -> dict:
     starts scheduled campaigns that are due, turns expired leases into `unknown`, settles
     `unknown` rows with the provider, wakes campaigns whose workers went quiet, and closes
     campaigns that are done."""
-    from .providers import provider_for
+    from .providers.registry import provider_for
 
     now = now or timezone.now()
     summary = {"started": 0, "expired": 0, "woken": 0, "finished": 0}

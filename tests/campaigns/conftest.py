@@ -88,3 +88,18 @@ def mailgun(settings, fake):
 @pytest.fixture
 def tier_attribute(db):
     return AttributeDefinition.objects.create(name="tier", type="text")
+
+
+@pytest.fixture
+def ses(settings, fake):
+    """anymail's SES backend (boto3) pointed at the fake server."""
+    settings.EMAIL_PROVIDER = "amazon_ses"
+    settings.ANYMAIL = {
+        "AMAZON_SES_SESSION_PARAMS": {"aws_access_key_id": "fake", "aws_secret_access_key": "fake",
+                                      "region_name": "us-east-1"},
+        "AMAZON_SES_CLIENT_PARAMS": {"endpoint_url": fake.url},
+    }
+    settings.CAMPAIGN_SEND_TIMEOUT = 1.0
+    settings.CAMPAIGN_RATE_LIMIT = 0
+    settings.CAMPAIGN_RATE_REDIS_URL = ""
+    return fake

@@ -8,7 +8,7 @@ from django.utils import timezone
 from campaigns import ledger, selectors, services
 from campaigns.ledger import Outcome, ledger_claim, ledger_expire_leases, ledger_reconcile, ledger_record
 from campaigns.models import Campaign, LedgerEntry, OutboxMessage
-from campaigns.providers import provider_for
+from campaigns.providers.registry import provider_for
 from campaigns.sending import campaign_send, quiet_until
 from customers.models import Customer, Suppression
 from tests.campaigns.conftest import spec
