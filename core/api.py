@@ -7,6 +7,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from .authentication import token_expired
@@ -27,6 +28,7 @@ def token_fresh(user, *, rotate: bool = False) -> Token:
 class TokenObtain(ObtainAuthToken):
     """POST username and password; the answer is `{"token": ...}` (send it as `Authorization: Token ...`)."""
 
+    throttle_classes = [ScopedRateThrottle]  # ObtainAuthToken has none
     throttle_scope = "token"
 
     @extend_schema(responses={200: TokenAnswer})
