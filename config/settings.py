@@ -216,7 +216,8 @@ SPECTACULAR_SETTINGS = {
 # --- Celery ---------------------------------------------------------------------------
 # Unset: kombu's filesystem transport, a broker that is just two folders under var/, so a
 # real worker process runs with no server to install. Set: redis:// or amqp://.
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or "filesystem://"
+# (a hostname, though the transport ignores it: kombu warns on every connection without one)
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or "filesystem://localhost/"
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

@@ -22,19 +22,29 @@ $PY manage.py load_demo --if-empty --customers "${DEMO_CUSTOMERS:-20000}"
 $PY manage.py ensure_admin
 
 pids=()
+stopping=
 stop() {
+  stopping=1
   trap - INT TERM EXIT
-  echo; echo "==> stopping"
+  echo; echo "==> stopping the web server, worker and beat"
   kill "${pids[@]}" 2>/dev/null || true
   wait 2>/dev/null || true
+  echo "==> stopped"
 }
 trap stop INT TERM EXIT
 $PY -m celery -A config worker --loglevel=INFO --concurrency=2 --without-gossip --without-mingle > var/worker.log 2>&1 &
 pids+=($!)
 $PY -m celery -A config beat --loglevel=INFO --pidfile= --schedule=var/celerybeat-schedule > var/beat.log 2>&1 &
 pids+=($!)
-$PY manage.py runserver "127.0.0.1:$PORT" --noreload > var/web.log 2>&1 &
+# gunicorn, as in production: a request past WEB_TIMEOUT seconds loses its worker rather
+# than holding it forever.
+.venv/bin/gunicorn config.wsgi --bind "127.0.0.1:$PORT" --workers "${WEB_WORKERS:-3}" \
+  --timeout "${WEB_TIMEOUT:-30}" --access-logfile - > var/web.log 2>&1 &
 pids+=($!)
 echo "==> offerlab is running at http://127.0.0.1:$PORT/  (worker, beat and web logs in var/; Ctrl-C stops)"
 wait -n "${pids[@]}" || true
-echo "==> a process exited; see var/web.log, var/worker.log, var/beat.log" >&2
+# Reached on Ctrl-C too (the trap has run by then): only an unasked-for exit is news.
+if [ -z "$stopping" ]; then
+  echo "==> one of the processes stopped by itself; its log says why: var/web.log, var/worker.log, var/beat.log" >&2
+  exit 1
+fi

@@ -26,7 +26,7 @@ def test_missing_secret_key_with_debug_off_stops_start_up_with_a_clear_message(t
 def test_defaults_are_sqlite_outbox_and_an_embedded_broker():
     result = settings_in_child(SECRET_KEY="x", CELERY_BROKER_URL="")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["django.db.backends.sqlite3", "campaigns.outbox.OutboxBackend", "filesystem://"]
+    assert result.stdout.split() == ["django.db.backends.sqlite3", "campaigns.outbox.OutboxBackend", "filesystem://localhost/"]
 
 
 def test_database_url_and_provider_come_from_the_environment():
