@@ -19,6 +19,7 @@ from django.db import transaction
 
 MIN_FACTOR = 0.05
 RECOVER_STEP = 0.02  # of the full rate, per successful batch
+THROTTLE_PAUSE_SECONDS = 1.0
 
 # KEYS[1] the bucket; ARGV: rate, burst, n, mode (reserve|throttle|recover), retry_after
 _LUA = """
@@ -75,8 +76,10 @@ class RateLimiter:
         return wait
 
     def throttle(self, retry_after: float | None) -> None:
-        """The provider said 429: slow everyone down, and pause them for Retry-After."""
-        self._run("throttle", 0, retry_after or 0.0)
+        """The provider said slow down: halve everyone's rate and pause them for its
+        Retry-After, or for THROTTLE_PAUSE_SECONDS when it gave none (SES never does):
+        without a pause an unlimited rate would go on at full speed."""
+        self._run("throttle", 0, retry_after or THROTTLE_PAUSE_SECONDS)
 
     def recover(self) -> None:
         self._run("recover", 0)

@@ -136,7 +136,9 @@ def batch_send(
                 outcomes.append(Outcome(row.id, row.attempts, S.UNKNOWN, error=result.error))
                 stats.unknown += 1
             else:
-                if result.error.startswith("HTTP 429") or result.retry_after:
+                if result.throttled or result.retry_after:
+                    # The provider asked everyone to slow down (or to wait): the shared
+                    # limiter holds every worker, not only this batch's rows.
                     throttled = max(throttled or 0.0, result.retry_after or 0.0)
                 if row.retries + 1 >= settings.CAMPAIGN_MAX_RETRIES:
                     outcomes.append(Outcome(row.id, row.attempts, S.FAILED, error=f"gave up after {row.retries + 1} tries: {result.error}"))

@@ -1,14 +1,16 @@
 """campaigns/sending.py + ledger.py: claim, check, send, record; exactly once."""
 
+import uuid
 from datetime import datetime, time, timedelta, timezone as dt_timezone
 
 import pytest
 from django.utils import timezone
 
-from campaigns import ledger, selectors, services
+from campaigns import ledger, selectors, sending, services
 from campaigns.ledger import Outcome, ledger_claim, ledger_expire_leases, ledger_reconcile, ledger_record
 from campaigns.models import Campaign, LedgerEntry, OutboxMessage
 from campaigns.providers.registry import provider_for
+from campaigns.ratelimit import RateLimiter
 from campaigns.sending import campaign_send, quiet_until
 from customers.models import Customer, Suppression
 from tests.campaigns.conftest import spec
@@ -179,3 +181,48 @@ def test_cancelled_rows_are_not_claimed(campaign):
     campaign = launched(campaign)
     ledger.ledger_cancel_pending(campaign.id)
     assert ledger_claim(campaign.id, 500)[1] == []
+
+
+# --------------------------------------------------------------------------- throttling
+# Each provider signals "slow down" its own way; whatever the way, the next claim waits.
+
+
+@pytest.fixture
+def limiter(monkeypatch):
+    """The limiter campaign_send uses, on a key no other test shares."""
+    made = []
+
+    def fresh(account_key):
+        made.append(RateLimiter(key=f"{account_key}:{uuid.uuid4().hex}", rate=0, burst=1))
+        return made[-1]
+
+    monkeypatch.setattr(sending, "limiter_for", fresh)
+    return made
+
+
+THROTTLES = {
+    # Postmark answers 200 for the batch, with ErrorCode 429 for one message inside it.
+    "postmark": lambda fake, row: fake.faults.update({"throttle": {row.email}}),
+    # Mailgun: HTTP 429 for the whole call, here without a Retry-After to lean on.
+    "mailgun": lambda fake, row: fake.faults.update({"every_429": 1, "retry_after": 0}),
+    # SES: boto3's ClientError with the code Throttling (an HTTP 400).
+    "ses": lambda fake, row: fake.faults.update({"every_429": 1}),
+}
+
+
+@pytest.mark.parametrize("provider_name", sorted(THROTTLES))
+def test_after_a_throttled_answer_the_next_claim_waits(request, provider_name, campaign, limiter):
+    fake = request.getfixturevalue(provider_name)
+    campaign = launched(campaign)
+    row = LedgerEntry.objects.filter(campaign=campaign, status=S.PENDING).order_by("due_at", "id").first()
+    THROTTLES[provider_name](fake, row)
+    stats = campaign_send(campaign.id, batch_size=20, budget_seconds=0.0001)  # one claim
+    assert stats.retried >= 1
+    assert limiter[0].reserve(1) >= 0.5, "the next claim must wait for the throttle to pass"
+
+
+def test_an_answer_without_a_throttle_does_not_hold_the_next_claim(postmark, campaign, limiter):
+    campaign = launched(campaign)
+    postmark.faults.update({"every_503": 1})
+    stats = campaign_send(campaign.id, batch_size=20, budget_seconds=0.0001)
+    assert stats.retried == 20 and limiter[0].reserve(1) == 0
