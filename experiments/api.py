@@ -17,9 +17,13 @@ from rest_framework.response import Response
 
 from core.roles import VIEWER
 
-from . import selectors, services, stats
+from . import selectors
+from .kinds import KIND_CHOICES, KINDS, kind_get
 from .models import Arm, Experiment, Metric
 from .presentation import report_csv_write
+from .services.definitions import ExperimentError
+from .services.reports import report_refresh, report_refresh_enqueue
+from .stats import planning
 
 BY_PARAMETER = OpenApiParameter("by", str, description="break the results down by this unit attribute")
 
@@ -31,6 +35,8 @@ class ArmSerializer(serializers.ModelSerializer):
 
 
 class MetricSerializer(serializers.ModelSerializer):
+    kind = serializers.ChoiceField(choices=KIND_CHOICES)
+
     class Meta:
         model = Metric
         fields = ["name", "kind", "source", "is_primary", "event_kind", "order_filter"]
@@ -50,7 +56,7 @@ class ExperimentSerializer(serializers.ModelSerializer):
 
 
 class PlanSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=["binary", "continuous"], default="binary")
+    kind = serializers.ChoiceField(choices=KIND_CHOICES, default=next(iter(KINDS)))
     baseline = serializers.FloatField(required=False, help_text="control conversion rate (binary), e.g. 0.05")
     sd = serializers.FloatField(required=False, min_value=0, help_text="standard deviation per unit (continuous)")
     mde = serializers.FloatField(help_text="smallest effect worth detecting")
@@ -61,12 +67,13 @@ class PlanSerializer(serializers.Serializer):
                                    help_text="treatment units per control unit")
 
     def validate(self, data):
-        if data["kind"] == "binary" and data.get("baseline") is None:
-            raise ValidationError({"baseline": "a binary plan needs the baseline rate"})
-        if data["kind"] == "continuous" and not data.get("sd"):
-            raise ValidationError({"sd": "a continuous plan needs the standard deviation"})
-        if data["kind"] == "continuous" and data["relative"]:
-            raise ValidationError({"relative": "give a continuous mde in the metric's units"})
+        kind = kind_get(data["kind"])
+        if kind.plan_input == "baseline" and data.get("baseline") is None:
+            raise ValidationError({"baseline": f"a {kind.name} plan needs the baseline rate"})
+        if kind.plan_input == "sd" and not data.get("sd"):
+            raise ValidationError({"sd": f"a {kind.name} plan needs the standard deviation"})
+        if kind.plan_input == "sd" and data["relative"]:
+            raise ValidationError({"relative": f"give a {kind.name} mde in the metric's units"})
         return data
 
 
@@ -86,18 +93,11 @@ class RefreshSerializer(serializers.Serializer):
 
 
 def plan_compute(data: dict) -> dict:
-    common = dict(alpha=data["alpha"], power=data["power"], ratio=data["ratio"])
-    if data["kind"] == "binary":
-        result = stats.sample_size_binary(data["baseline"], data["mde"], relative=data["relative"], **common)
-        method = "two-sided two-proportion test, Cohen's h (statsmodels NormalIndPower)"
-    else:
-        result = stats.sample_size_continuous(data["sd"], data["mde"], **common)
-        method = "two-sided t-test (statsmodels TTestIndPower)"
-    return {
-        "n_per_arm": max(result["n_control"], result["n_treatment"]),
-        "total": result["n_control"] + result["n_treatment"],
-        **result, "method": method, "inputs": data,
-    }
+    kind = kind_get(data["kind"])
+    inputs = {kind.plan_input: data[kind.plan_input]}
+    result = planning.sample_size_plan(data["mde"], relative=data["relative"], alpha=data["alpha"],
+                                       power=data["power"], ratio=data["ratio"], **inputs)
+    return {**result, "inputs": data}
 
 
 class ExperimentViewSet(viewsets.ReadOnlyModelViewSet):
@@ -109,8 +109,8 @@ class ExperimentViewSet(viewsets.ReadOnlyModelViewSet):
     def _report(self, request, experiment: Experiment) -> dict:
         by = request.query_params.get("by", "")
         try:
-            return services.report_refresh(experiment, by=by).body
-        except (ValueError, services.ExperimentError) as exc:
+            return report_refresh(experiment, by=by).body
+        except (ValueError, ExperimentError) as exc:
             raise ValidationError({"by": str(exc)}) from None
 
     @extend_schema(parameters=[BY_PARAMETER], responses={200: OpenApiTypes.OBJECT})
@@ -139,7 +139,7 @@ class ExperimentViewSet(viewsets.ReadOnlyModelViewSet):
         experiment = self.get_object()
         payload = RefreshSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        services.report_refresh_enqueue(experiment, by=payload.validated_data["by"])
+        report_refresh_enqueue(experiment, by=payload.validated_data["by"])
         return Response({"queued": True, "experiment": experiment.id, "by": payload.validated_data["by"]},
                         status=status.HTTP_202_ACCEPTED)
 

@@ -1,10 +1,10 @@
 """import_experiment: per-unit results of a test run elsewhere, from CSV.
 
-The same path as the customer importers (customers/importers.py): read and type each
-record in Python with customers/parsing.py, stream the good ones into a temporary staging
-table (COPY on PostgreSQL), let SQL find duplicate units, then create the experiment, its
-arms (one per distinct label of the arm column) and one exposure per unit in one INSERT
-... SELECT. Every rejected record is reported with its line number and reason.
+The same path as the customer importers (customers/importers/): read and type each
+record in Python with core/parsing.py, stream the good ones into a temporary staging
+table (core.bulk.staging_table: COPY on PostgreSQL), let SQL find duplicate units, then
+create the experiment, its arms (one per distinct label of the arm column) and one
+exposure per unit in one INSERT ... SELECT. Every rejected record is reported with its line number and reason.
 
 Re-importing a name that exists is refused, saying so, unless ``replace`` is given: then
 the old experiment (its exposures, reports and uplift models) is replaced in the same
@@ -24,20 +24,24 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from core.db import is_postgres
-
 from core import parsing
-from core.rejects import RejectWriter
+from core.bulk import Staging, staging_table
+from core.db import is_postgres
 from core.parsing import FileError, ValueProblem
-from core.bulk import bulk_copy
+from core.rejects import RejectWriter
 
-from . import outcomes, services
+from . import outcomes
+from .kinds import KINDS
 from .models import Arm, Experiment, Exposure, Metric
+from .services.definitions import ExperimentError, MetricDefinition, experiment_create, experiment_delete
+from .services.reports import report_refresh_enqueue
 
 STAGING = "experiment_import_staging"
+STAGING_COLUMNS = [("line", "integer"), ("unit", "text"), ("arm", "text"), ("attributes", "jsonb"),
+                   ("outcomes", "jsonb"), ("reject", "text")]
 TYPE_SAMPLE_ROWS = 1000
 MAX_ARMS = 20
-KINDS = ("binary", "continuous")
+KIND_OPTIONS = "|".join(KINDS)
 
 
 class ImportFailed(Exception):
@@ -77,11 +81,11 @@ class ExperimentImportResult:
 
 
 def parse_metric_option(text: str) -> tuple[str, str]:
-    """'COL:binary' -> ('COL', 'binary')."""
+    """'COL:binary' -> ('COL', 'binary'); the kinds are experiments.kinds.KINDS."""
     column, sep, kind = text.rpartition(":")
     kind = kind.strip().lower()
     if not sep or not column.strip() or kind not in KINDS:
-        raise ImportFailed(f"--metric {text!r}: expected COLUMN:binary or COLUMN:continuous")
+        raise ImportFailed(f"--metric {text!r}: expected COLUMN:KIND, KIND one of {', '.join(KINDS)}")
     return column.strip(), kind
 
 
@@ -108,7 +112,7 @@ def experiment_import(
     path = Path(path)
     metrics = [parse_metric_option(m) if isinstance(m, str) else (m[0], m[1].lower()) for m in metrics]
     if not metrics:
-        raise ImportFailed("name at least one outcome with --metric COLUMN:binary|continuous")
+        raise ImportFailed(f"name at least one outcome with --metric COLUMN:{KIND_OPTIONS}")
     if primary is not None and primary not in [m[0] for m in metrics]:
         raise ImportFailed(f"--primary {primary!r} is not one of the --metric columns {[m[0] for m in metrics]}")
     try:
@@ -176,15 +180,14 @@ def _import(header, records, result: ExperimentImportResult, rejects: RejectWrit
                     f"an experiment named {name!r} already exists (id {existing.id}, {units:,} units, "
                     f"created {existing.created_at:%Y-%m-%d %H:%M}); refused, nothing was changed. "
                     "Import under another --name, or pass --replace to replace it with this file.")
-            services.experiment_delete(existing)
+            experiment_delete(existing)
             result.action = "replaced"
-        _staging_create()
-        try:
-            bulk_copy(STAGING, ["line", "unit", "arm", "attributes", "outcomes"],
-                      _rows(itertools.chain(head, records), result, rejects, unit_column=unit_column, arm_column=arm_column,
-                            metrics=metrics, covariate=covariate, types=types))
-            _reject_duplicates(rejects, unit_column, arm_column)
-            arms = _staged_arms()
+        with staging_table(STAGING, STAGING_COLUMNS, indexes=["unit"]) as staging:
+            rows = _rows(itertools.chain(head, records), result, rejects, unit_column=unit_column,
+                         arm_column=arm_column, metrics=metrics, covariate=covariate, types=types)
+            staging.copy_rows(rows, ["line", "unit", "arm", "attributes", "outcomes"])
+            _reject_duplicates(staging, rejects, unit_column, arm_column)
+            arms = _staged_arms(staging)
             if not arms:
                 raise ImportFailed("no valid rows: nothing to import" +
                                    (f" (see {rejects.path})" if rejects.count and rejects.path else ""))
@@ -199,9 +202,9 @@ def _import(header, records, result: ExperimentImportResult, rejects: RejectWrit
             order = [control] + sorted(a for a in arms if a != control)
             primary_name = primary or metrics[0][0]
             ordered = sorted(metrics, key=lambda m: m[0] != primary_name)
-            definitions = [services.MetricDefinition(c, k, Metric.Source.IMPORTED) for c, k in ordered]
+            definitions = [MetricDefinition(c, k, Metric.Source.IMPORTED) for c, k in ordered]
             try:
-                experiment = services.experiment_create(
+                experiment = experiment_create(
                     name, [(a, float(weights.get(a, 1.0)), a == control) for a in order],
                     primary_metric=definitions[0], secondary_metrics=definitions[1:],
                     source=Experiment.Source.IMPORTED, mode=mode, alpha=alpha, covariate=covariate or "",
@@ -209,16 +212,13 @@ def _import(header, records, result: ExperimentImportResult, rejects: RejectWrit
                     import_info={"file": result.source, "attributes": types, "arm_column": arm_column,
                                  "imported_at": timezone.now().isoformat()},
                 )
-            except services.ExperimentError as exc:
+            except ExperimentError as exc:
                 raise ImportFailed(str(exc)) from None
-            result.imported = _insert(experiment)
-        finally:
-            _staging_drop()
+            result.imported = _insert(staging, experiment)
         result.experiment_id = experiment.id
         result.metrics = [{"name": d.name, "kind": d.kind, "primary": i == 0} for i, d in enumerate(definitions)]
         result.arms = _arm_summary(experiment)
-    services.report_refresh_enqueue(experiment)
-
+    report_refresh_enqueue(experiment)
 
 
 def _rows(records, result, rejects, *, unit_column, arm_column, metrics, covariate, types) -> Iterator[tuple]:
@@ -245,8 +245,7 @@ def _rows(records, result, rejects, *, unit_column, arm_column, metrics, covaria
                 if not text.strip():
                     raise ValueProblem(f"column '{column}' ({kind} outcome) is blank")
                 try:
-                    values[column] = (1 if parsing.parse_bool(text) else 0) if kind == "binary" \
-                        else float(parsing.parse_number(text))
+                    values[column] = KINDS[kind].parse(text)
                 except ValueProblem as exc:
                     raise ValueProblem(f"column '{column}' ({kind} outcome): {exc}") from None
             attributes = {}
@@ -271,51 +270,32 @@ def _rows(records, result, rejects, *, unit_column, arm_column, metrics, covaria
 # --------------------------------------------------------------------------- SQL
 
 
-def _staging_create() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {STAGING}")
-        if is_postgres():
-            cursor.execute(f"CREATE TEMP TABLE {STAGING} (line integer, unit text, arm text, attributes jsonb, "
-                           f"outcomes jsonb, reject text) ON COMMIT DROP")
-        else:
-            cursor.execute(f"CREATE TEMP TABLE {STAGING} (line, unit, arm, attributes, outcomes, reject)")
-        cursor.execute(f"CREATE INDEX {STAGING}_unit ON {STAGING} (unit)")
-
-
-def _staging_drop() -> None:
-    if not is_postgres():  # PostgreSQL drops it on commit
-        with connection.cursor() as cursor:
-            cursor.execute(f"DROP TABLE IF EXISTS {STAGING}")
-
-
-def _reject_duplicates(rejects: RejectWriter, unit_column: str | None, arm_column: str) -> None:
+def _reject_duplicates(staging: Staging, rejects: RejectWriter, unit_column: str | None, arm_column: str) -> None:
     """A unit twice in the file: the first row stands, later ones are reported by line."""
     with connection.cursor() as cursor:
-        if is_postgres():
-            cursor.execute(f"ANALYZE {STAGING}")
         cursor.execute(
-            f"UPDATE {STAGING} SET reject = 'duplicate unit ''' || {STAGING}.unit || ''', first on line ' "
-            f"|| f.first_line FROM (SELECT unit, MIN(line) AS first_line FROM {STAGING} GROUP BY unit "
-            f"HAVING COUNT(*) > 1) f WHERE f.unit = {STAGING}.unit AND {STAGING}.line <> f.first_line"
+            f"UPDATE {staging.name} SET reject = 'duplicate unit ''' || {staging.name}.unit || ''', first on line ' "
+            f"|| f.first_line FROM (SELECT unit, MIN(line) AS first_line FROM {staging.name} GROUP BY unit "
+            f"HAVING COUNT(*) > 1) f WHERE f.unit = {staging.name}.unit AND {staging.name}.line <> f.first_line"
         )
-        cursor.execute(f"SELECT line, reject, unit, arm FROM {STAGING} WHERE reject IS NOT NULL ORDER BY line")
+        cursor.execute(f"SELECT line, reject, unit, arm FROM {staging.name} WHERE reject IS NOT NULL ORDER BY line")
         for line, reason, unit, arm in cursor.fetchall():
             rejects.write(line, f"line {line}: {reason}", {unit_column or "": unit, arm_column: arm})
-        cursor.execute(f"DELETE FROM {STAGING} WHERE reject IS NOT NULL")
+        cursor.execute(f"DELETE FROM {staging.name} WHERE reject IS NOT NULL")
 
 
-def _staged_arms() -> dict[str, int]:
+def _staged_arms(staging: Staging) -> dict[str, int]:
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT arm, COUNT(*) FROM {STAGING} GROUP BY arm")
+        cursor.execute(f"SELECT arm, COUNT(*) FROM {staging.name} GROUP BY arm")
         return dict(cursor.fetchall())
 
 
-def _insert(experiment: Experiment) -> int:
+def _insert(staging: Staging, experiment: Experiment) -> int:
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {Exposure._meta.db_table} (experiment_id, arm_id, unit, customer_id, exposed_at, "
             f"attributes, outcomes) SELECT %s, a.id, s.unit, NULL, NULL, s.attributes, s.outcomes "
-            f"FROM {STAGING} s JOIN {Arm._meta.db_table} a ON a.experiment_id = %s AND a.name = s.arm "
+            f"FROM {staging.name} s JOIN {Arm._meta.db_table} a ON a.experiment_id = %s AND a.name = s.arm "
             f"ORDER BY s.line",
             [experiment.id, experiment.id],
         )

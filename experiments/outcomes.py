@@ -10,25 +10,26 @@ only the units that have some are aggregated per unit and the zeros come from th
 For imported exposures the value is in the exposure row's ``outcomes``.
 
 Per-unit arrays are fetched only where a method needs them (CUPED, uplift); survival data
-come back already grouped by arm and hour, so a million units are a few thousand rows.
+come back already grouped by arm and hour (survival.py).
 """
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import numpy as np
 import pandas as pd
 from django.db import connection
 from django.db.models import Max, Min
 
-from core.db import is_postgres
+from core.db import db_datetime, is_postgres
 
 from customers.models import Customer, Event, Order
 
+from .kinds import kind_get
 from .models import Experiment, Exposure, Metric
 
 EXPOSURE = Exposure._meta.db_table
@@ -42,14 +43,20 @@ CUSTOMER_COLUMNS = ("country", "time_zone")  # breakdowns may use these besides 
 
 @dataclass
 class Sums:
-    """n units; per metric name, (sum, sum of squares) of the per-unit values."""
+    """n units; per metric name, the aggregates of the per-unit values its kind names
+    (experiments.kinds: sum and sum of squares for binary and continuous)."""
 
     n: int = 0
-    metrics: dict[str, tuple[float, float]] = field(default_factory=dict)
+    metrics: dict[str, tuple[float, ...]] = field(default_factory=dict)
 
-    def add(self, name: str, total: float, total_sq: float) -> None:
-        t, s = self.metrics.get(name, (0.0, 0.0))
-        self.metrics[name] = (t + float(total or 0), s + float(total_sq or 0))
+    def add(self, name: str, values: Sequence[float | None]) -> None:
+        old = self.metrics.get(name, (0.0,) * len(values))
+        self.metrics[name] = tuple(t + float(v or 0) for t, v in zip(old, values))
+
+
+def _aggregates(metric: Metric, value: str) -> list[str]:
+    """The SQL aggregates of ``metric``'s kind over a unit value expression."""
+    return [a.format(v=value) for a in kind_get(metric.kind).aggregates]
 
 
 Grouping = tuple[str, list, str]  # breakdown expression, its params, the join it needs
@@ -115,16 +122,11 @@ def _in_window(at: str, window: tuple[int, int], span: tuple[datetime | None, da
             f"{at} >= e.exposed_at + %s * INTERVAL '1 day' AND {at} < e.exposed_at + %s * INTERVAL '1 day'",
             [low, high, start, end],
         )
-    adapt = connection.ops.adapt_datetimefield_value
     return (
         f"{at} >= %s AND {at} < %s AND "
         f"julianday({at}) >= julianday(e.exposed_at) + %s AND julianday({at}) < julianday(e.exposed_at) + %s",
-        [adapt(low), adapt(high), start, end],
+        [db_datetime(low), db_datetime(high), start, end],
     )
-
-
-def _now_param(now: datetime):
-    return now if is_postgres() else connection.ops.adapt_datetimefield_value(now)
 
 
 def _group_sql(experiment: Experiment, by: str | None) -> tuple[str, list, str]:
@@ -147,7 +149,7 @@ def _arm_filter(arm_ids: list[int] | None) -> tuple[str, list]:
     return f" AND e.arm_id IN ({', '.join(['%s'] * len(arm_ids))})", list(arm_ids)
 
 
-def _fetch(sql: str, params: list) -> list[tuple]:
+def fetch(sql: str, params: list) -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
@@ -169,20 +171,21 @@ def arm_sums(
     group, group_params, join = _group_sql(experiment, by)
     out: dict[tuple[str, int], Sums] = defaultdict(Sums)
     imported = [m for m in metrics if m.source == Metric.Source.IMPORTED]
-    columns, params = [], list(group_params)
+    columns, params, widths = [], list(group_params), []
     for metric in imported:
         value, value_params = _json_number("e.outcomes", metric.name)
-        columns.append(f"SUM({value}), SUM({value} * {value})")
-        params += value_params * 3
+        aggregates = _aggregates(metric, value)
+        columns += aggregates
+        widths.append(len(aggregates))
+        params += value_params * sum(a.count(value) for a in aggregates)
     sql = (
         f"SELECT {group} AS grp, e.arm_id, COUNT(*){''.join(', ' + c for c in columns)} "
         f"FROM {EXPOSURE} e {join} WHERE e.experiment_id = %s GROUP BY 1, 2"
     )
-    for grp, arm_id, n, *values in _fetch(sql, params + [experiment.id]):
+    for grp, arm_id, n, *values in fetch(sql, params + [experiment.id]):
         sums = out[(group_label(grp), arm_id)]
         sums.n += n
-        for i, metric in enumerate(imported):
-            sums.add(metric.name, values[2 * i], values[2 * i + 1])
+        _add_values(sums, imported, widths, values)
 
     if experiment.source == Experiment.Source.CUSTOMERS:
         window = (0, experiment.attribution_days)
@@ -191,23 +194,28 @@ def arm_sums(
             chosen = [m for m in metrics if m.source in sources]
             if not chosen:
                 continue
-            if all(m.kind == Metric.Kind.BINARY for m in chosen):
+            if all(kind_get(m.kind).share for m in chosen):
                 for metric in chosen:
                     sql, sql_params = _converters(experiment, metric, window, span, (group, group_params, join))
-                    for grp, arm_id, converted in _fetch(sql, sql_params):
-                        out[(group_label(grp), arm_id)].add(metric.name, converted, converted)
+                    width = len(kind_get(metric.kind).aggregates)
+                    # A share's unit values are 0 or 1: every aggregate of them is the count of ones.
+                    for grp, arm_id, converted in fetch(sql, sql_params):
+                        out[(group_label(grp), arm_id)].add(metric.name, (converted,) * width)
                 continue
             inner, inner_params = builder(experiment, chosen, window, span, (group, group_params, join))
-            outer = ", ".join(
-                f"SUM({_unit_level(m, f'u.m{i}')}), SUM({_unit_level(m, f'u.m{i}')} * {_unit_level(m, f'u.m{i}')})"
-                for i, m in enumerate(chosen)
-            )
-            rows = _fetch(f"SELECT u.grp, u.arm_id, {outer} FROM ({inner}) u GROUP BY 1, 2", inner_params)
+            outer = [_aggregates(m, _unit_level(m, f"u.m{i}")) for i, m in enumerate(chosen)]
+            rows = fetch(f"SELECT u.grp, u.arm_id, {', '.join(sum(outer, []))} FROM ({inner}) u GROUP BY 1, 2",
+                          inner_params)
             for grp, arm_id, *values in rows:
-                sums = out[(group_label(grp), arm_id)]
-                for i, metric in enumerate(chosen):
-                    sums.add(metric.name, values[2 * i], values[2 * i + 1])
+                _add_values(out[(group_label(grp), arm_id)], chosen, [len(o) for o in outer], values)
     return dict(out)
+
+
+def _add_values(sums: Sums, metrics: list[Metric], widths: list[int], values: Sequence) -> None:
+    start = 0
+    for metric, width in zip(metrics, widths):
+        sums.add(metric.name, values[start:start + width])
+        start += width
 
 
 def _converters(experiment: Experiment, metric: Metric, window: tuple[int, int], span,
@@ -236,10 +244,8 @@ def _converters(experiment: Experiment, metric: Metric, window: tuple[int, int],
 
 
 def _unit_level(metric: Metric, column: str) -> str:
-    """A unit's value from its per-unit total: conversions are 0/1."""
-    if metric.kind == Metric.Kind.BINARY:
-        return f"CASE WHEN {column} > 0 THEN 1 ELSE 0 END"
-    return column
+    """A unit's value from its per-unit total, as its kind says (conversions are 0/1)."""
+    return kind_get(metric.kind).unit_value_sql.format(v=column)
 
 
 def _order_value(metric: Metric) -> tuple[str, list]:
@@ -334,7 +340,7 @@ def unit_values(
     sql = f"SELECT {', '.join(select)} FROM {EXPOSURE} e WHERE e.experiment_id = %s{arm_sql} ORDER BY e.id"
     columns = ["exposure_id", "arm_id", "unit", "customer_id"] + (["attributes"] if attributes else [])
     frame = pd.DataFrame.from_records(
-        _fetch(sql, params + [experiment.id] + arm_params), columns=columns + [m.name for m in imported]
+        fetch(sql, params + [experiment.id] + arm_params), columns=columns + [m.name for m in imported]
     ).set_index("exposure_id")
     if attributes:
         frame["attributes"] = frame["attributes"].map(_as_dict)
@@ -347,7 +353,7 @@ def unit_values(
                 continue
             inner, inner_params = builder(experiment, chosen, window, span, NO_GROUPING, arm_ids)
             levels = ", ".join(_unit_level(m, f"u.m{i}") for i, m in enumerate(chosen))
-            found = _fetch(f"SELECT u.exposure_id, {levels} FROM ({inner}) u", inner_params)
+            found = fetch(f"SELECT u.exposure_id, {levels} FROM ({inner}) u", inner_params)
             names = [m.name for m in chosen]
             per_unit = pd.DataFrame.from_records(found, columns=["exposure_id", *names]).set_index("exposure_id")
             frame = frame.join(per_unit.astype(float), how="left")
@@ -360,7 +366,7 @@ def unit_values(
 def unit_covariate(experiment: Experiment, column: str) -> pd.Series:
     """A numeric unit attribute per exposure id (NaN where missing): CUPED's covariate."""
     value, params = _json_number("e.attributes", column)
-    rows = _fetch(f"SELECT e.id, {value} FROM {EXPOSURE} e WHERE e.experiment_id = %s", params + [experiment.id])
+    rows = fetch(f"SELECT e.id, {value} FROM {EXPOSURE} e WHERE e.experiment_id = %s", params + [experiment.id])
     series = pd.Series({i: v for i, v in rows}, dtype=float)
     series.index.name = "exposure_id"
     return series
@@ -373,89 +379,3 @@ def _as_dict(value) -> dict:
     if value in (None, ""):
         return {}
     return json.loads(value)
-
-
-# --------------------------------------------------------------------------- survival
-
-
-@dataclass
-class SurvivalData:
-    """Per-unit arrays rebuilt from grouped counts: days to the first return (or to now,
-    censored), whether it happened, and whole days observed since exposure."""
-
-    arm_ids: np.ndarray
-    durations: np.ndarray
-    events: np.ndarray
-    observed_days: np.ndarray
-
-
-def survival_data(experiment: Experiment, now: datetime, *, max_day: int) -> SurvivalData:
-    """Time from exposure to the first order (or first event of ``retention_event``) after it.
-
-    Two grouped queries instead of one row per unit: every exposure by (arm, hours to now,
-    whole days observed capped at ``max_day``), and the units that returned by (arm, hours
-    to the return, hours to now, days observed); the censored units are the first minus the
-    second. Hours are rounded up for returns and down for censoring: "returned within N
-    days" and "observed N days" then compare exactly for whole-day N, which is what day-N
-    retention asks; curves move by under an hour.
-    """
-    first, last = exposure_span(experiment)
-    if first is None:
-        empty = np.array([], dtype=float)
-        return SurvivalData(np.array([], dtype=np.int64), empty, empty, empty)
-    now_p = _now_param(now)
-    if is_postgres():
-        # date_part, not EXTRACT: since PostgreSQL 14 EXTRACT is numeric, several times slower per row.
-        span = "(date_part('epoch', {a} - {b}) / 3600.0)"
-        ceil, floor, least = "CEIL({})", "FLOOR({})", "LEAST({}, %s)"
-    else:
-        span = "((julianday({a}) - julianday({b})) * 24.0)"
-        # SQLite may be built without CEIL/FLOOR; these are exact for non-negative values.
-        ceil = "(CAST({0} AS INTEGER) + ({0} > CAST({0} AS INTEGER)))"
-        floor, least = "CAST({} AS INTEGER)", "MIN({}, %s)"
-    to_now = span.format(a="%s", b="{t}.exposed_at")
-    censor_hours = floor.format(to_now)
-    observed = least.format(floor.format(f"({to_now} / 24.0)"))
-
-    everyone = (
-        f"SELECT e.arm_id, {censor_hours.format(t='e')}, {observed.format(t='e')}, COUNT(*) "
-        f"FROM {EXPOSURE} e WHERE e.experiment_id = %s AND e.exposed_at IS NOT NULL AND e.exposed_at <= %s "
-        f"GROUP BY 1, 2, 3"
-    )
-    all_rows = _fetch(everyone, [now_p, now_p, max_day, experiment.id, now_p])
-
-    if experiment.retention_event == "order":
-        table, at, kind_sql, kind_params = ORDER, "ordered_at", "", []
-    else:
-        table, at, kind_sql, kind_params = EVENT, "occurred_at", " AND f.kind = %s", [experiment.retention_event]
-    bound = first if is_postgres() else connection.ops.adapt_datetimefield_value(first)
-    returners = (
-        f"SELECT u.arm_id, {ceil.format(span.format(a='u.first_at', b='u.exposed_at'))}, "
-        f"{censor_hours.format(t='u')}, {observed.format(t='u')}, COUNT(*) FROM ("
-        f"SELECT e.id, e.arm_id, e.exposed_at, MIN(f.{at}) AS first_at FROM {EXPOSURE} e "
-        f"JOIN {table} f ON f.customer_id = e.customer_id AND f.{at} >= %s AND f.{at} <= %s "
-        f"AND f.{at} >= e.exposed_at{kind_sql} "
-        f"WHERE e.experiment_id = %s AND e.exposed_at IS NOT NULL AND e.exposed_at <= %s "
-        f"GROUP BY e.id, e.arm_id, e.exposed_at) u GROUP BY 1, 2, 3, 4"
-    )
-    returned = _fetch(returners, [now_p, now_p, max_day, bound, now_p, *kind_params, experiment.id, now_p])
-
-    censored = defaultdict(int)
-    for arm_id, hours, days, count in all_rows:
-        censored[(arm_id, float(hours), float(days))] += count
-    arms, durations, events, observed_days, counts = [], [], [], [], []
-    for arm_id, return_hours, hours, days, count in returned:
-        censored[(arm_id, float(hours), float(days))] -= count
-        arms.append(arm_id), durations.append(max(float(return_hours), 0.0) / 24.0)
-        events.append(1), observed_days.append(float(days)), counts.append(count)
-    for (arm_id, hours, days), count in censored.items():
-        if count > 0:
-            arms.append(arm_id), durations.append(max(hours, 0.0) / 24.0)
-            events.append(0), observed_days.append(days), counts.append(count)
-    counts = np.array(counts, dtype=np.int64)
-    return SurvivalData(
-        arm_ids=np.repeat(np.array(arms, dtype=np.int64), counts),
-        durations=np.repeat(np.array(durations, dtype=float), counts),
-        events=np.repeat(np.array(events, dtype=int), counts),
-        observed_days=np.repeat(np.array(observed_days, dtype=float), counts),
-    )

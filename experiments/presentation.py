@@ -9,8 +9,10 @@ from __future__ import annotations
 import csv
 from typing import IO
 
-from .analysis import diff_text, interval_text, value_text
-from .stats import format_p_value
+from core import formatting
+from core.formatting import p_clause
+
+from .kinds import kind_get
 
 CSV_COLUMNS = [
     "section", "segment", "metric", "kind", "primary", "arm", "control_arm", "is_control", "n", "mean",
@@ -20,47 +22,35 @@ CSV_COLUMNS = [
 BANNER = "!" * 78
 
 
-def _p(p) -> str:
-    return format_p_value(p) or "n/a"
-
-
-def _lift(x) -> str:
-    return "n/a" if x is None else f"{x * 100:+.1f}%"
-
-
-def _lift_ci(ci) -> str:
-    lo, hi = ci
-    return "n/a" if lo is None or hi is None else f"{lo * 100:+.1f}% to {hi * 100:+.1f}%"
-
-
 def _srm_lines(srm: dict) -> list[str]:
     if srm["status"] == "fail":
         return [BANNER, f"!!! SRM CHECK FAILED - {srm['message']}", "!!! Do not act on the results below.",
                 BANNER]
     if srm["status"] == "warning":
         return [f"SRM WARNING - {srm['message']}"]
-    return [f"SRM ok - {srm['message']} (p = {_p(srm['p_value'])})"]
+    return [f"SRM ok - {srm['message']} ({p_clause(srm['p_value'])})"]
 
 
 def _metric_lines(metric: dict, indent: str = "") -> list[str]:
-    kind = metric["kind"]
-    title = f"{metric['name']} ({kind}{', primary' if metric['primary'] else ''})"
+    kind = kind_get(metric["kind"])
+    value_text, diff_text = kind.value_text, kind.diff_text
+    title = f"{metric['name']} ({kind.name}{', primary' if metric['primary'] else ''})"
     if metric.get("description"):
         title += f": {metric['description']}"
     lines = [indent + title]
     width = max([len(r["arm"]) for r in metric["arms"]] + [4])
     for row in metric["arms"]:
         lo, hi = row["ci"]
-        ci = "n/a" if lo is None else f"[{value_text(kind, lo)}, {value_text(kind, hi)}]"
-        lines.append(f"{indent}  {row['arm']:<{width}}  n={row['n']:>10,}  mean {value_text(kind, row['mean']):>10}  {ci}")
+        ci = "n/a" if lo is None else f"[{value_text(lo)}, {value_text(hi)}]"
+        lines.append(f"{indent}  {row['arm']:<{width}}  n={row['n']:>10,}  mean {value_text(row['mean']):>10}  {ci}")
     for c in metric["comparisons"]:
-        adjusted = f", Holm p = {_p(c['p_adjusted'])}" if c.get("p_adjusted") is not None else ""
+        adjusted = f", Holm {p_clause(c['p_adjusted'])}" if c.get("p_adjusted") is not None else ""
         across = c.get("p_adjusted_across_segments")
-        across_text = f", across segments p = {_p(across)}" if across is not None else ""
+        across_text = f", across segments {p_clause(across)}" if across is not None else ""
         lines.append(
-            f"{indent}  {c['arm']} vs {c['control']}: {diff_text(kind, c['diff'])} "
-            f"(CI {interval_text(kind, c['diff_ci'])}), lift {_lift(c['lift'])} (CI {_lift_ci(c['lift_ci'])}), "
-            f"p = {_p(c['p_value'])}{adjusted}{across_text} [{c['test']}]"
+            f"{indent}  {c['arm']} vs {c['control']}: {diff_text(c['diff'])} "
+            f"(CI {kind.interval_text(c['diff_ci'])}), lift {formatting.lift(c['lift'])} (CI {formatting.lift_interval(c['lift_ci'])}), "
+            f"{p_clause(c['p_value'])}{adjusted}{across_text} [{c['test']}]"
             f"{'  SIGNIFICANT' if c['significant'] else ''}")
         if c.get("note"):
             lines.append(f"{indent}    note: {c['note']}")
@@ -68,7 +58,7 @@ def _metric_lines(metric: dict, indent: str = "") -> list[str]:
         cu = metric["cuped"]
         reduction = cu.get("variance_reduction")
         lines.append(f"{indent}  CUPED on {cu.get('covariate')}: variance reduced by "
-                     f"{'n/a' if reduction is None else f'{reduction * 100:.1f}%'}")
+                     f"{formatting.percent(reduction, 1)}")
     if metric.get("note"):
         lines.append(f"{indent}  note: {metric['note']}")
     return lines
@@ -99,11 +89,11 @@ def report_text(body: dict) -> str:
             if row["power"] is None:
                 lines.append(f"  {row['arm']}: {row.get('note', 'n/a')}")
                 continue
-            mde = diff_text(power["kind"], row["mde_absolute"])
+            mde = kind_get(power["kind"]).diff_text(row["mde_absolute"])
             lines.append(
                 f"  {row['arm']}: power {row['power'] * 100:.0f}% for that effect"
                 f"{' - UNDERPOWERED for it' if row['underpowered'] else ''}; "
-                f"smallest detectable change at 80% power {mde} ({_lift(row['mde_relative'])})")
+                f"smallest detectable change at 80% power {mde} ({formatting.lift(row['mde_relative'])})")
         if power.get("note"):
             lines.append(f"  note: {power['note']}")
     retention = body.get("retention")
@@ -111,15 +101,15 @@ def report_text(body: dict) -> str:
         lines += ["", f"Retention ({retention['definition']}):"]
         for day in retention["day_n"]:
             cells = ", ".join(
-                f"{r['arm']} {value_text('binary', r['rate'])} of {r['n']:,}" for r in day["arms"])
+                f"{r['arm']} {formatting.percent(r['rate'])} of {formatting.count(r['n'])}" for r in day["arms"])
             lines.append(f"  returned within {day['day']} days: {cells}")
         if retention.get("logrank"):
-            lines.append(f"  log-rank test of the curves: p = {_p(retention['logrank']['p_value'])}")
+            lines.append(f"  log-rank test of the curves: {p_clause(retention['logrank']['p_value'])}")
         for hr in retention["hazard_ratios"]:
             value = "n/a" if hr["hazard_ratio"] is None else f"{hr['hazard_ratio']:.3f}"
             lo, hi = hr["ci"]
             ci = "n/a" if lo is None else f"{lo:.3f} to {hi:.3f}"
-            lines.append(f"  hazard ratio {hr['arm']} / {hr['control']}: {value} (CI {ci}), p = {_p(hr['p_value'])}"
+            lines.append(f"  hazard ratio {hr['arm']} / {hr['control']}: {value} (CI {ci}), {p_clause(hr['p_value'])}"
                          f" ({hr['meaning']})")
         lines.append(f"  note: {retention['note']}")
     breakdown = body.get("breakdown")

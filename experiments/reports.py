@@ -13,7 +13,9 @@ from datetime import datetime
 import numpy as np
 from django.utils import timezone
 
-from . import analysis, outcomes
+from . import analysis, outcomes, survival
+from .kinds import kind_get
+from .retention import retention_section
 from .models import Arm, Experiment, Metric
 
 DEFAULT_RETENTION_DAYS = (7, 14, 30)
@@ -85,8 +87,8 @@ def report_build(experiment: Experiment, *, by: str | None = None, now: datetime
 
 
 def _cuped(experiment: Experiment, metrics: list[Metric], names: dict[int, str], notes: list[str]):
-    """Per-unit values and covariates for every continuous metric, by arm."""
-    continuous = [m for m in metrics if m.kind == Metric.Kind.CONTINUOUS]
+    """Per-unit values and covariates for every metric whose kind supports CUPED, by arm."""
+    continuous = [m for m in metrics if kind_get(m.kind).analyze_units is not None]
     if not continuous:
         return None
     after = outcomes.unit_values(experiment, continuous)
@@ -118,13 +120,13 @@ def _cuped(experiment: Experiment, metrics: list[Metric], names: dict[int, str],
 
 def _retention(experiment: Experiment, design: analysis.Design, names: dict[int, str], now: datetime) -> dict:
     days = [int(d) for d in (experiment.retention_days or DEFAULT_RETENTION_DAYS)]
-    data = outcomes.survival_data(experiment, now, max_day=max(days))
+    data = survival.survival_data(experiment, now, max_day=max(days))
     # Arm ids to positions in design.arms, vectorised: a million units in milliseconds.
     ids = np.array(sorted(names))
     position = {a.name: i for i, a in enumerate(design.arms)}
     positions = np.array([position[names[i]] for i in ids], dtype=np.int64)
     arm_index = positions[np.searchsorted(ids, data.arm_ids)] if data.arm_ids.size else data.arm_ids
-    return analysis.retention(
+    return retention_section(
         design, arm_index, data.durations, data.events, data.observed_days, days=days,
         event=experiment.retention_event,
         hazard_sample=lambda mask: _sample(mask, experiment.salt),

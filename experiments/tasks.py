@@ -2,8 +2,11 @@
 
 from celery import shared_task
 
-from . import selectors, services
+from core.jobs import enqueue
+
+from . import selectors
 from .models import Experiment
+from .services.reports import report_refresh
 
 
 # Idempotent (recomputing stores the same row), so a redelivered message may run it again.
@@ -12,14 +15,14 @@ def experiment_report_refresh(experiment_id: int, by: str = "", force: bool = Fa
     experiment = Experiment.objects.filter(id=experiment_id).first()
     if experiment is None:  # deleted since the task was queued
         return
-    services.report_refresh(experiment, by=by, force=force)
+    report_refresh(experiment, by=by, force=force)
 
 
 @shared_task
 def experiment_reports_refresh_stale() -> int:
-    """Scheduled (see migration 0002): queue a refresh for every report whose data moved,
+    """Scheduled (core.schedules.periodic_jobs): queue a refresh for every report whose data moved,
     which is how orders and events imported later reach the reports."""
     stale = selectors.reports_stale()
     for experiment_id, by in stale:
-        experiment_report_refresh.delay(experiment_id, by, False)
+        enqueue("experiments.tasks.experiment_report_refresh", experiment_id, by, False)
     return len(stale)

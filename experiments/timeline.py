@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import stats
+from .stats import proportions
 
 
 def cumulative_difference(
@@ -36,7 +36,7 @@ def cumulative_difference(
             n_t, n_c = int(t.sum()), int(c.sum())
             if n_t == 0 or n_c == 0:
                 continue
-            result = stats.compare_proportions(
+            result = proportions.compare_proportions(
                 int((converted & (arms == arm)).sum()), n_t, int((converted & (arms == control)).sum()), n_c, alpha=alpha
             )
             lo, hi = result["diff_ci"]

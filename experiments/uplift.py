@@ -44,7 +44,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
-from . import stats
+from .stats import means, proportions
 
 LEARNERS = ("gbm", "logistic")
 MAX_CATEGORIES = 30
@@ -257,10 +257,10 @@ def _effect_ci(y: np.ndarray, t: np.ndarray, binary: bool, alpha: float) -> list
     if t.sum() < 2 or (~t).sum() < 2:
         return [None, None]
     if binary:
-        comp = stats.compare_proportions(int(y[t].sum()), int(t.sum()), int(y[~t].sum()), int((~t).sum()),
+        comp = proportions.compare_proportions(int(y[t].sum()), int(t.sum()), int(y[~t].sum()), int((~t).sum()),
                                          alpha=alpha)
     else:
-        comp = stats.compare_means(stats.Moments.from_array(y[t]), stats.Moments.from_array(y[~t]), alpha=alpha)
+        comp = means.compare_means(means.Moments.from_array(y[t]), means.Moments.from_array(y[~t]), alpha=alpha)
     return comp["diff_ci"]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 from django.contrib import messages
 from django.http import Http404, HttpResponse, JsonResponse
@@ -14,8 +13,12 @@ from django.views.decorators.http import require_POST
 from core import charts
 from core.roles import MARKETER, VIEWER, has_role, role_required
 
-from . import outcomes, presentation, selectors, services, stats, timeline
+from . import presentation, selectors, survival, timeline
+from .kinds import kind_get
 from .models import Experiment
+from .services.reports import report_refresh
+from .services.uplift import uplift_segment_create
+from .stats import planning
 
 CUMULATIVE_DAYS = 30
 
@@ -31,7 +34,7 @@ def _report_body(experiment: Experiment) -> tuple[dict, bool]:
     """The cached report, computing it on the spot the first time; and whether it is fresh."""
     report = selectors.report_cached(experiment)
     if report is None:
-        report = services.report_refresh(experiment)
+        report = report_refresh(experiment)
     return report.body, selectors.report_is_fresh(experiment, report)
 
 
@@ -45,7 +48,7 @@ def experiment_index(request):
 
 
 def _metric_chart(metric: dict) -> str:
-    percent = metric["kind"] == "binary"
+    percent = kind_get(metric["kind"]).share
     rows = [(a["arm"], a["mean"], *(a["ci"] or [None, None])) for a in metric["arms"]]
     label = "share of units (95% interval)" if percent else "mean per unit (95% interval)"
     return charts.interval_chart(rows, title=f"{metric['name']} by arm", value_label=label, percent=percent)
@@ -69,7 +72,7 @@ def _cumulative_chart(experiment: Experiment, body: dict) -> str | None:
     """Only for customer experiments: their conversions have times; imported ones do not."""
     if experiment.source != Experiment.Source.CUSTOMERS or not body["units"]:
         return None
-    data = outcomes.survival_data(experiment, timezone.now(), max_day=CUMULATIVE_DAYS)
+    data = survival.survival_data(experiment, timezone.now(), max_day=CUMULATIVE_DAYS)
     if data.durations.size == 0:
         return None
     names = dict(experiment.arms.values_list("id", "name"))
@@ -113,7 +116,7 @@ def experiment_detail(request, experiment_id: int):
 @require_POST
 def experiment_refresh(request, experiment_id: int):
     experiment = _experiment(experiment_id)
-    services.report_refresh(experiment, force=True)
+    report_refresh(experiment, force=True)
     messages.success(request, "The report was recomputed from the latest data.")
     return redirect("experiments:detail", experiment_id=experiment.id)
 
@@ -161,7 +164,7 @@ def experiment_plan(request):
     power = _float(request, "power", 0.8, 0, 1, errors, "Power")
     result = None
     if not errors and baseline * (1 + lift) < 1:
-        result = stats.sample_size_binary(baseline, lift, relative=True, alpha=alpha, power=power)
+        result = planning.sample_size_plan(lift, baseline=baseline, relative=True, alpha=alpha, power=power)
     elif not errors:
         errors.append("Baseline times (1 + lift) must stay below 100%.")
     context = {
@@ -207,7 +210,7 @@ def uplift_segment(request, model_id: int):
     try:
         fraction = float(request.POST.get("top", "")) / 100
         name = request.POST.get("name", "").strip() or f"uplift-{model_id}-top"
-        segment = services.uplift_segment_create(model_id, fraction, name, user=request.user)
+        segment = uplift_segment_create(model_id, fraction, name, user=request.user)
     except ValueError as exc:  # ExperimentError and SpecInvalid are ValueErrors
         messages.error(request, f"No segment was created: {exc}")
         return redirect("experiments:uplift", model_id=model_id)

@@ -4,7 +4,8 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 
-from experiments import services
+from experiments.services.definitions import experiment_create
+from experiments.services.exposures import exposures_record
 from tests.factories import CustomerFactory, EventFactory, OrderFactory
 
 EXPOSED_AT = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.get_fixed_timezone(0))
@@ -14,13 +15,13 @@ def campaign_experiment(name="spring", arms=(("holdout", 1, True), ("offer", 1, 
     kwargs.setdefault("secondary_metrics", ["revenue", "visit"])
     kwargs.setdefault("attribution_days", 7)
     kwargs.setdefault("salt", f"salt-{name}")
-    return services.experiment_create(name, list(arms), **kwargs)
+    return experiment_create(name, list(arms), **kwargs)
 
 
 def expose(experiment, arm, *, at=EXPOSED_AT, **customer_fields):
     """A new customer exposed to ``arm`` at ``at``."""
     customer = CustomerFactory(**customer_fields)
-    services.exposures_record(experiment, [(customer.id, arm, at)])
+    exposures_record(experiment, [(customer.id, arm, at)])
     return customer
 
 

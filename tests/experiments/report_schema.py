@@ -2,6 +2,8 @@
 
 import json
 
+from experiments.kinds import KINDS
+
 NUMBER = (int, float)
 
 
@@ -24,7 +26,7 @@ def assert_report_schema(body: dict) -> None:
     assert sum(m["primary"] for m in body["metrics"]) == 1
     for metric in body["metrics"]:
         assert isinstance(metric["name"], str)
-        assert metric["kind"] in ("binary", "continuous")
+        assert metric["kind"] in KINDS
         assert isinstance(metric["primary"], bool)
         for row in metric["arms"]:
             assert isinstance(row["arm"], str) and isinstance(row["n"], int)

@@ -4,12 +4,14 @@ import numpy as np
 import pytest
 
 from experiments import analysis
+from experiments.kinds import BINARY, CONTINUOUS
+from experiments.retention import retention_section
 from experiments.analysis import ArmData, ArmSpec, Design, MetricSpec
 
 from .report_schema import assert_report_schema
 
 ARMS = [ArmSpec("control", 1, True), ArmSpec("treatment", 1, False)]
-METRICS = [MetricSpec("conversion", "binary", True), MetricSpec("revenue", "continuous", False)]
+METRICS = [MetricSpec("conversion", BINARY.name, True), MetricSpec("revenue", CONTINUOUS.name, False)]
 
 
 def arm(n, conversions, revenue=0.0, revenue_sq=0.0):
@@ -71,7 +73,7 @@ def test_sequential_mode_uses_always_valid_intervals_and_says_so():
     comp_f, comp_s = fixed["metrics"][0]["comparisons"][0], sequential["metrics"][0]["comparisons"][0]
     assert sequential["mode"] == "sequential" and comp_s["test"] == "msprt_normal_mixture"
     assert comp_s["diff_ci"][1] - comp_s["diff_ci"][0] > comp_f["diff_ci"][1] - comp_f["diff_ci"][0]
-    assert "always-valid" in sequential["verdict"] and "always-valid" in sequential["methods"]["binary"]
+    assert "always-valid" in sequential["verdict"] and "always-valid" in sequential["methods"][BINARY.name]
 
 
 def test_an_arm_without_units_gives_no_comparison_and_stays_json_safe():
@@ -103,7 +105,7 @@ def test_retention_reports_the_share_that_returned_among_units_observed_n_days()
     events = np.array([1, 1, 0, 0, 1, 1, 1, 0])
     observed = np.array([9.0, 9.0, 9.0, 2.0, 9.0, 9.0, 9.0, 9.0])  # one control unit seen only 2 days
 
-    section = analysis.retention(design(), arm_index, durations, events, observed, days=[7], event="order")
+    section = retention_section(design(), arm_index, durations, events, observed, days=[7], event="order")
 
     day7 = {r["arm"]: r for r in section["day_n"][0]["arms"]}
     assert (day7["control"]["n"], day7["control"]["returned"], day7["control"]["excluded"]) == (3, 2, 1)

@@ -4,9 +4,10 @@ from datetime import timedelta
 
 import pytest
 
-from experiments import outcomes
+from experiments import outcomes, survival
 from experiments.models import Metric
-from experiments.services import MetricDefinition
+from experiments.kinds import BINARY
+from experiments.services.definitions import MetricDefinition
 
 from .factories import EXPOSED_AT, campaign_experiment, event, expose, order
 
@@ -57,7 +58,7 @@ def test_revenue_is_the_sum_of_a_units_orders_in_the_window():
 
 def test_an_order_filter_counts_only_orders_with_those_properties():
     experiment = campaign_experiment(
-        primary_metric=MetricDefinition("campaign_conversion", "binary", Metric.Source.ORDER_CONVERSION,
+        primary_metric=MetricDefinition("campaign_conversion", BINARY.name, Metric.Source.ORDER_CONVERSION,
                                         order_filter={"campaign": "spring"}),
         secondary_metrics=[],
     )
@@ -125,7 +126,7 @@ def test_survival_data_censors_units_without_a_return_at_now():
     order(recent, days_after=20, at=EXPOSED_AT)  # after "now": not seen yet
     now = EXPOSED_AT + timedelta(days=10)
 
-    data = outcomes.survival_data(experiment, now, max_day=30)
+    data = survival.survival_data(experiment, now, max_day=30)
 
     rows = sorted(zip(data.durations.tolist(), data.events.tolist(), data.observed_days.tolist()))
     assert rows == [(2.5, 1, 10.0), (3.0, 0, 3.0), (10.0, 0, 10.0)]

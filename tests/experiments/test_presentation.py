@@ -5,9 +5,10 @@ import io
 
 from experiments import analysis, presentation
 from experiments.analysis import ArmData, ArmSpec, Design, MetricSpec
+from experiments.kinds import BINARY, CONTINUOUS
 
 DESIGN = Design(name="t", arms=[ArmSpec("control", 1, True), ArmSpec("treatment", 1, False)],
-                metrics=[MetricSpec("conversion", "binary", True), MetricSpec("revenue", "continuous", False)])
+                metrics=[MetricSpec("conversion", BINARY.name, True), MetricSpec("revenue", CONTINUOUS.name, False)])
 
 
 def body(n_control=10_000, n_treatment=10_000):

@@ -50,10 +50,10 @@ def test_the_scheduled_task_queues_only_reports_whose_data_moved(monkeypatch):
         tasks.experiment_report_refresh(experiment.id)
     expose(moved, "holdout")
     queued = []
-    monkeypatch.setattr(tasks.experiment_report_refresh, "delay", lambda *args: queued.append(args))
+    monkeypatch.setattr(tasks, "enqueue", lambda name, *args: queued.append((name, *args)))
 
     assert tasks.experiment_reports_refresh_stale() == 1
-    assert queued == [(moved.id, "", False)]
+    assert queued == [("experiments.tasks.experiment_report_refresh", moved.id, "", False)]
 
 
 @pytest.mark.worker

@@ -1,8 +1,15 @@
 """The experiment pages a marketer and an analyst read."""
 
+import numpy as np
 import pytest
 
+from experiments.importers import experiment_import
+from experiments.models import Experiment
+from experiments.services.uplift import uplift_model_train
+from segments.models import Segment
+from segments.services.membership import segment_refresh
 from tests.experiments.factories import campaign_experiment, expose, order
+from tests.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -62,15 +69,6 @@ def test_the_planner_answers_with_a_sample_size_and_explains_bad_input(client, v
 
 
 def test_the_top_of_an_uplift_model_becomes_a_segment_that_refreshes(client, marketer, tmp_path):
-    import numpy as np
-
-    from experiments import services
-    from experiments.importers import experiment_import
-    from experiments.models import Experiment
-    from segments.models import Segment
-    from segments.services import segment_refresh
-    from tests.factories import CustomerFactory
-
     rng = np.random.default_rng(5)
     n = 4000
     responsive, treated = rng.random(n) < 0.5, rng.random(n) < 0.5
@@ -81,7 +79,7 @@ def test_the_top_of_an_uplift_model_becomes_a_segment_that_refreshes(client, mar
     path = tmp_path / "planted.csv"
     path.write_text("\n".join(lines) + "\n")
     experiment_import(path, name="planted", arm_column="arm", control="c", metrics=["converted:binary"])
-    model = services.uplift_model_train(Experiment.objects.get(name="planted"), "t", "converted", learner="logistic")
+    model = uplift_model_train(Experiment.objects.get(name="planted"), "t", "converted", learner="logistic")
     keen = CustomerFactory.create_batch(4, attributes={"responsive": True})
     CustomerFactory.create_batch(4, attributes={"responsive": False})
 

@@ -2,7 +2,8 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from experiments import services
+from experiments.services.definitions import ExperimentError
+from experiments.services.demo import experiment_from_demo
 
 
 class Command(BaseCommand):
@@ -16,8 +17,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         try:
-            experiment = services.experiment_from_demo(options["name"], replace=options["replace"])
-        except services.ExperimentError as exc:
+            experiment = experiment_from_demo(options["name"], replace=options["replace"])
+        except ExperimentError as exc:
             raise CommandError(str(exc)) from None
         arms = {a.name: a.exposures.count() for a in experiment.arms.all()}
         if options["json"]:

@@ -19,7 +19,10 @@ from django.db import connection, transaction
 
 from customers.models import Customer, Event, Order
 from core.bulk import bulk_copy
-from experiments import reports, services
+from core.db import is_postgres
+from experiments import reports
+from experiments.services.definitions import experiment_create, experiment_delete
+from experiments.services.exposures import exposures_record
 from experiments.models import Experiment
 
 NAME = "bench-report"
@@ -77,7 +80,7 @@ class Command(BaseCommand):
     def _cleanup(self):
         existing = Experiment.objects.filter(name=NAME).first()
         if existing:
-            services.experiment_delete(existing)
+            experiment_delete(existing)
         with connection.cursor() as cursor:
             ids = f"SELECT id FROM {Customer._meta.db_table} WHERE external_id LIKE 'bench-%%'"
             cursor.execute(f"DELETE FROM {Event._meta.db_table} WHERE customer_id IN ({ids})")
@@ -127,12 +130,12 @@ class Command(BaseCommand):
             Event._meta.db_table, ["customer_id", "kind", "occurred_at", "properties"],
             ((int(ids[o]), "visit", w, "{}") for o, w in zip(v_owner, _stamp(v_when))),
         )
-        experiment = services.experiment_create(
+        experiment = experiment_create(
             NAME, [("control", 1, True), ("treatment", 1, False)], primary_metric="conversion",
             secondary_metrics=["revenue", "orders", "visit"], attribution_days=14, salt="bench")
-        services.exposures_record(
+        exposures_record(
             experiment, ((int(ids[i]), "treatment" if treated[i] else "control", launch) for i in range(n)))
-        if connection.vendor == "postgresql":
+        if is_postgres():
             with connection.cursor() as cursor:
                 for table in (Customer, Order, Event):
                     cursor.execute(f"ANALYZE {table._meta.db_table}")

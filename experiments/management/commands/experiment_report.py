@@ -3,7 +3,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from experiments import selectors, services
+from experiments import selectors
+from experiments.services.definitions import ExperimentError
+from experiments.services.reports import report_refresh
 from experiments.models import Experiment
 from experiments.presentation import report_csv_write, report_text
 
@@ -24,8 +26,8 @@ class Command(BaseCommand):
         except Experiment.DoesNotExist as exc:
             raise CommandError(str(exc)) from None
         try:
-            report = services.report_refresh(experiment, by=options["by"], force=options["refresh"])
-        except (ValueError, services.ExperimentError) as exc:
+            report = report_refresh(experiment, by=options["by"], force=options["refresh"])
+        except (ValueError, ExperimentError) as exc:
             raise CommandError(str(exc)) from None
         body = report.body
         if options["csv"]:

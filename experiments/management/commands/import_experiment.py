@@ -4,6 +4,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from experiments.importers import ImportFailed, experiment_import
+from experiments.kinds import KINDS
 from experiments.models import Experiment
 
 
@@ -31,7 +32,7 @@ class Command(BaseCommand):
         parser.add_argument("--arm", required=True, help="column with the arm label")
         parser.add_argument("--control", required=True, help="the control arm's label")
         parser.add_argument("--metric", action="append", default=[], required=True, metavar="COL:KIND",
-                            help="an outcome column, KIND binary or continuous (repeatable; the first is primary)")
+                            help=f"an outcome column, KIND one of {', '.join(KINDS)} (repeatable; the first is primary)")
         parser.add_argument("--primary", help="the primary metric's column, if not the first --metric")
         parser.add_argument("--covariate", help="a numeric pre-treatment column for CUPED on continuous metrics")
         parser.add_argument("--weight", action="append", default=[], metavar="ARM=W",

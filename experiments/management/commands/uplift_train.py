@@ -2,7 +2,9 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from experiments import selectors, services
+from experiments import selectors
+from experiments.services.definitions import ExperimentError
+from experiments.services.uplift import uplift_model_train
 from experiments.models import Experiment
 from experiments.uplift import LEARNERS
 
@@ -26,11 +28,11 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         try:
             experiment = selectors.experiment_get(options["experiment"])
-            model = services.uplift_model_train(
+            model = uplift_model_train(
                 experiment, options["treatment"], options["outcome"], features=options["feature"] or None,
                 learner=options["learner"], folds=options["folds"], seed=options["seed"],
             )
-        except (Experiment.DoesNotExist, services.ExperimentError) as exc:
+        except (Experiment.DoesNotExist, ExperimentError) as exc:
             raise CommandError(str(exc)) from None
         info = model.info
         if options["json"]:

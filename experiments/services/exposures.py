@@ -1,0 +1,79 @@
+"""Exposures: who saw which arm and when, written once per (experiment, unit)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from django.db import connection, transaction
+
+from core.bulk import staging_table
+from core.db import is_postgres
+from customers.models import Customer
+
+from ..models import Arm, Experiment, Exposure
+from .definitions import ExperimentError
+
+EXPOSURE = Exposure._meta.db_table
+ARM = Arm._meta.db_table
+STAGING = "exposure_staging"
+
+
+def _require_customers(experiment: Experiment) -> None:
+    if experiment.source != Experiment.Source.CUSTOMERS:
+        raise ExperimentError(f"experiment {experiment.name!r} is imported: its units come from its file")
+
+
+def _insert_select(experiment: Experiment, source_sql: str, params: Sequence) -> int:
+    """Exposures from a SELECT of (customer_id, arm, exposed_at), validated first, then one
+    INSERT ... SELECT that skips units already exposed."""
+    arms = ARM
+    # An untyped '{}' in a SELECT list is text to PostgreSQL, which will not assign it to jsonb.
+    empty = "CAST('{}' AS jsonb)" if is_postgres() else "'{}'"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT DISTINCT s.arm FROM ({source_sql}) s LEFT JOIN {arms} a "
+            f"ON a.experiment_id = %s AND a.name = s.arm WHERE a.id IS NULL",
+            [*params, experiment.id],
+        )
+        unknown = [r[0] for r in cursor.fetchmany(6)]
+        if unknown:
+            known = list(experiment.arms.values_list("name", flat=True))
+            raise ExperimentError(f"unknown arm(s) {unknown[:5]} for {experiment.name!r}; its arms are {known}")
+        cursor.execute(
+            f"SELECT COUNT(*) FROM ({source_sql}) s LEFT JOIN {Customer._meta.db_table} c "
+            f"ON c.id = s.customer_id WHERE c.id IS NULL OR s.exposed_at IS NULL",
+            list(params),
+        )
+        missing = cursor.fetchone()[0]
+        if missing:
+            raise ExperimentError(f"{missing:,} exposure row(s) name no existing customer or have no exposure time")
+        # "WHERE true" keeps SQLite from reading ON CONFLICT as part of a join.
+        cursor.execute(
+            f"INSERT INTO {EXPOSURE} (experiment_id, arm_id, unit, customer_id, exposed_at, attributes, outcomes) "
+            f"SELECT %s, a.id, CAST(s.customer_id AS TEXT), s.customer_id, s.exposed_at, {empty}, {empty} "
+            f"FROM ({source_sql}) s JOIN {arms} a ON a.experiment_id = %s AND a.name = s.arm WHERE true "
+            f"ON CONFLICT (experiment_id, unit) DO NOTHING",
+            [experiment.id, *params, experiment.id],
+        )
+        return max(cursor.rowcount, 0)
+
+
+@transaction.atomic
+def exposures_insert_from_sql(experiment: Experiment, sql: str, params: Sequence = ()) -> int:
+    """Set-based exposures for campaign launch: ``sql`` is a SELECT whose columns are named
+    customer_id, arm (the arm's name) and exposed_at, e.g. over the send ledger, holdout
+    rows included. Returns the number of new exposures; units already exposed are skipped."""
+    _require_customers(experiment)
+    return _insert_select(experiment, sql, params)
+
+
+@transaction.atomic
+def exposures_record(experiment: Experiment, rows: Iterable[tuple[int, str, datetime]]) -> int:
+    """Exposures from Python: (customer id, arm name, exposed_at) tuples, streamed through a
+    staging table (COPY on PostgreSQL). Returns the number of new exposures."""
+    _require_customers(experiment)
+    columns = [("customer_id", "bigint"), ("arm", "text"), ("exposed_at", "timestamptz")]
+    with staging_table(STAGING, columns) as staging:
+        staging.copy_rows(rows)
+        return _insert_select(experiment, f"SELECT customer_id, arm, exposed_at FROM {staging.name}", [])

@@ -1,0 +1,172 @@
+"""Uplift models: train one on an experiment, score customers, segment the top share."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+import pandas as pd
+from django.db import transaction
+from django.utils import timezone
+
+from customers.features import customer_attributes, customer_features
+from customers.models import Customer
+from segments.services.imported_scores import model_scores_import
+from segments.services.membership import segment_create, segment_refresh
+
+from .. import outcomes, selectors, uplift
+from ..kinds import kind_get
+from ..models import Experiment, Exposure, UpliftModel
+from .definitions import ExperimentError
+
+
+def _unit_features(frame: pd.DataFrame, features: Sequence[str] | None) -> tuple[pd.DataFrame, list[str]]:
+    seen: dict[str, None] = {}
+    for attrs in frame["attributes"]:
+        seen.update(dict.fromkeys(attrs))
+    chosen = list(features) if features else list(seen)
+    unknown = [f for f in chosen if f not in seen]
+    if unknown:
+        raise ExperimentError(f"unknown unit attribute(s) {unknown}; the units have {list(seen)}")
+    return uplift.frame_from_records(frame["attributes"], chosen), chosen
+
+
+def _customer_feature_frame(customer_ids: Sequence[int], as_of: datetime,
+                            features: Sequence[str] | None) -> tuple[pd.DataFrame, list[str]]:
+    """Behaviour before ``as_of`` (recency, frequency, ...) and, if named, attributes."""
+    # Only the id range in play: the feature query otherwise covers the whole base.
+    id_range = (min(customer_ids), max(customer_ids) + 1)
+    behaviour = customer_features(as_of, id_range=id_range)
+    attributes = customer_attributes(id_range=id_range)
+    wanted = list(features) if features else list(behaviour.columns)
+    columns = {}
+    for name in wanted:
+        if name in behaviour.columns:
+            columns[name] = behaviour[name]
+        elif name in attributes.columns:
+            columns[name] = attributes[name]
+        else:
+            raise ExperimentError(f"unknown feature {name!r}: neither a behavioural feature nor a customer attribute")
+    frame = pd.DataFrame(columns).reindex(list(customer_ids))
+    records = frame.to_dict("records")
+    return uplift.frame_from_records(records, wanted), wanted
+
+
+def _uplift_summary(info: dict, treatment: str, control: str, metric: str) -> str:
+    deciles = info["deciles"]
+    top = deciles[0]
+    beats = info["qini_coefficient"] > 0
+    gains = [(d["top_fraction"], d["cumulative_gain"], d["random_gain"]) for d in deciles]
+    line = (f"Uplift of {treatment} over {control} on {metric}: targeting by predicted uplift "
+            f"{'beats' if beats else 'does not beat'} random targeting on held-out units "
+            f"(Qini coefficient {info['qini_coefficient']:.5f}). ")
+    if top["observed_uplift"] is not None and top["random_uplift"] is not None:
+        line += (f"Top decile: observed uplift {top['observed_uplift']:+.4f} vs {top['random_uplift']:+.4f} "
+                 f"on average; ")
+    line += f"{info['deciles_beating_random']} of 10 deciles are above the average effect."
+    if not beats:
+        line += " Do not target by this model; treat everyone or no one."
+    elif gains[2][1] is not None and gains[2][2]:
+        line += (f" Treating the top 30% by predicted uplift yields {gains[2][1]:.1f} incremental "
+                 f"outcomes vs {gains[2][2]:.1f} for 30% chosen at random.")
+    return line
+
+
+@transaction.atomic
+def uplift_model_train(
+    experiment: Experiment,
+    treatment: str,
+    outcome: str,
+    *,
+    features: Sequence[str] | None = None,
+    learner: str = "gbm",
+    folds: int = 5,
+    seed: int = 0,
+) -> UpliftModel:
+    """Train and store a cross-fitted T-learner of ``treatment`` against the control arm.
+
+    Features: for imported experiments, the unit attributes from the file (all, or those
+    named); for customer experiments, behaviour computed as of the first exposure (so it
+    is pre-treatment by construction) plus any customer attributes named in ``features``."""
+    arms = {a.name: a for a in experiment.arms.all()}
+    if treatment not in arms:
+        raise ExperimentError(f"no arm {treatment!r} in {experiment.name!r}; arms are {list(arms)}")
+    control = next(a for a in arms.values() if a.is_control)
+    if arms[treatment].is_control:
+        raise ExperimentError(f"{treatment!r} is the control arm; name a treatment arm")
+    metric = experiment.metrics.filter(name=outcome).first()
+    if metric is None:
+        raise ExperimentError(f"no metric {outcome!r} in {experiment.name!r}; metrics are "
+                              f"{list(experiment.metrics.values_list('name', flat=True))}")
+    imported = experiment.source == Experiment.Source.IMPORTED
+    units = outcomes.unit_values(experiment, [metric], arm_ids=[arms[treatment].id, control.id], attributes=imported)
+    if units.empty:
+        raise ExperimentError("no units in these arms")
+    if imported:
+        frame, chosen = _unit_features(units, features)
+        source = "unit_attributes"
+        as_of = None
+    else:
+        as_of = Exposure.objects.filter(experiment=experiment).order_by("exposed_at").values_list(
+            "exposed_at", flat=True).first()
+        frame, chosen = _customer_feature_frame(units["customer_id"].astype(int).tolist(), as_of, features)
+        source = "customer_features"
+    treated = (units["arm_id"] == arms[treatment].id).to_numpy().astype(int)
+    y = units[metric.name].to_numpy(float)
+    try:
+        model, info, _ = uplift.uplift_train(frame, treated, y, binary=kind_get(metric.kind).share,
+                                             learner=learner, folds=folds, seed=seed, alpha=experiment.alpha)
+    except ValueError as exc:
+        raise ExperimentError(str(exc)) from None
+    # "treated" and "control" in info are unit counts; the arms go under their own keys.
+    info.update(experiment=experiment.name, treatment_arm=treatment, control_arm=control.name, outcome=metric.name,
+                feature_source=source, features_as_of=as_of.isoformat() if as_of else None)
+    info["summary"] = _uplift_summary(info, treatment, control.name, metric.name)
+    return UpliftModel.objects.create(
+        experiment=experiment, treatment_arm=arms[treatment], control_arm=control, metric=metric,
+        feature_source=source, features=chosen, model=uplift.model_dump(model), info=info,
+    )
+
+
+def uplift_scores(model_id: int, *, customer_ids: Iterable[int] | None = None,
+                  now: datetime | None = None) -> list[tuple[int, float]]:
+    """(customer id, predicted uplift) for every customer (or those given).
+
+    Behavioural features as of ``now`` for models trained on customer experiments,
+    customer attributes of the same names for models trained on imported unit attributes."""
+    stored = selectors.uplift_model_get(model_id)
+    model = uplift.model_load(stored.model)
+    ids = list(customer_ids) if customer_ids is not None else list(
+        Customer.objects.order_by("id").values_list("id", flat=True))
+    if not ids:
+        return []
+    if stored.feature_source == "customer_features":
+        frame, _ = _customer_feature_frame(ids, now or timezone.now(), stored.features)
+    else:
+        attributes = customer_attributes().reindex(ids)
+        records = attributes.reindex(columns=stored.features).to_dict("records")
+        frame = uplift.frame_from_records(records, stored.features)
+    return [(int(i), float(s)) for i, s in zip(ids, model.predict(frame))]
+
+
+def uplift_segment_create(model_id: int, fraction: float, name: str, *, user=None):
+    """Close the loop: the top ``fraction`` by predicted uplift becomes a model segment.
+
+    The scores go to segments as an `uplift` model, so the segment refreshes, shows its
+    history and feeds the next campaign like any other model segment."""
+    if not 0 < fraction <= 1:
+        raise ExperimentError("the top share must be above 0% and at most 100%")
+    stored = selectors.uplift_model_get(model_id)
+    scored = uplift_scores(model_id)
+    scores_model = model_scores_import(
+        f"uplift-{model_id}", "uplift", scored,
+        params={"uplift_model": model_id, "experiment": stored.experiment_id},
+        info={"qini_coefficient": stored.info.get("qini_coefficient"), "source": "experiments.UpliftModel"},
+        features=list(stored.features),
+    )
+    segment = segment_create(
+        {"name": name, "kind": "uplift", "model": scores_model.id, "top_fraction": fraction}, user=user
+    )
+    segment_refresh(segment)
+    segment.refresh_from_db()
+    return segment

@@ -1,0 +1,45 @@
+"""core/formatting.py: numbers read the same everywhere (DESIGN.md)."""
+
+import pytest
+
+from core import formatting
+
+
+def test_shares_read_in_percent_and_their_differences_in_points():
+    assert formatting.percent(0.0534) == "5.34%"
+    assert formatting.percent(0.05, 1) == "5.0%"
+    assert formatting.points(0.0068) == "+0.68 points"
+    assert formatting.points_interval([-0.001, 0.0124]) == "-0.10 to +1.24 points"
+
+
+def test_lift_reads_in_percent_with_its_sign():
+    assert formatting.lift(1.188) == "+118.8%"
+    assert formatting.lift_interval([0.031, 0.098]) == "+3.1% to +9.8%"
+
+
+@pytest.mark.parametrize("p, text", [
+    (1.52e-13, "< 0.0001"), (0.0, "< 0.0001"), (0.00009999, "< 0.0001"), (0.0001, "0.0001"),
+    (0.047213, "0.0472"), (0.206, "0.206"), (1.0, "1"),
+])
+def test_p_values_below_0_0001_read_as_a_bound(p, text):
+    assert formatting.p_value(p) == text
+
+
+def test_a_p_value_in_a_sentence_uses_equals_or_below():
+    assert formatting.p_clause(0.0472) == "p = 0.0472"
+    assert formatting.p_clause(1e-9) == "p < 0.0001"
+
+
+def test_counts_means_and_money_have_thousands_separators():
+    assert formatting.count(1234567) == "1,234,567"
+    assert formatting.number(1234.5) == "1,234.50"
+    assert formatting.number(0.00123) == "0.00123"
+    assert formatting.signed(-1234.5) == "-1,234.50"
+    assert formatting.money(1234.5, "EUR") == "1,234.50 EUR"
+
+
+def test_anything_undefined_reads_n_a():
+    for spell in (formatting.percent, formatting.points, formatting.lift, formatting.number, formatting.signed,
+                  formatting.count, formatting.money, formatting.p_value):
+        assert spell(None) == "n/a"
+    assert formatting.signed_interval([None, 1.0]) == "n/a"
