@@ -1,13 +1,16 @@
 """Reading settings from the environment (and an optional .env file).
 
-Kept tiny and Django-free on purpose: settings.py and the run scripts both use it.
+Kept tiny and Django-free on purpose: settings.py reads it before Django is set up. Booleans
+use the importers' words (core.parsing, which imports no Django either) plus a switch's.
 """
 
 import os
 from pathlib import Path
 
-TRUE_WORDS = {"1", "true", "yes", "on"}
-FALSE_WORDS = {"0", "false", "no", "off", ""}
+from core.parsing import ValueProblem, parse_bool
+
+# A setting is also switched on/off, and an empty variable means off.
+SWITCH_WORDS = {"on": True, "off": False, "": False}
 
 
 def load_dotenv(path: Path) -> None:
@@ -31,11 +34,12 @@ def env_bool(name: str, default: bool = False) -> bool:
     if value is None:
         return default
     word = value.strip().lower()
-    if word in TRUE_WORDS:
-        return True
-    if word in FALSE_WORDS:
-        return False
-    raise ValueError(f"{name}={value!r} is not a boolean (use true/false, yes/no, 1/0)")
+    if word in SWITCH_WORDS:
+        return SWITCH_WORDS[word]
+    try:
+        return parse_bool(word)
+    except ValueProblem:
+        raise ValueError(f"{name}={value!r} is not a boolean (use true/false, yes/no, 1/0)") from None
 
 
 def env_list(name: str, default: str = "") -> list[str]:
