@@ -29,6 +29,7 @@ django.setup()
 
 from django.db import connection  # noqa: E402
 
+from core.db import is_postgres  # noqa: E402
 from customers.importers.run import import_file  # noqa: E402
 from customers.models import AttributeDefinition, Customer  # noqa: E402
 
@@ -54,7 +55,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--customers", type=int, default=1_000_000)
     args = parser.parse_args()
-    if connection.vendor != "postgresql":
+    if not is_postgres():
         sys.exit("set DATABASE_URL to a PostgreSQL database: the comparison is against COPY")
     from django.core.management import call_command
 

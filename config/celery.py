@@ -6,8 +6,9 @@ from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-# DjangoTask gives every task delay_on_commit(): a task queued inside a transaction is
-# only published once the transaction commits, so a worker never reads rows not yet there.
+# App code queues tasks through core.jobs.enqueue, which publishes once the transaction
+# commits, so a worker never reads rows not yet there; DjangoTask gives a task's own
+# delay_on_commit() the same rule.
 app = Celery("offerlab", task_cls="celery.contrib.django.task:DjangoTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()

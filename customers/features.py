@@ -15,6 +15,8 @@ import pandas as pd
 from django.db import connection
 from django.utils import timezone
 
+from core.db import is_postgres
+
 from .models import Customer, Event, Order
 
 DEFAULT_EVENT_KINDS = ("visit", "session", "support_ticket", "app_open")
@@ -28,7 +30,7 @@ def _column_name(text: str) -> str:
 
 def _json_text(column: str, key: str) -> str:
     """SQL for a JSON object's key as text; the key is ours, never user input."""
-    if connection.vendor == "postgresql":
+    if is_postgres():
         return f"({column} ->> '{key}')"
     return f"json_extract({column}, '$.{key}')"
 
