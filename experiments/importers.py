@@ -145,7 +145,7 @@ def experiment_import(
 
 
 def _check_header(header: list[str], arm_column: str, unit_column: str | None, metrics, covariate) -> None:
-    wanted = [("--arm", arm_column)] + [("--metric", m[0]) for m in metrics]
+    wanted = [("--arm", arm_column)] + [("--metric", c) for m in metrics for c in KINDS[m[1]].columns(m[0])]
     if unit_column:
         wanted.append(("--unit", unit_column))
     if covariate:
@@ -163,7 +163,7 @@ def _check_header(header: list[str], arm_column: str, unit_column: str | None, m
 def _import(header, records, result: ExperimentImportResult, rejects: RejectWriter, *, name, arm_column,
             control, metrics, unit_column, primary, covariate, weights, replace, mode, alpha) -> None:
     _check_header(header, arm_column, unit_column, metrics, covariate)
-    roles = {arm_column, unit_column, covariate, *(m[0] for m in metrics)}
+    roles = {arm_column, unit_column, covariate, *(c for m in metrics for c in KINDS[m[1]].columns(m[0]))}
     extra = [h for h in header if h not in roles]
     records = iter(records)
     head = [r for r in (next(records, None) for _ in range(TYPE_SAMPLE_ROWS)) if r is not None]
@@ -240,14 +240,15 @@ def _rows(records, result, rejects, *, unit_column, arm_column, metrics, covaria
             if len(arm) > 100:
                 raise ValueProblem(f"column '{arm_column}' (arm) is longer than 100 characters")
             values = {}
-            for column, kind in metrics:
-                text = record[column]
-                if not text.strip():
-                    raise ValueProblem(f"column '{column}' ({kind} outcome) is blank")
-                try:
-                    values[column] = KINDS[kind].parse(text)
-                except ValueProblem as exc:
-                    raise ValueProblem(f"column '{column}' ({kind} outcome): {exc}") from None
+            for name, kind in metrics:
+                for column in KINDS[kind].columns(name):
+                    text = record[column]
+                    if not text.strip():
+                        raise ValueProblem(f"column '{column}' ({kind} outcome) is blank")
+                    try:
+                        values[column] = KINDS[kind].parse(text)
+                    except ValueProblem as exc:
+                        raise ValueProblem(f"column '{column}' ({kind} outcome): {exc}") from None
             attributes = {}
             if covariate:
                 try:

@@ -2,7 +2,9 @@
 
 Each kind names what every layer needs from it:
 - SQL (outcomes.py): how a unit's total in the window becomes its value, and the aggregates
-  per arm (``{v}`` stands for the unit's value) that ``analyze`` reads back, in that order;
+  per arm that ``analyze`` reads back, in that order. ``{v}`` stands for the unit's value; a
+  kind measured from several values per unit (a ratio: numerator and denominator) names
+  them ``{v0}``, ``{v1}``... in the order ``columns`` gives their outcome keys;
 - the statistics (stats/): the test and interval, from those aggregates (and from per-unit
   values where the kind supports CUPED);
 - power: achieved power and detectable effect for the report's power section; the inputs
@@ -17,6 +19,7 @@ Each kind names what every layer needs from it:
 from __future__ import annotations
 
 import math
+import string
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -65,10 +68,25 @@ class MetricKind:
     diff_text: Callable[[float | None], str]
     interval_text: Callable[[Sequence[float | None]], str]
     effect_text: Callable[[float], str]  # an absolute effect of interest, in words
+    # The outcome keys (imported file columns) a metric of this kind named ``name`` reads.
+    columns: Callable[[str], list[str]] = lambda name: [name]
 
     def section(self, result: dict) -> dict:
         """A stats result as the report's metric section: its kind right after its name."""
         return {"name": result["name"], "kind": self.name, **result}
+
+
+def sql_fill(template: str, values: Sequence[tuple[str, list]]) -> tuple[str, list]:
+    """A kind's SQL template with each ``{v}``/``{vN}`` replaced by that value's SQL; the
+    params of every occurrence, in the order they appear."""
+    sql, params = [], []
+    for literal, name, _, _ in string.Formatter().parse(template):
+        sql.append(literal)
+        if name is not None:
+            value_sql, value_params = values[0 if name == "v" else int(name[1:])]
+            sql.append(value_sql)
+            params += value_params
+    return "".join(sql), params
 
 
 # --------------------------------------------------------------------------- binary

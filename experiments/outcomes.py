@@ -29,7 +29,7 @@ from core.db import db_datetime, is_postgres
 
 from customers.models import Customer, Event, Order
 
-from .kinds import kind_get
+from .kinds import kind_get, sql_fill
 from .models import Experiment, Exposure, Metric
 
 EXPOSURE = Exposure._meta.db_table
@@ -54,9 +54,10 @@ class Sums:
         self.metrics[name] = tuple(t + float(v or 0) for t, v in zip(old, values))
 
 
-def _aggregates(metric: Metric, value: str) -> list[str]:
-    """The SQL aggregates of ``metric``'s kind over a unit value expression."""
-    return [a.format(v=value) for a in kind_get(metric.kind).aggregates]
+def _aggregates(metric: Metric, values: list[tuple[str, list]]) -> tuple[list[str], list]:
+    """The SQL aggregates of ``metric``'s kind over its unit value expressions, and their params."""
+    filled = [sql_fill(a, values) for a in kind_get(metric.kind).aggregates]
+    return [sql for sql, _ in filled], [p for _, params in filled for p in params]
 
 
 Grouping = tuple[str, list, str]  # breakdown expression, its params, the join it needs
@@ -173,11 +174,11 @@ def arm_sums(
     imported = [m for m in metrics if m.source == Metric.Source.IMPORTED]
     columns, params, widths = [], list(group_params), []
     for metric in imported:
-        value, value_params = _json_number("e.outcomes", metric.name)
-        aggregates = _aggregates(metric, value)
+        parts = [_json_number("e.outcomes", key) for key in kind_get(metric.kind).columns(metric.name)]
+        aggregates, aggregate_params = _aggregates(metric, parts)
         columns += aggregates
         widths.append(len(aggregates))
-        params += value_params * sum(a.count(value) for a in aggregates)
+        params += aggregate_params
     sql = (
         f"SELECT {group} AS grp, e.arm_id, COUNT(*){''.join(', ' + c for c in columns)} "
         f"FROM {EXPOSURE} e {join} WHERE e.experiment_id = %s GROUP BY 1, 2"
@@ -203,7 +204,7 @@ def arm_sums(
                         out[(group_label(grp), arm_id)].add(metric.name, (converted,) * width)
                 continue
             inner, inner_params = builder(experiment, chosen, window, span, (group, group_params, join))
-            outer = [_aggregates(m, _unit_level(m, f"u.m{i}")) for i, m in enumerate(chosen)]
+            outer = [_aggregates(m, [(_unit_level(m, f"u.m{i}"), [])])[0] for i, m in enumerate(chosen)]
             rows = fetch(f"SELECT u.grp, u.arm_id, {', '.join(sum(outer, []))} FROM ({inner}) u GROUP BY 1, 2",
                           inner_params)
             for grp, arm_id, *values in rows:
@@ -245,7 +246,7 @@ def _converters(experiment: Experiment, metric: Metric, window: tuple[int, int],
 
 def _unit_level(metric: Metric, column: str) -> str:
     """A unit's value from its per-unit total, as its kind says (conversions are 0/1)."""
-    return kind_get(metric.kind).unit_value_sql.format(v=column)
+    return sql_fill(kind_get(metric.kind).unit_value_sql, [(column, [])])[0]
 
 
 def _order_value(metric: Metric) -> tuple[str, list]:

@@ -92,7 +92,12 @@ def achieved_power_continuous(
     target: float = 0.8,
 ) -> dict:
     """Power the observed arm sizes had for a difference in means of ``mde``."""
-    pw = float(TTestIndPower().power(abs(mde) / sd, n_control, alpha, ratio=n_treatment / n_control))
+    d, ratio = abs(mde) / sd, n_treatment / n_control
+    pw = float(TTestIndPower().power(d, n_control, alpha, ratio=ratio))
+    if not math.isfinite(pw):
+        # The noncentral t underflows when power is all but 1 (d = 1/3 with 4,000 a side gives
+        # NaN); there the normal approximation is exact to many digits.
+        pw = float(NormalIndPower().power(d, n_control, alpha, ratio=ratio))
     return {"power": pw, "underpowered": pw < target}
 
 

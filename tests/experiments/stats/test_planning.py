@@ -56,3 +56,9 @@ def test_the_one_plan_path_gives_both_arms_the_sample_size_of_each_metric_type()
     assert rate["total"] == 2 * rate["n_per_arm"] and "Cohen's h" in rate["method"]
     with pytest.raises(ValueError):
         planning.sample_size_plan(0.1)
+
+
+def test_power_close_to_one_is_a_number_not_nan():
+    # statsmodels' TTestIndPower gives NaN here: the report must stay JSON-safe.
+    result = planning.achieved_power_continuous(3.0, 1.0, 4000, 4000)
+    assert result["power"] == pytest.approx(1.0) and result["underpowered"] is False

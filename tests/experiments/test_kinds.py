@@ -1,0 +1,50 @@
+"""experiments/kinds.py: every metric kind, read from the table, goes through the whole report."""
+
+import json
+
+import numpy as np
+import pytest
+
+from experiments import analysis, presentation
+from experiments.analysis import ArmData, ArmSpec, Design, MetricSpec
+from experiments.kinds import KINDS, kind_get, sql_fill
+
+from .report_schema import assert_report_schema
+
+
+def _arm(values: np.ndarray, kind_name: str) -> ArmData:
+    """Aggregates of per-unit values as SQL computes them from the kind's templates."""
+    kind = kind_get(kind_name)
+    parts = [(f"v{i}", []) for i in range(len(kind.columns("y")))]
+    scope = {"SUM": np.sum, **{f"v{i}": values for i in range(len(parts))}}
+    sums = tuple(float(eval(sql_fill(a, parts)[0], scope)) for a in kind.aggregates)  # noqa: S307
+    return ArmData(len(values), {"y": sums})
+
+
+@pytest.mark.parametrize("name", list(KINDS))
+def test_every_kind_gives_a_report_with_the_contract_and_its_own_spelling(name):
+    kind = KINDS[name]
+    rng = np.random.default_rng(1)
+    control = (rng.random(4000) < 0.10).astype(float) if kind.share else rng.normal(10, 3, 4000)
+    treatment = (rng.random(4000) < 0.13).astype(float) if kind.share else rng.normal(10.4, 3, 4000)
+    design = Design("k", [ArmSpec("control", 1, True), ArmSpec("treatment", 1, False)],
+                    [MetricSpec("y", name, True)])
+
+    body = analysis.analyze(design, {"control": _arm(control, name), "treatment": _arm(treatment, name)})
+
+    assert_report_schema(body)
+    json.dumps(body, allow_nan=False)
+    metric = body["metrics"][0]
+    assert metric["kind"] == name and metric["comparisons"][0]["significant"]
+    assert body["methods"][name] == kind.method and body["power"]["method"] == kind.power_method
+    assert kind.diff_text(metric["comparisons"][0]["diff"]) in presentation.report_text(body)
+
+
+def test_an_unknown_kind_is_refused_naming_the_kinds():
+    with pytest.raises(ValueError, match="one of binary"):
+        kind_get("ratio-of-nothing")
+
+
+def test_sql_fill_repeats_each_values_params_where_it_appears():
+    assert sql_fill("SUM({v0} * {v1}) + {v0}", [("a(%s)", [1]), ("b", [])]) == ("SUM(a(%s) * b) + a(%s)", [1, 1])
+    assert sql_fill("CASE WHEN {v} > 0 THEN 1 ELSE 0 END", [("x", [])])[0] == "CASE WHEN x > 0 THEN 1 ELSE 0 END"
