@@ -168,16 +168,18 @@ def bare_loop(n: int, fake_url: str) -> float:
 
 
 def run(args, fake_url: str, queue: str) -> dict:
-    from campaigns import services
     from campaigns.models import Campaign, LedgerEntry
+    from campaigns.services.drafts import campaign_create
+    from campaigns.services.launch import campaign_launch
+    from campaigns.services.offers import offer_create
 
     n = args.recipients
     _, load_seconds = setup_data(n)
     print(f"loaded {n:,} customers and the segment in {load_seconds:.1f}s", flush=True)
 
     # The bare loop's campaign is only a template holder: never launched.
-    services.offer_create(SPEC["offer"])
-    services.campaign_create(SPEC | {"name": "bench-bare", "offer": "bench-offer"})
+    offer_create(SPEC["offer"])
+    campaign_create(SPEC | {"name": "bench-bare", "offer": "bench-offer"})
     _fake(fake_url, "/_fake/reset", {})
     bare = bare_loop(n, fake_url)
     accepted = _fake(fake_url, "/_fake/summary")["received"]
@@ -199,9 +201,9 @@ def run(args, fake_url: str, queue: str) -> dict:
     )
     try:
         time.sleep(4)  # let the pool start: the clock starts at launch
-        campaign = services.campaign_create(SPEC | {"name": "bench", "offer": "bench-offer"})
+        campaign = campaign_create(SPEC | {"name": "bench", "offer": "bench-offer"})
         started = time.monotonic()
-        result = services.campaign_launch(campaign)
+        result = campaign_launch(campaign)
         launched = time.monotonic() - started
         print(f"launch: {result.added:,} ledger rows in {launched:.2f}s", flush=True)
         deadline = started + args.timeout

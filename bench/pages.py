@@ -31,7 +31,8 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.test import Client  # noqa: E402
 
-from campaigns import services as campaign_services  # noqa: E402
+from campaigns.services.drafts import campaign_create  # noqa: E402
+from campaigns.services.launch import campaign_launch  # noqa: E402
 from campaigns.models import Campaign  # noqa: E402
 from campaigns.sending import campaign_send  # noqa: E402
 from customers.models import Customer  # noqa: E402
@@ -56,12 +57,12 @@ def setup(customers: int) -> None:
         segment_services.segment_refresh(segment_services.segment_create({"name": name, "rule": rule}))
     if not Experiment.objects.filter(name="demo-spring").exists():
         call_command("demo_experiment")
-    campaign = campaign_services.campaign_create({
+    campaign = campaign_create({
         "name": "bench-campaign", "segment": "bench-few", "holdout": 0.1,
         "variants": [{"name": "A", "subject": "Hi {{ customer.name }}", "text": "Hello"},
                      {"name": "B", "subject": "Hello", "text": "Hello"}],
     })
-    campaign_services.campaign_launch(campaign)
+    campaign_launch(campaign)
     campaign_send(campaign.id)
 
 

@@ -10,7 +10,12 @@ from rest_framework.response import Response
 
 from customers.models import Customer
 
-from . import selectors, services
+from . import selectors
+from .errors import CampaignError
+from .services.drafts import campaign_create, campaign_preview
+from .services.launch import campaign_launch
+from .services.lifecycle import campaign_cancel, campaign_pause, campaign_resume
+from .services.offers import offer_create
 from .models import Campaign, LedgerEntry, Offer, Variant
 
 
@@ -104,8 +109,8 @@ class OfferViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
 
     def create(self, request, *args, **kwargs):
         try:
-            offer = services.offer_create(dict(request.data), user=request.user)
-        except services.CampaignError as exc:
+            offer = offer_create(dict(request.data), user=request.user)
+        except CampaignError as exc:
             raise _bad(exc) from None
         return Response(OfferSerializer(offer).data, status=status.HTTP_201_CREATED)
 
@@ -120,10 +125,10 @@ class CampaignViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         launch = request.query_params.get("launch", "").lower() in ("1", "true", "yes")
         try:
             with transaction.atomic():
-                campaign = services.campaign_create(dict(request.data), user=request.user)
+                campaign = campaign_create(dict(request.data), user=request.user)
                 if launch:
-                    services.campaign_launch(campaign)
-        except services.CampaignError as exc:
+                    campaign_launch(campaign)
+        except CampaignError as exc:
             raise _bad(exc) from None
         campaign.refresh_from_db()
         return Response(CampaignSerializer(campaign).data, status=status.HTTP_201_CREATED)
@@ -131,7 +136,7 @@ class CampaignViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     def _act(self, fn):
         try:
             result = fn(self.get_object())
-        except services.CampaignError as exc:
+        except CampaignError as exc:
             raise _bad(exc) from None
         campaign = getattr(result, "campaign", result)
         campaign.refresh_from_db()
@@ -141,22 +146,22 @@ class CampaignViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"])
     def launch(self, request, pk=None):
         """Freeze the audience, assign arms, write the ledger and start sending (or schedule)."""
-        return self._act(services.campaign_launch)
+        return self._act(campaign_launch)
 
     @extend_schema(request=None, responses={200: StatusSerializer})
     @action(detail=True, methods=["post"])
     def pause(self, request, pk=None):
-        return self._act(services.campaign_pause)
+        return self._act(campaign_pause)
 
     @extend_schema(request=None, responses={200: StatusSerializer})
     @action(detail=True, methods=["post"])
     def resume(self, request, pk=None):
-        return self._act(services.campaign_resume)
+        return self._act(campaign_resume)
 
     @extend_schema(request=None, responses={200: StatusSerializer})
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
-        return self._act(services.campaign_cancel)
+        return self._act(campaign_cancel)
 
     @extend_schema(responses={200: StatusSerializer})
     @action(detail=True, methods=["get"])
@@ -182,8 +187,8 @@ class CampaignViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         if customer is None:
             raise NotFound(f"no customer {ref!r}")
         try:
-            message = services.campaign_preview(campaign, request.query_params.get("variant", ""), customer)
-        except services.CampaignError as exc:
+            message = campaign_preview(campaign, request.query_params.get("variant", ""), customer)
+        except CampaignError as exc:
             raise _bad(exc) from None
         return Response({"subject": message.subject, "text": message.text, "html": message.html})
 

@@ -21,11 +21,15 @@ from django.views.decorators.http import require_POST
 from core import charts
 from customers.models import Customer, Order
 from core.roles import MARKETER, VIEWER, has_role, role_required
-from experiments import stats
+from experiments.stats import planning
 from segments.models import Segment
 from segments.selectors import segment_customers
 
-from . import selectors, services
+from . import selectors
+from .errors import CampaignError
+from .services.drafts import campaign_create, campaign_preview as preview_render
+from .services.launch import campaign_check, campaign_launch
+from .services.lifecycle import campaign_cancel, campaign_pause, campaign_resume
 from .models import Campaign, LedgerEntry, OutboxMessage
 
 S = LedgerEntry.Status
@@ -95,8 +99,8 @@ def campaign_new(request):
     if request.method == "POST":
         try:
             spec = _spec_from_post(request.POST)
-            campaign = services.campaign_create(spec, user=request.user)
-        except (services.CampaignError, ValueError) as exc:
+            campaign = campaign_create(spec, user=request.user)
+        except (CampaignError, ValueError) as exc:
             messages.error(request, f"The campaign was not saved: {exc}")
         else:
             messages.success(request, "Draft saved. Check the previews, then launch.")
@@ -138,7 +142,7 @@ def campaign_estimate(request):
         n_control, n_treated = int(size * holdout), size - int(size * holdout)
         context.update(size=size, holdout=holdout, baseline=baseline, n_control=n_control, n_treated=n_treated)
         if n_control >= 10 and 0 < baseline < 1:
-            context["mde"] = stats.detectable_effect_binary(baseline, n_control, ratio=n_treated / n_control)
+            context["mde"] = planning.detectable_effect_binary(baseline, n_control, ratio=n_treated / n_control)
     return render(request, "campaigns/pages/_estimate.html", context)
 
 
@@ -170,7 +174,7 @@ def campaign_detail(request, campaign_id: int):
         "failure_count": failures.count(),
         "sample": sample,
         "can_edit": has_role(request.user, MARKETER),
-        "problems": services.campaign_check(campaign) if campaign.state == Campaign.State.DRAFT else [],
+        "problems": campaign_check(campaign) if campaign.state == Campaign.State.DRAFT else [],
     }
     return render(request, "campaigns/pages/detail.html", context)
 
@@ -181,18 +185,18 @@ def campaign_preview(request, campaign_id: int):
     campaign = _campaign(campaign_id)
     customer = get_object_or_404(Customer, pk=request.GET.get("customer") or 0)
     try:
-        message = services.campaign_preview(campaign, request.GET.get("variant", ""), customer)
+        message = preview_render(campaign, request.GET.get("variant", ""), customer)
         error = ""
-    except services.CampaignError as exc:
+    except CampaignError as exc:
         message, error = None, str(exc)
     return render(request, "campaigns/pages/_preview.html", {"message": message, "error": error, "customer": customer})
 
 
 ACTIONS = {
-    "launch": services.campaign_launch,
-    "pause": services.campaign_pause,
-    "resume": services.campaign_resume,
-    "cancel": services.campaign_cancel,
+    "launch": campaign_launch,
+    "pause": campaign_pause,
+    "resume": campaign_resume,
+    "cancel": campaign_cancel,
 }
 
 
@@ -204,7 +208,7 @@ def campaign_action(request, campaign_id: int, action: str):
         raise Http404("No such action.")
     try:
         ACTIONS[action](campaign)
-    except services.CampaignError as exc:
+    except CampaignError as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, f"Campaign {action} done.")

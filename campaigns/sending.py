@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import Q
 from django.utils import timezone
 
 from .ledger import Claimed, Outcome, backoff_seconds, ledger_claim, ledger_record
@@ -23,6 +22,7 @@ from .providers.base import FAILED, SENT, UNKNOWN, Provider
 from .providers.registry import provider_for
 from .ratelimit import RateLimiter, limiter_for
 from .rendering import TemplateProblem
+from .services.lifecycle import campaign_finish_if_done, campaign_heartbeat
 
 logger = logging.getLogger(__name__)
 S = LedgerEntry.Status
@@ -159,8 +159,6 @@ def campaign_send(
     provider: Provider | None = None,
 ) -> SendStats:
     """Send due rows of one campaign until none are left or the time budget is spent."""
-    from .services import campaign_finish_if_done, campaign_heartbeat
-
     stats = SendStats()
     deadline = time.monotonic() + (budget_seconds or settings.CAMPAIGN_TASK_SECONDS)
     own_provider = provider is None
@@ -192,8 +190,3 @@ def campaign_send(
             provider.close()
     return stats
 
-
-def pending_due(campaign_id: int) -> bool:
-    return LedgerEntry.objects.filter(
-        Q(campaign_id=campaign_id), Q(status=S.PENDING), Q(due_at__lte=timezone.now())
-    ).exists()

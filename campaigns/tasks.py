@@ -2,8 +2,11 @@
 
 from celery import shared_task
 
-from . import services
+from core.jobs import enqueue
+
 from .sending import campaign_send
+from .services.launch import campaign_run_recurring
+from .services.pump import campaign_pump
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
@@ -13,16 +16,16 @@ def campaign_send_task(campaign_id: int) -> dict:
     until the pump's next look). Idempotent: rows are claimed, never assumed."""
     stats = campaign_send(campaign_id)
     if stats.more:
-        campaign_send_task.delay(campaign_id)
+        enqueue("campaigns.tasks.campaign_send_task", campaign_id)
     return {"claimed": stats.claimed, "sent": stats.sent, "failed": stats.failed, "more": stats.more}
 
 
 @shared_task
 def campaign_pump_task() -> dict:
-    return services.campaign_pump()
+    return campaign_pump()
 
 
 @shared_task
 def campaign_run_task(campaign_id: int) -> int:
     """A recurring campaign's run (from django-celery-beat): new segment members only."""
-    return services.campaign_run_recurring(campaign_id)
+    return campaign_run_recurring(campaign_id)

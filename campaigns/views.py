@@ -11,7 +11,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from .selectors import unsubscribe_find
-from .services import unsubscribe_apply
+from .services.unsubscribe import unsubscribe_apply
 
 
 @csrf_exempt  # mail clients POST without a CSRF token; the signed token is the proof

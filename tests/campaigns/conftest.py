@@ -3,13 +3,22 @@
 import pytest
 from django.utils import timezone
 
-from campaigns import services
+from campaigns.models import Campaign
+from campaigns.services.drafts import campaign_create
+from campaigns.services.launch import campaign_launch
 from customers.models import AttributeDefinition, Customer
 from segments.models import Membership, Segment
 from tests.campaigns.fakeprovider import FakeProviderServer
 
 TEXT = "Hi {{ customer.first_name }}, use {{ offer.code }} for {{ offer.discount }}: {{ offer.landing_url }}"
 HTML = "<html><body><p>Hi {{ customer.name }}!</p><a href=\"{{ unsubscribe_url }}\">Unsubscribe</a></body></html>"
+
+
+def launched(campaign, **kw) -> Campaign:
+    """Launch, and the campaign as the database now holds it."""
+    result = campaign_launch(campaign, **kw)
+    result.campaign.refresh_from_db()
+    return result.campaign
 
 
 def make_customers(n: int, prefix: str = "c", **fields) -> list[Customer]:
@@ -54,7 +63,7 @@ def segment(customers):
 
 @pytest.fixture
 def campaign(segment):
-    return services.campaign_create(spec())
+    return campaign_create(spec())
 
 
 @pytest.fixture

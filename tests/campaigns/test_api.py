@@ -2,16 +2,11 @@
 
 import pytest
 
-from campaigns import services
 from campaigns.models import Campaign
 from tests.campaigns.conftest import spec
 
 pytestmark = pytest.mark.django_db
 
-
-@pytest.fixture(autouse=True)
-def no_queue(monkeypatch):
-    monkeypatch.setattr(services, "campaign_wake", lambda *a, **k: None)
 
 
 def test_a_marketer_creates_launches_and_watches_a_campaign(marketer_api, segment):

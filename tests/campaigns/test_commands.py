@@ -6,15 +6,10 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from campaigns import services
 from tests.campaigns.conftest import spec
 
 pytestmark = pytest.mark.django_db
 
-
-@pytest.fixture(autouse=True)
-def no_queue(monkeypatch):
-    monkeypatch.setattr(services, "campaign_wake", lambda *a, **k: None)
 
 
 def test_launch_campaign_from_a_spec_file_then_status(segment, tmp_path):

@@ -3,7 +3,7 @@
 import pytest
 
 from campaigns.sending import campaign_send
-from campaigns.services import campaign_launch as services_launch
+from campaigns.services.launch import campaign_launch as services_launch
 from campaigns.models import Campaign, OutboxMessage
 
 pytestmark = pytest.mark.django_db

@@ -6,26 +6,19 @@ from datetime import datetime, time, timedelta, timezone as dt_timezone
 import pytest
 from django.utils import timezone
 
-from campaigns import ledger, selectors, sending, services
+from campaigns import ledger, selectors, sending
+from campaigns.services.drafts import campaign_create
 from campaigns.ledger import Outcome, ledger_claim, ledger_expire_leases, ledger_reconcile, ledger_record
 from campaigns.models import Campaign, LedgerEntry, OutboxMessage
 from campaigns.providers.registry import provider_for
 from campaigns.ratelimit import RateLimiter
 from campaigns.sending import campaign_send, quiet_until
 from customers.models import Customer, Suppression
-from tests.campaigns.conftest import spec
+from tests.campaigns.conftest import launched, spec
 
 pytestmark = pytest.mark.django_db
 S = LedgerEntry.Status
 
-
-@pytest.fixture(autouse=True)
-def no_queue(monkeypatch):
-    monkeypatch.setattr(services, "campaign_wake", lambda *a, **k: None)
-
-
-def launched(campaign) -> Campaign:
-    return services.campaign_launch(campaign).campaign
 
 
 def test_the_outbox_stores_one_message_per_recipient_with_one_click_unsubscribe(campaign):
@@ -148,7 +141,7 @@ def test_quiet_hours_defer_a_message_to_their_end_in_the_customers_zone(segment,
     now = timezone.now()
     tokyo_hour = (now + timedelta(hours=9)).hour
     start, end = time((tokyo_hour - 1) % 24), time((tokyo_hour + 2) % 24)
-    campaign = launched(services.campaign_create(spec(quiet_hours={"start": start.isoformat(), "end": end.isoformat()})))
+    campaign = launched(campaign_create(spec(quiet_hours={"start": start.isoformat(), "end": end.isoformat()})))
     stats = campaign_send(campaign.id)
     assert stats.sent == 0 and stats.deferred > 0
     row = LedgerEntry.objects.filter(campaign=campaign, status=S.PENDING).first()
@@ -163,10 +156,10 @@ def test_quiet_hours_over_midnight():
 
 
 def test_the_frequency_cap_defers_rather_than_drops(segment, customers):
-    first = launched(services.campaign_create(spec(name="first", frequency_cap=1)))
+    first = launched(campaign_create(spec(name="first", frequency_cap=1)))
     campaign_send(first.id)
     got_first = set(LedgerEntry.objects.filter(campaign=first, status=S.SENT).values_list("customer_id", flat=True))
-    second = launched(services.campaign_create(spec(name="second", frequency_cap=1)))
+    second = launched(campaign_create(spec(name="second", frequency_cap=1)))
     stats = campaign_send(second.id)
     waiting = LedgerEntry.objects.filter(campaign=second, status=S.PENDING)
     sent = LedgerEntry.objects.filter(campaign=second, status=S.SENT)

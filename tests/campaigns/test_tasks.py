@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from campaigns import services
+from campaigns.services.drafts import campaign_create
+from campaigns.services.launch import campaign_launch
 from campaigns.models import Campaign, LedgerEntry
 from campaigns.tasks import campaign_pump_task
 from tests.campaigns.conftest import make_customers, make_segment, spec
@@ -66,8 +67,8 @@ def test_a_killed_worker_loses_nothing_and_sends_nothing_twice(transactional_db,
             CAMPAIGN_TASK_SECONDS="5",
         )
         # When the campaign launches and a worker starts sending
-        campaign = services.campaign_create(spec(name="e2e"))
-        services.campaign_launch(campaign)  # queues the send tasks once committed
+        campaign = campaign_create(spec(name="e2e"))
+        campaign_launch(campaign)  # queues the send tasks once committed
         first = worker_start(tmp_path / "worker1.log", concurrency=2, **env)
         try:
             wait_for(lambda: len(fake.received) >= 800, timeout=40, what="the first worker to send 800 messages")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from campaigns import services
+from campaigns.services.launch import campaign_launch
 from campaigns.models import LedgerEntry
 from campaigns.unsubscribe import unsubscribe_token, unsubscribe_url
 from customers.models import Suppression
@@ -11,9 +11,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def rows(campaign, monkeypatch):
-    monkeypatch.setattr(services, "campaign_wake", lambda *a, **k: None)
-    services.campaign_launch(campaign)
+def rows(campaign):
+    campaign_launch(campaign)
     return list(LedgerEntry.objects.filter(campaign=campaign).order_by("id")[:2])
 
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from campaigns import services
+from campaigns.services.launch import campaign_launch
 from campaigns.models import LedgerEntry, TrackingEvent
 from campaigns.sending import campaign_send
 from customers.models import Suppression
@@ -20,13 +20,12 @@ AUTH = "Basic " + base64.b64encode(b"hook:s3cret").decode()
 
 @pytest.fixture(autouse=True)
 def webhook_secret(settings, monkeypatch):
-    monkeypatch.setattr(services, "campaign_wake", lambda *a, **k: None)
     settings.ANYMAIL = {"WEBHOOK_SECRET": "hook:s3cret"}
 
 
 @pytest.fixture
 def sent_row(campaign):
-    services.campaign_launch(campaign)
+    campaign_launch(campaign)
     campaign_send(campaign.id)
     return LedgerEntry.objects.filter(campaign=campaign, status=S.SENT).first()
 

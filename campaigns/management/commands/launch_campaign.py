@@ -4,7 +4,10 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from campaigns import selectors, services
+from campaigns import selectors
+from campaigns.errors import CampaignError
+from campaigns.services.drafts import campaign_create
+from campaigns.services.launch import campaign_launch
 from campaigns.models import Campaign
 
 
@@ -26,11 +29,11 @@ class Command(BaseCommand):
                         spec = json.loads(Path(options["spec"]).read_text())
                     except (OSError, ValueError) as exc:
                         raise CommandError(f"cannot read {options['spec']}: {exc}") from None
-                    campaign = services.campaign_create(spec)
+                    campaign = campaign_create(spec)
                 else:
                     campaign = selectors.campaign_get(options["campaign"])
-                result = services.campaign_launch(campaign)
-        except (services.CampaignError, Campaign.DoesNotExist) as exc:
+                result = campaign_launch(campaign)
+        except (CampaignError, Campaign.DoesNotExist) as exc:
             raise CommandError(str(exc)) from None
         status = selectors.campaign_status(result.campaign)
         if options["json"]:

@@ -1,0 +1,34 @@
+"""Offers: what a campaign gives (a discount, a code, a landing page)."""
+
+from __future__ import annotations
+
+from campaigns.errors import CampaignError
+from campaigns.models import Offer
+
+OFFER_FIELDS = ("name", "description", "discount", "code_mode", "code", "landing_url", "utm")
+
+
+def offer_create(spec: dict, *, user=None) -> Offer:
+    name = str(spec.get("name") or "").strip()
+    if not name:
+        raise CampaignError("an offer needs a name")
+    if Offer.objects.filter(name=name).exists():
+        raise CampaignError(f"an offer named {name!r} already exists")
+    unknown = set(spec) - set(OFFER_FIELDS)
+    if unknown:
+        raise CampaignError(f"unknown offer field(s): {', '.join(sorted(unknown))}")
+    mode = spec.get("code_mode") or (Offer.CodeMode.SHARED if spec.get("code") else Offer.CodeMode.NONE)
+    if mode not in Offer.CodeMode.values:
+        raise CampaignError(f"code_mode must be one of {', '.join(Offer.CodeMode.values)}")
+    if mode == Offer.CodeMode.SHARED and not spec.get("code"):
+        raise CampaignError("a shared code offer needs its code")
+    utm = spec.get("utm") or {}
+    if not isinstance(utm, dict) or any(not str(k).startswith("utm_") for k in utm):
+        raise CampaignError("utm must be an object of utm_* tags, e.g. {\"utm_source\": \"newsletter\"}")
+    url = str(spec.get("landing_url") or "")
+    if url and not url.startswith(("https://", "http://")):
+        raise CampaignError("landing_url must be an http(s) URL")
+    return Offer.objects.create(
+        name=name, description=spec.get("description") or "", discount=spec.get("discount") or "",
+        code_mode=mode, code=spec.get("code") or "", landing_url=url, utm=utm, created_by=user,
+    )

@@ -1,0 +1,36 @@
+"""campaigns/services/drafts.py: a draft from the spec, refused with the reason; previews."""
+
+import pytest
+
+from campaigns.errors import CampaignError
+from campaigns.services.drafts import campaign_create, campaign_preview
+from tests.campaigns.conftest import spec
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_template_error_is_refused_when_the_campaign_is_created(segment):
+    body = spec()
+    body["variants"][0]["html"] = "{% if %}"
+    with pytest.raises(CampaignError, match="variant 'A', html: line 1"):
+        campaign_create(body)
+
+
+def test_a_send_time_without_a_time_zone_is_refused(segment):
+    with pytest.raises(CampaignError, match="needs a time zone"):
+        campaign_create(spec(send_at="2030-01-01T09:00:00"))
+
+
+def test_preview_renders_a_variant_for_a_customer(campaign, customers):
+    message = campaign_preview(campaign, "A", customers[0])
+    assert message.subject == "Hello Name" and "SPRING20" in message.text
+
+
+def test_a_recurrence_that_cannot_run_is_refused_naming_its_field(segment):
+    with pytest.raises(CampaignError, match=r"recurrence: crontab\.hour: '25' cannot run"):
+        campaign_create(spec(recurrence="0 25 * * 1"))
+
+
+def test_a_recurrence_is_a_crontab_of_five_fields(segment):
+    with pytest.raises(CampaignError, match="five crontab fields"):
+        campaign_create(spec(recurrence="every monday"))

@@ -1,0 +1,107 @@
+"""campaigns/services/launch.py: the ledger, arms, the experiment, checks, recurring runs."""
+
+import pytest
+from django.utils import timezone
+
+from campaigns import selectors
+from campaigns.errors import CampaignError
+from campaigns.models import Campaign, LedgerEntry
+from campaigns.sending import campaign_send
+from campaigns.services.drafts import campaign_create
+from campaigns.services.launch import campaign_launch, campaign_run_recurring
+from customers.models import Consent, Customer, Suppression
+from experiments.assignment import arm_for
+from experiments.models import Exposure
+from segments.models import Membership
+from tests.campaigns.conftest import launched as launch, make_customers, make_segment, spec
+
+pytestmark = pytest.mark.django_db
+S = LedgerEntry.Status
+
+
+def test_launch_writes_one_ledger_row_per_member_holdout_rows_included(campaign):
+    campaign = launch(campaign)
+    counts = selectors.ledger_counts(campaign)
+    assert counts[S.PENDING] + counts[S.HELD_OUT] == 200
+    assert 5 <= counts[S.HELD_OUT] <= 40  # 10% of 200
+    assert campaign.state == Campaign.State.SENDING
+    assert LedgerEntry.objects.filter(campaign=campaign, status=S.HELD_OUT, variant__isnull=False).count() == 0
+
+
+def test_the_audience_leaves_out_suppressed_excluded_withdrawn_and_emailless(segment, customers):
+    Suppression.objects.create(customer=customers[0], reason="unsubscribed")
+    Suppression.objects.create(customer=customers[1], reason="bounced")
+    Consent.objects.create(customer=customers[2], granted=False, recorded_at=timezone.now())
+    Customer.objects.filter(id=customers[3].id).update(email="")
+    make_segment("vip", customers[4:6])
+    campaign = launch(campaign_create(spec(exclude_segments=["vip"])))
+    in_ledger = set(LedgerEntry.objects.filter(campaign=campaign).values_list("customer_id", flat=True))
+    assert not in_ledger & {c.id for c in customers[:6]}
+    assert len(in_ledger) == 194
+
+
+def test_arms_are_those_of_experiments_arm_for(campaign):
+    campaign = launch(campaign)
+    experiment = campaign.experiment
+    arms = [(a.name, a.weight) for a in experiment.arms.order_by("position")]
+    assert [a[0] for a in arms] == ["A", "B", "holdout"]
+    for row in LedgerEntry.objects.filter(campaign=campaign):
+        assert row.arm == arm_for(experiment.salt, row.customer_id, arms)
+
+
+def test_launch_creates_the_experiment_with_exposures_at_assignment_time(campaign):
+    campaign = launch(campaign)
+    experiment = campaign.experiment
+    assert experiment.attribution_days == 7
+    assert experiment.metrics.get(is_primary=True).name == "conversion"
+    assert experiment.arms.get(is_control=True).name == "holdout"
+    exposures = Exposure.objects.filter(experiment=experiment)
+    assert exposures.count() == 200
+    row = LedgerEntry.objects.filter(campaign=campaign).first()
+    exposure = exposures.get(customer_id=row.customer_id)
+    assert exposure.arm.name == row.arm and exposure.exposed_at == row.assigned_at
+
+
+def test_launching_twice_is_refused_and_adds_nothing(campaign):
+    launch(campaign)
+    with pytest.raises(CampaignError, match="only a draft or scheduled"):
+        campaign_launch(campaign)
+    assert LedgerEntry.objects.filter(campaign=campaign).count() == 200
+
+
+def test_an_attribute_some_members_lack_fails_the_launch_before_any_row(customers, segment, tier_attribute):
+    Customer.objects.filter(id__in=[c.id for c in customers[:150]]).update(attributes={"tier": "gold"})
+    body = spec()
+    body["variants"][1]["subject"] = "For our {{ customer.attributes.tier }} members"
+    campaign = campaign_create(body)
+    with pytest.raises(CampaignError) as problem:
+        campaign_launch(campaign)
+    message = str(problem.value)
+    assert "variant 'B'" in message and "customer.attributes.tier" in message and "50 audience member" in message
+    assert not LedgerEntry.objects.filter(campaign=campaign).exists()
+    assert Campaign.objects.get(id=campaign.id).state == Campaign.State.DRAFT
+
+
+def test_an_attribute_nobody_defined_fails_the_launch(segment):
+    body = spec()
+    body["variants"][0]["text"] = "{{ customer.attributes.shoe_size | default('?') }}"
+    with pytest.raises(CampaignError, match="shoe_size, which is not a known attribute"):
+        campaign_launch(campaign_create(body))
+
+
+def test_a_recurring_run_adds_only_the_segments_new_members(segment, customers):
+    campaign = launch(campaign_create(spec(recurrence="0 9 * * 1")))
+    assert campaign.periodic_task.enabled and campaign.periodic_task.task == "campaigns.tasks.campaign_run_task"
+    campaign_send(campaign.id)
+    newcomers = make_customers(5, prefix="new")
+    Membership.objects.bulk_create([Membership(segment=segment, customer=c, version=1) for c in newcomers])
+    added = campaign_run_recurring(campaign.id)
+    assert added == 5
+    assert LedgerEntry.objects.filter(campaign=campaign, run=2).count() == 5
+    assert Exposure.objects.filter(experiment=campaign.experiment).count() == 205
+
+
+def test_a_recurring_campaigns_beat_row_carries_its_crontab_and_time_zone(segment):
+    campaign = launch(campaign_create(spec(recurrence="30 6 * * 1-5", timezone="Europe/Berlin")))
+    crontab = campaign.periodic_task.crontab
+    assert (crontab.minute, crontab.hour, crontab.day_of_week, str(crontab.timezone)) == ("30", "6", "1-5", "Europe/Berlin")
