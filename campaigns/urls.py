@@ -1,25 +1,15 @@
-"""Campaign routes: the REST API (mounted under /api/), webhooks (/webhooks/), unsubscribe (/u/)."""
-
-from anymail import urls as anymail_urls
 from django.urls import path
-from rest_framework.routers import SimpleRouter
 
-from . import views
-from .api import CampaignViewSet, OfferViewSet
-from .webhooks import require_webhook_secret
+from . import pages
 
-router = SimpleRouter()
-router.register("offers", OfferViewSet, basename="offer")
-router.register("campaigns", CampaignViewSet, basename="campaign")
-api_urlpatterns = router.urls
-
-# anymail's own webhook views (/webhooks/postmark/tracking/, /webhooks/mailgun/tracking/,
-# /webhooks/amazon_ses/tracking/, ...), refused outright while no WEBHOOK_SECRET is set.
-webhook_urlpatterns = []
-for pattern in anymail_urls.urlpatterns:
-    pattern.callback = require_webhook_secret(pattern.callback)
-    webhook_urlpatterns.append(pattern)
-
-unsubscribe_urlpatterns = [
-    path("<str:token>/", views.unsubscribe, name="campaign-unsubscribe"),
+app_name = "campaigns"
+urlpatterns = [
+    path("", pages.campaign_index, name="index"),
+    path("new/", pages.campaign_new, name="new"),
+    path("estimate/", pages.campaign_estimate, name="estimate"),
+    path("outbox/", pages.outbox_index, name="outbox"),
+    path("outbox/<int:message_id>/", pages.outbox_detail, name="outbox-detail"),
+    path("<int:campaign_id>/", pages.campaign_detail, name="detail"),
+    path("<int:campaign_id>/preview/", pages.campaign_preview, name="preview"),
+    path("<int:campaign_id>/<str:action>/", pages.campaign_action, name="action"),
 ]

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 from bisect import bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from itertools import accumulate
 
 SCALE = float(2**64)
@@ -54,11 +54,3 @@ def arm_for(salt: str, unit_id: object, arms_with_weights: Sequence[tuple[str, f
     names, upper = _bounds(arms_with_weights)
     return names[bisect_right(upper, bucket_for(salt, unit_id))]
 
-
-def arms_for(
-    salt: str, unit_ids: Iterable[object], arms_with_weights: Sequence[tuple[str, float]]
-) -> Iterable[tuple[object, str]]:
-    """(unit id, arm) for many units, validating the arms once."""
-    names, upper = _bounds(arms_with_weights)
-    for unit_id in unit_ids:
-        yield unit_id, names[bisect_right(upper, bucket_for(salt, unit_id))]
