@@ -53,8 +53,8 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler  # noqa: E
 from customers.features import customer_features  # noqa: E402
 from customers.models import Customer  # noqa: E402
 from core.bulk import bulk_copy  # noqa: E402
-from customers.services import demo_load  # noqa: E402
-from segments import services  # noqa: E402
+from customers.services.demo import demo_load  # noqa: E402
+from segments.services import membership, training  # noqa: E402
 from segments.models import Membership, ModelScore, Segment, SegmentModel, SegmentRefresh  # noqa: E402
 
 RULE = {"all": [
@@ -129,14 +129,14 @@ def hand_refresh(segment: Segment, sql: str, now) -> int:
                        [segment.pk, version, size, size - both, old_size - both, now])
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {tables['members']} WHERE segment_id = %s AND version <= %s",
-                       [segment.pk, version - services.KEEP_VERSIONS])
+                       [segment.pk, version - membership.KEEP_VERSIONS])
     return size
 
 
 def bench_rule(rounds: int) -> dict:
     now = timezone.now()
     Segment.objects.filter(name__startswith="bench: ").delete()
-    orm = services.segment_create({"name": "bench: orm rule", "rule": RULE})
+    orm = membership.segment_create({"name": "bench: orm rule", "rule": RULE})
     hand = {name: Segment.objects.create(name=f"bench: hand {name}", rule=RULE)
             for name in ("correlated", "joined")}
     times: dict[str, list[float]] = {"orm": [], "correlated": [], "joined": []}
@@ -145,7 +145,7 @@ def bench_rule(rounds: int) -> dict:
         for name, sql in (("correlated", HAND_CORRELATED), ("joined", HAND_JOINED)):
             seconds, sizes[name] = timed(lambda: hand_refresh(hand[name], sql, now))
             times[name].append(seconds)
-        seconds, refreshes = timed(lambda: services.segment_refresh(orm, now=now))
+        seconds, refreshes = timed(lambda: membership.segment_refresh(orm, now=now))
         times["orm"].append(seconds)
         sizes["orm"] = refreshes[0].size
     if len(set(sizes.values())) != 1:
@@ -181,7 +181,7 @@ def bare_kmeans(now, k: int) -> float:
 
 def ours_kmeans(now, k: int, max_rows: int | None) -> float:
     started = time.perf_counter()
-    services.model_train("kmeans", name="bench: kmeans", k_range=[k], features=KMEANS_FEATURES, now=now,
+    training.model_train("kmeans", name="bench: kmeans", k_range=[k], features=KMEANS_FEATURES, now=now,
                          max_rows=max_rows)
     return time.perf_counter() - started
 
@@ -214,7 +214,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--k", type=int, default=5)
-    parser.add_argument("--max-rows", type=int, default=services.training.MAX_TRAINING_ROWS,
+    parser.add_argument("--max-rows", type=int, default=training.MAX_TRAINING_ROWS,
                         help="model_train's training sample, as in production (0: train on every customer; "
                              "bare scikit-learn always fits on every customer)")
     parser.add_argument("--skip-rule", action="store_true")

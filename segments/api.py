@@ -21,7 +21,11 @@ from rest_framework.routers import SimpleRouter
 from customers.models import Customer
 from core.roles import VIEWER
 
-from . import rules, selectors, services, tasks
+from core.jobs import enqueue
+from core.schedules import schedule_describe
+
+from . import migration, rules, selectors
+from .services import membership, schedules, specs
 from .models import Segment, SegmentModel, SegmentRefresh
 
 
@@ -37,7 +41,7 @@ class SegmentSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_schedule(self, segment: Segment) -> dict | None:
-        return services.schedule_describe(services.segment_schedule(segment))
+        return schedule_describe(schedules.segment_schedule(segment))
 
 
 class SegmentSpecSerializer(serializers.Serializer):
@@ -137,10 +141,10 @@ class SegmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.De
         refresh = spec.pop("refresh", True)
         try:
             with transaction.atomic():
-                segment = services.segment_create(spec, user=request.user)
+                segment = membership.segment_create(spec, user=request.user)
                 if refresh:
-                    tasks.segment_refresh.delay_on_commit(segment.pk)
-        except services.SpecInvalid as exc:
+                    enqueue("segments.tasks.segment_refresh", segment.pk)
+        except specs.SpecInvalid as exc:
             return _invalid(exc.errors)
         return Response(SegmentSerializer(segment).data, status=status.HTTP_201_CREATED)
 
@@ -149,8 +153,8 @@ class SegmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.De
         """Change the definition (name, description, rule, band, schedule...)."""
         segment = self.get_object()
         try:
-            segment = services.segment_update(segment, dict(request.data))
-        except services.SpecInvalid as exc:
+            segment = membership.segment_update(segment, dict(request.data))
+        except specs.SpecInvalid as exc:
             return _invalid(exc.errors)
         return Response(SegmentSerializer(segment).data)
 
@@ -159,8 +163,8 @@ class SegmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.De
         """Delete the segment (refused while another rule or a campaign uses it)."""
         segment = self.get_object()
         try:
-            services.segment_delete(segment)
-        except services.SpecInvalid as exc:
+            membership.segment_delete(segment)
+        except specs.SpecInvalid as exc:
             return Response({"errors": exc.errors}, status=status.HTTP_409_CONFLICT)
         except ProtectedError as exc:
             users = sorted({str(obj) for obj in exc.protected_objects})[:10]
@@ -192,7 +196,7 @@ class SegmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.De
     def refresh(self, request, pk=None):
         """Queue a refresh (of the whole family for a family member)."""
         segment = self.get_object()
-        tasks.segment_refresh.delay_on_commit(segment.pk)
+        enqueue("segments.tasks.segment_refresh", segment.pk)
         return Response({"queued": True, "segment": segment.pk}, status=status.HTTP_202_ACCEPTED)
 
     @action(detail=True, methods=["get"])
@@ -223,10 +227,10 @@ class SegmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.De
         if not family:
             raise ValidationError({"family": "this segment belongs to no family; migration compares a family"})
         old, new, customer = (_int_param(request, name) for name in ("old", "new", "customer"))
-        body = selectors.family_migration(family, old=old, new=new)
-        body["versions"] = selectors.family_versions(family)
+        body = migration.family_migration(family, old=old, new=new)
+        body["versions"] = migration.family_versions(family)
         if customer is not None:
-            body["customer_history"] = selectors.customer_family_history(customer, family)
+            body["customer_history"] = migration.customer_family_history(customer, family)
         return Response(body)
 
     @extend_schema(
@@ -243,7 +247,7 @@ class SegmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.De
             raise ValidationError({"family": "this segment belongs to no family"})
         limit = min(_int_param(request, "limit") or 100, 1000)
         margin = _float_param(request, "margin") or 0.1
-        return Response(selectors.family_at_risk(segment.family, old=_int_param(request, "old"),
+        return Response(migration.family_at_risk(segment.family, old=_int_param(request, "old"),
                                                  new=_int_param(request, "new"), limit=limit, margin=margin))
 
     @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT, 400: RuleErrors})
@@ -252,13 +256,13 @@ class SegmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.De
         """PUT a schedule ({"every": "day", "at": "06:00"}, {"every_minutes": 60}, {"crontab": "..."}); DELETE it."""
         segment = self.get_object()
         if request.method == "DELETE":
-            services.segment_schedule_clear(segment)
+            schedules.segment_schedule_clear(segment)
             return Response(status=status.HTTP_204_NO_CONTENT)
         try:
-            periodic = services.segment_schedule_set(segment, request.data)
-        except services.SpecInvalid as exc:
+            periodic = schedules.segment_schedule_set(segment, request.data)
+        except specs.SpecInvalid as exc:
             return _invalid(exc.errors)
-        return Response(services.schedule_describe(periodic))
+        return Response(schedule_describe(periodic))
 
 
 class SegmentModelViewSet(viewsets.ReadOnlyModelViewSet):
@@ -274,7 +278,7 @@ class SegmentModelViewSet(viewsets.ReadOnlyModelViewSet):
         """Queue the training of a new model (version); it scores everyone and refreshes its segments."""
         body = ModelTrainSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        tasks.model_train.delay_on_commit(**body.validated_data)
+        enqueue("segments.tasks.model_train", **body.validated_data)
         return Response({"queued": True}, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=None, responses={202: OpenApiTypes.OBJECT})
@@ -282,7 +286,7 @@ class SegmentModelViewSet(viewsets.ReadOnlyModelViewSet):
     def retrain(self, request, pk=None):
         """Queue a re-train with the same settings; its family of segments follows."""
         model = get_object_or_404(SegmentModel.objects.defer("pipeline"), pk=pk)
-        tasks.model_retrain.delay_on_commit(model.pk)
+        enqueue("segments.tasks.model_retrain", model.pk)
         return Response({"queued": True, "model": model.pk}, status=status.HTTP_202_ACCEPTED)
 
 

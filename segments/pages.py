@@ -20,7 +20,12 @@ from django.views.decorators.http import require_POST
 from core import charts
 from core.roles import MARKETER, VIEWER, has_role, role_required
 
-from . import rules, selectors, services
+from core.jobs import enqueue
+from core.schedules import schedule_describe
+
+from . import migration, rules, selectors
+from .services import membership, schedules, specs
+from .ml.common import KINDS
 from .models import Segment, SegmentModel, SegmentRefresh
 
 MAX_ROWS = 20
@@ -128,11 +133,11 @@ def segment_new(request):
             rule = rule_from_form(request.POST, fields)
             spec = {"name": request.POST.get("name", "").strip(), "kind": "rule", "rule": rule,
                     "description": request.POST.get("description", "")}
-            segment = services.segment_create(spec, user=request.user)
-            services.segment_refresh(segment)
+            segment = membership.segment_create(spec, user=request.user)
+            membership.segment_refresh(segment)
         except rules.RuleInvalid as exc:
             messages.error(request, "The rule has problems: " + "; ".join(f"{e.path}: {e.message}" for e in exc.errors))
-        except services.SpecInvalid as exc:
+        except specs.SpecInvalid as exc:
             messages.error(request, "The segment was not saved: " + str(exc))
         else:
             messages.success(request, f"Segment {segment.name} saved with {segment.size} customers.")
@@ -205,7 +210,7 @@ def segment_detail(request, segment_id: int):
         "history": history,
         "chart": mark_safe(chart),
         "members": members,
-        "schedule": services.schedule_describe(services.segment_schedule(segment)),
+        "schedule": schedule_describe(schedules.segment_schedule(segment)),
         "can_edit": has_role(request.user, MARKETER),
     }
     return render(request, "segments/pages/detail.html", context)
@@ -215,7 +220,7 @@ def segment_detail(request, segment_id: int):
 @require_POST
 def segment_refresh(request, segment_id: int):
     segment = get_object_or_404(Segment, pk=segment_id)
-    services.segment_refresh(segment)
+    membership.segment_refresh(segment)
     messages.success(request, "Refreshed.")
     return redirect("segments:detail", segment_id=segment.id)
 
@@ -227,12 +232,12 @@ def segment_schedule(request, segment_id: int):
     every = request.POST.get("every", "")
     try:
         if every == "never":
-            services.segment_schedule_clear(segment)
+            schedules.segment_schedule_clear(segment)
         elif every == "hour":
-            services.segment_schedule_set(segment, {"every_minutes": 60})
+            schedules.segment_schedule_set(segment, {"every_minutes": 60})
         else:
-            services.segment_schedule_set(segment, {"every": every, "at": request.POST.get("at") or "06:00"})
-    except services.SpecInvalid as exc:
+            schedules.segment_schedule_set(segment, {"every": every, "at": request.POST.get("at") or "06:00"})
+    except specs.SpecInvalid as exc:
         messages.error(request, f"Schedule not saved: {exc}")
     else:
         messages.success(request, "Schedule saved.")
@@ -251,18 +256,16 @@ def model_index(request):
 @role_required(MARKETER)
 @require_POST
 def model_train(request):
-    from .tasks import model_train as task
-
     kind = request.POST.get("kind", "")
     options: dict[str, Any] = {}
     if request.POST.get("target"):
         options["target"] = request.POST["target"]
     if request.POST.get("churn_days", "").isdigit():
         options["churn_days"] = int(request.POST["churn_days"])
-    if kind not in ("kmeans", "rfm", "propensity", "value"):
+    if kind not in KINDS:
         messages.error(request, "Choose what kind of model to train.")
     else:
-        task.delay(kind, **options)
+        enqueue("segments.tasks.model_train", kind, **options)
         messages.success(request, f"Training a {kind} model in the background; it appears here when done.")
     return redirect("segments:models")
 
@@ -315,7 +318,7 @@ def migration(request):
         raise Http404("No such family of segments.")
     context: dict[str, Any] = {"families": families, "family": family}
     if family:
-        moves = selectors.family_migration(family)
+        moves = migration.family_migration(family)
         names = [s["name"] for s in moves["segments"]]
         index = {s["id"]: i for i, s in enumerate(moves["segments"])}
         labels_from, labels_to = names + ["(not in before)"], names + ["(left)"]
@@ -327,6 +330,6 @@ def migration(request):
         context.update(
             moves=moves,
             chart=mark_safe(charts.matrix_chart(labels_from, labels_to, grid, title=f"How customers moved in {family}")),
-            at_risk=selectors.family_at_risk(family, limit=50),
+            at_risk=migration.family_at_risk(family, limit=50),
         )
     return render(request, "segments/pages/migration.html", context)

@@ -22,10 +22,8 @@ reach the compiler, so a field name can never smuggle SQL in.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
 from typing import Any, TypeVar, Union
 
 from .dependencies import cycle_through

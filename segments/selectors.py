@@ -1,4 +1,6 @@
-"""Reads of segments: members, the field registry, previews, history and migration."""
+"""Reads of segments: members, the field registry as the database knows it, previews, history.
+
+Migration between refreshes (matrices, at-risk lists) is in segments.migration."""
 
 from __future__ import annotations
 
@@ -10,10 +12,11 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Count, Max, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Q, QuerySet
 from django.db.models.fields.json import KeyTextTransform
 from django.utils import timezone
 
+from core.db import is_postgres
 from customers.models import AttributeDefinition, Customer, Event
 
 from . import rules
@@ -23,7 +26,7 @@ from .fields import (
     attribute_field,
 )
 from .compile import ModelResolver, rule_q
-from .models import Membership, ModelScore, Segment, SegmentModel, SegmentRefresh
+from .models import Segment, SegmentModel, SegmentRefresh
 
 # A preview evaluates the rule exactly when that is cheap (columns and attributes, or a
 # small base); rules over order / event history on a large base are estimated from a
@@ -39,13 +42,6 @@ def segment_customers(segment: Segment) -> QuerySet[Customer]:
     return Customer.objects.filter(
         segment_memberships__segment=segment, segment_memberships__version=segment.current_version
     )
-
-
-def segment_get(name_or_id: str | int) -> Segment:
-    """A segment by id, else by exact name (Segment.DoesNotExist otherwise)."""
-    text = str(name_or_id)
-    found = Segment.objects.filter(id=int(text)).first() if text.isdigit() else None
-    return found or Segment.objects.get(name=text)
 
 
 # ------------------------------------------------------------------------ registry
@@ -139,7 +135,7 @@ def _distinct_attribute(name: str, kind: str) -> tuple:
 
 def _event_kinds() -> tuple[str, ...]:
     table = Event._meta.db_table
-    if connection.vendor == "postgresql":
+    if is_postgres():
         # A loose index scan over (kind, occurred_at): one probe per kind, not a scan of
         # every event.
         sql = f"""
@@ -180,7 +176,7 @@ def segment_preview(rule: Any, *, sample: int = 20, now: datetime | None = None,
     q = rule_q(node, now=now or timezone.now(), models=ModelResolver())
     heavy = any(c.field.source == "feature" for c in rules.rule_conditions(node))
     with transaction.atomic():
-        if connection.vendor == "postgresql":
+        if is_postgres():
             # Correlated subplans inflate the cost estimate past PostgreSQL's JIT threshold;
             # compiling the query then costs more than running it on a preview's sample.
             with connection.cursor() as cursor:
@@ -215,7 +211,7 @@ def segment_preview(rule: Any, *, sample: int = 20, now: datetime | None = None,
 
 def _approximate_customers() -> int:
     """The planner's row count on PostgreSQL (free); an exact count elsewhere."""
-    if connection.vendor == "postgresql":
+    if is_postgres():
         with connection.cursor() as cursor:
             cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [Customer._meta.db_table])
             row = cursor.fetchone()
@@ -256,166 +252,3 @@ def segment_history(segment: Segment) -> QuerySet[SegmentRefresh]:
 
 def segment_list() -> QuerySet[Segment]:
     return Segment.objects.select_related("model").order_by("name")
-
-
-def model_latest(name: str) -> SegmentModel | None:
-    return SegmentModel.objects.filter(name=name).order_by("-version").first()
-
-
-def model_get(name_or_id: str | int) -> SegmentModel:
-    text = str(name_or_id)
-    if text.isdigit():
-        found = SegmentModel.objects.filter(id=int(text)).first()
-        if found:
-            return found
-    found = model_latest(text)
-    if found is None:
-        raise SegmentModel.DoesNotExist(f"no model {text!r}")
-    return found
-
-
-# ----------------------------------------------------------------------- migration
-
-
-def family_versions(family: str) -> list[dict[str, Any]]:
-    """The refreshes of a family, newest first, that still have memberships to compare."""
-    kept = set(Membership.objects.filter(segment__family=family).values_list("version", flat=True).distinct())
-    rows = (SegmentRefresh.objects.filter(segment__family=family).values("version")
-            .annotate(refreshed_at=Max("refreshed_at"), size=Count("id")).order_by("-version"))
-    return [{"version": r["version"], "refreshed_at": r["refreshed_at"], "kept": r["version"] in kept} for r in rows]
-
-
-def _family_segments(family: str) -> dict[int, Segment]:
-    return {s.id: s for s in Segment.objects.filter(family=family).order_by("id")}
-
-
-def _default_versions(family: str, old: int | None, new: int | None) -> tuple[int | None, int | None]:
-    kept = [v["version"] for v in family_versions(family) if v["kept"]]
-    if new is None:
-        new = kept[0] if kept else None
-    if old is None:
-        older = [v for v in kept if new is None or v < new]
-        old = older[0] if older else None
-    return old, new
-
-
-def family_migration(family: str, *, old: int | None = None, new: int | None = None) -> dict[str, Any]:
-    """The transition matrix of customers between two refreshes of a family, in SQL.
-
-    Rows are the old segment (None: not in the family before), columns the new one (None:
-    left the family). Defaults to the last two refreshes still kept.
-    """
-    old, new = _default_versions(family, old, new)
-    segments = _family_segments(family)
-    result: dict[str, Any] = {
-        "family": family, "old_version": old, "new_version": new,
-        "segments": [{"id": s.id, "name": s.name, "rank": s.params.get("rank")} for s in segments.values()],
-        "matrix": [],
-    }
-    if new is None or not segments:
-        return result
-    member = Membership._meta.db_table
-    segment = Segment._meta.db_table
-    side = f"""SELECT m.customer_id, m.segment_id FROM {member} m JOIN {segment} s ON s.id = m.segment_id
-               WHERE s.family = %s AND m.version = %s"""
-    # FULL OUTER JOIN keeps customers who entered or left the family (PostgreSQL, and
-    # SQLite since 3.39).
-    sql = f"""SELECT o.segment_id, n.segment_id, COUNT(*)
-              FROM ({side}) o FULL OUTER JOIN ({side}) n ON n.customer_id = o.customer_id
-              GROUP BY o.segment_id, n.segment_id"""
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [family, old if old is not None else -1, family, new])
-        rows = cursor.fetchall()
-    names = {sid: s.name for sid, s in segments.items()}
-    matrix = [{"from": a, "from_name": names.get(a), "to": b, "to_name": names.get(b), "customers": n}
-              for a, b, n in rows]
-    matrix.sort(key=lambda r: (r["from"] is None, r["from"] or 0, r["to"] is None, r["to"] or 0))
-    result["matrix"] = matrix
-    result["stayed"] = sum(r["customers"] for r in matrix if r["from"] == r["to"] and r["from"] is not None)
-    result["moved"] = sum(r["customers"] for r in matrix if r["from"] != r["to"] and None not in (r["from"], r["to"]))
-    result["entered"] = sum(r["customers"] for r in matrix if r["from"] is None)
-    result["left"] = sum(r["customers"] for r in matrix if r["to"] is None)
-    return result
-
-
-def customer_family_history(customer_id: int, family: str) -> list[dict[str, Any]]:
-    """Which segment of the family the customer was in at each kept refresh, oldest first."""
-    refreshed = SegmentRefresh.objects.filter(segment_id=OuterRef("segment_id"), version=OuterRef("version"))
-    rows = (Membership.objects.filter(customer_id=customer_id, segment__family=family)
-            .annotate(refreshed_at=Subquery(refreshed.values("refreshed_at")[:1]))
-            .values("version", "segment_id", "segment__name", "refreshed_at").order_by("version", "segment_id"))
-    return [{"version": r["version"], "segment": r["segment_id"], "segment_name": r["segment__name"],
-             "refreshed_at": r["refreshed_at"]} for r in rows]
-
-
-def _rank_case(alias: str, ranks: dict[int, int]) -> tuple[str, list]:
-    whens = " ".join("WHEN %s THEN %s" for _ in ranks)
-    params: list = []
-    for sid, rank in ranks.items():
-        params += [sid, rank]
-    return f"(CASE {alias}.segment_id {whens} END)", params
-
-
-def family_at_risk(family: str, *, old: int | None = None, new: int | None = None, limit: int = 100,
-                   margin: float = 0.1) -> dict[str, Any]:
-    """Customers a marketer should look at before they slip further.
-
-    moved_down: customers whose segment got worse between two refreshes (segments rank
-    0 = best, e.g. RFM tiers in order, churn bands low -> high), worst moves first.
-    near_boundary: for score bands of a model (churn risk, value), customers whose score
-    sits within `margin` of the band's width from the edge towards the worse band.
-    """
-    old, new = _default_versions(family, old, new)
-    segments = _family_segments(family)
-    ranks = {sid: s.params["rank"] for sid, s in segments.items() if isinstance(s.params.get("rank"), int)}
-    result: dict[str, Any] = {"family": family, "old_version": old, "new_version": new,
-                              "moved_down": [], "near_boundary": []}
-    names = {sid: s.name for sid, s in segments.items()}
-    if ranks and old is not None and new is not None:
-        member = Membership._meta.db_table
-        old_rank, p1 = _rank_case("o", ranks)
-        new_rank, p2 = _rank_case("n", ranks)
-        ids = list(ranks)
-        marks = ", ".join(["%s"] * len(ids))
-        sql = f"""SELECT o.customer_id, o.segment_id, n.segment_id, {new_rank} - {old_rank} AS ranks_down
-                  FROM {member} o JOIN {member} n ON n.customer_id = o.customer_id
-                  WHERE o.segment_id IN ({marks}) AND o.version = %s
-                    AND n.segment_id IN ({marks}) AND n.version = %s AND {new_rank} > {old_rank}
-                  ORDER BY ranks_down DESC, o.customer_id LIMIT %s"""
-        params = p2 + p1 + ids + [old] + ids + [new] + p2 + p1 + [limit]
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
-        result["moved_down"] = [{"customer": c, "from": a, "from_name": names.get(a), "to": b, "to_name": names.get(b),
-                                 "ranks_down": d} for c, a, b, d in rows]
-    result["near_boundary"] = _near_boundary(segments, limit=limit, margin=margin)
-    return result
-
-
-def _near_boundary(segments: dict[int, Segment], *, limit: int, margin: float) -> list[dict[str, Any]]:
-    """Members of score bands close to the edge towards the next worse band."""
-    out: list[dict[str, Any]] = []
-    for segment in segments.values():
-        edge = segment.params.get("edges")  # [low, high) scores at materialisation, set by refresh
-        worse = segment.params.get("worse")  # "higher" or "lower" scores are worse
-        if not edge or worse not in ("higher", "lower") or segment.model_id is None:
-            continue
-        low, high = edge
-        boundary, other = (high, low) if worse == "higher" else (low, high)
-        if boundary is None:
-            continue  # the worst band has no worse neighbour
-        width = abs(boundary - other) * margin if other is not None else abs(boundary) * margin
-        scores = ModelScore.objects.filter(
-            model_id=segment.model_id,
-            customer__segment_memberships__segment=segment,
-            customer__segment_memberships__version=segment.current_version,
-        )
-        if worse == "higher":
-            scores = scores.filter(score__gte=boundary - width).order_by("-score", "customer_id")
-        else:
-            scores = scores.filter(score__lte=boundary + width).order_by("score", "customer_id")
-        for customer_id, score in scores.values_list("customer_id", "score")[:limit]:
-            out.append({"customer": customer_id, "segment": segment.id, "segment_name": segment.name,
-                        "score": score, "boundary": boundary})
-    out.sort(key=lambda r: abs(r["score"] - r["boundary"]))
-    return out[:limit]

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from . import services
 from .models import Segment, SegmentModel
+from .services import membership, scoring, training
 
 
 @shared_task(name="segments.tasks.segment_refresh", acks_late=True, reject_on_worker_lost=True)
 def segment_refresh(segment_id: int) -> dict | None:
     try:
-        refreshes = services.segment_refresh(segment_id)
+        refreshes = membership.segment_refresh(segment_id)
     except Segment.DoesNotExist:
         return None  # deleted since the refresh was queued or scheduled
     return {"segments": [r.segment_id for r in refreshes], "sizes": [r.size for r in refreshes]}
@@ -23,13 +23,13 @@ def segment_refresh(segment_id: int) -> dict | None:
 
 @shared_task(name="segments.tasks.segment_refresh_all")
 def segment_refresh_all() -> int:
-    return len(services.segment_refresh_all())
+    return len(membership.segment_refresh_all())
 
 
 @shared_task(name="segments.tasks.model_retrain")
 def model_retrain(model_id: int) -> int | None:
     try:
-        return services.model_retrain(model_id).pk
+        return training.model_retrain(model_id).pk
     except SegmentModel.DoesNotExist:
         return None
 
@@ -37,7 +37,7 @@ def model_retrain(model_id: int) -> int | None:
 @shared_task(name="segments.tasks.model_score_range", acks_late=True, reject_on_worker_lost=True)
 def model_score_range(model_id: int, low: int, high: int) -> bool:
     try:
-        return services.model_score_range_run(model_id, low, high)
+        return scoring.model_score_range_run(model_id, low, high)
     except SegmentModel.DoesNotExist:
         return False
 
@@ -45,4 +45,4 @@ def model_score_range(model_id: int, low: int, high: int) -> bool:
 @shared_task(name="segments.tasks.model_train")
 def model_train(kind: str, **options) -> int:
     """Train a new model from the API's JSON options (kind, name, target, churn_days...)."""
-    return services.model_train(kind, **options).pk
+    return training.model_train(kind, **options).pk

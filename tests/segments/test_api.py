@@ -6,7 +6,7 @@ import pytest
 from django_celery_beat.models import PeriodicTask
 
 from customers.models import Customer
-from segments import services
+from segments.services import membership
 from segments.models import Segment
 from tests.factories import CustomerFactory
 
@@ -22,8 +22,8 @@ def customers():
 
 @pytest.fixture
 def refreshed(customers):
-    segment = services.segment_create({"name": "us", "rule": RULE, "family": "geo", "rank": 0})
-    services.segment_refresh(segment)
+    segment = membership.segment_create({"name": "us", "rule": RULE, "family": "geo", "rank": 0})
+    membership.segment_refresh(segment)
     return Segment.objects.get(pk=segment.pk)
 
 
@@ -96,16 +96,16 @@ def test_members_are_paginated(viewer_api, refreshed):
 
 
 def test_history(viewer_api, refreshed):
-    services.segment_refresh(refreshed)
+    membership.segment_refresh(refreshed)
     body = viewer_api.get(f"/api/segments/{refreshed.pk}/history/").json()
     assert [(r["version"], r["size"], r["entered"], r["left"]) for r in body["results"]] == [(2, 3, 0, 0), (1, 3, 3, 0)]
 
 
 def test_migration_and_customer_history(viewer_api, refreshed):
-    gb = services.segment_create({"name": "gb", "rule": {"field": "country", "op": "eq", "value": "GB"},
+    gb = membership.segment_create({"name": "gb", "rule": {"field": "country", "op": "eq", "value": "GB"},
                                   "family": "geo", "rank": 1})
     Customer.objects.filter(external_id="a0").update(country="GB")
-    services.segment_refresh(gb)
+    membership.segment_refresh(gb)
     customer = Customer.objects.get(external_id="a0")
     body = viewer_api.get(f"/api/segments/{refreshed.pk}/migration/?customer={customer.pk}").json()
     cells = {(r["from"], r["to"]): r["customers"] for r in body["matrix"]}
@@ -117,7 +117,7 @@ def test_migration_and_customer_history(viewer_api, refreshed):
 
 
 def test_migration_needs_a_family(viewer_api, customers):
-    lone = services.segment_create({"name": "lone", "rule": RULE})
+    lone = membership.segment_create({"name": "lone", "rule": RULE})
     assert viewer_api.get(f"/api/segments/{lone.pk}/migration/").status_code == 400
 
 
@@ -139,7 +139,7 @@ def test_partial_update_changes_the_rule(marketer_api, refreshed):
 
 
 def test_delete_and_refused_delete(marketer_api, refreshed):
-    user = services.segment_create({"name": "not us", "rule": {"not": {"field": "segment", "op": "eq",
+    user = membership.segment_create({"name": "not us", "rule": {"not": {"field": "segment", "op": "eq",
                                                                         "value": refreshed.pk}}})
     response = marketer_api.delete(f"/api/segments/{refreshed.pk}/")
     assert response.status_code == 409 and "not us" in response.json()["errors"][0]["message"]

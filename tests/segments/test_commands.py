@@ -10,7 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from customers.services import demo_load
+from customers.services.demo import demo_load
 from segments.models import Segment, SegmentModel
 from tests.factories import CustomerFactory, OrderFactory
 
@@ -114,3 +114,10 @@ def test_segment_refresh_needs_a_known_segment():
         run("segment_refresh", "nope")
     with pytest.raises(CommandError, match="NAME_OR_ID or --all"):
         run("segment_refresh")
+
+
+def test_segment_refresh_finds_a_segment_named_with_digits_by_name_first(shoppers):
+    first = Segment.objects.create(name="first", rule={"field": "country", "op": "eq", "value": "US"})
+    named = Segment.objects.create(name=str(first.pk), rule={"field": "country", "op": "eq", "value": "GB"})
+    body = json.loads(run("segment_refresh", str(first.pk), "--json"))
+    assert [r["segment"] for r in body["refreshed"]] == [named.pk]

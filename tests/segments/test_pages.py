@@ -5,7 +5,7 @@ import json
 import pytest
 
 from customers.models import AttributeDefinition
-from segments import services
+from segments.services import membership
 from segments.models import Segment
 from tests.factories import CustomerFactory
 
@@ -62,7 +62,7 @@ def test_saving_creates_refreshes_and_shows_the_segment(client, marketer, base):
 def test_a_viewer_cannot_save_or_refresh(client, viewer, base):
     client.force_login(viewer)
     assert client.post("/segments/new/", {"name": "x"}).status_code == 403
-    segment = services.segment_create({"name": "all-us", "rule": {"field": "country", "op": "eq", "value": "US"}})
+    segment = membership.segment_create({"name": "all-us", "rule": {"field": "country", "op": "eq", "value": "US"}})
     assert client.post(f"/segments/{segment.id}/refresh/").status_code == 403
 
 

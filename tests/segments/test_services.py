@@ -10,11 +10,11 @@ import pytest
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
+from core.schedules import schedule_describe
 from customers.models import AttributeDefinition, Customer
-from segments import services
 from segments.models import Membership, Segment, SegmentRefresh
 from segments.selectors import segment_customers
-from segments.services import membership
+from segments.services import membership, schedules, specs
 from tests.factories import CustomerFactory, OrderFactory
 
 pytestmark = pytest.mark.django_db
@@ -39,67 +39,67 @@ def ids(segment: Segment) -> set[str]:
 
 
 def test_create_a_rule_segment_from_the_api_payload(base, marketer):
-    segment = services.segment_create({"name": "Americans", "kind": "rule", "rule": country_rule("US")}, user=marketer)
+    segment = membership.segment_create({"name": "Americans", "kind": "rule", "rule": country_rule("US")}, user=marketer)
     assert segment.kind == "rule" and segment.created_by == marketer and segment.current_version == 0
     assert segment_customers(segment).count() == 0  # nothing until the first refresh
 
 
 def test_create_refuses_a_bad_rule_with_its_path(base):
-    with pytest.raises(services.SpecInvalid) as caught:
-        services.segment_create({"name": "x", "rule": {"all": [country_rule("US"), {"field": "nope", "op": "eq"}]}})
+    with pytest.raises(specs.SpecInvalid) as caught:
+        membership.segment_create({"name": "x", "rule": {"all": [country_rule("US"), {"field": "nope", "op": "eq"}]}})
     assert {"path": "rule.all[1].field", "message": "unknown field 'nope'"} in caught.value.errors
 
 
 def test_create_refuses_a_duplicate_name_and_unknown_keys(base):
-    services.segment_create({"name": "x", "rule": country_rule("US")})
-    with pytest.raises(services.SpecInvalid) as caught:
-        services.segment_create({"name": "x", "rule": country_rule("US"), "colour": "red"})
+    membership.segment_create({"name": "x", "rule": country_rule("US")})
+    with pytest.raises(specs.SpecInvalid) as caught:
+        membership.segment_create({"name": "x", "rule": country_rule("US"), "colour": "red"})
     paths = {e["path"] for e in caught.value.errors}
     assert paths == {"name", "colour"}
 
 
 def test_create_a_model_segment_needs_a_model_and_a_band(base):
-    with pytest.raises(services.SpecInvalid) as caught:
-        services.segment_create({"name": "risky", "kind": "propensity"})
+    with pytest.raises(specs.SpecInvalid) as caught:
+        membership.segment_create({"name": "risky", "kind": "propensity"})
     assert {e["path"] for e in caught.value.errors} >= {"model", "threshold"}
 
 
 def test_create_a_segment_with_a_schedule(base):
-    segment = services.segment_create({"name": "daily", "rule": country_rule("US"),
+    segment = membership.segment_create({"name": "daily", "rule": country_rule("US"),
                                        "schedule": {"every": "day", "at": "06:30"}})
-    assert services.schedule_describe(services.segment_schedule(segment))["crontab"] == "30 6 * * *"
+    assert schedule_describe(schedules.segment_schedule(segment))["crontab"] == "30 6 * * *"
 
 
 def test_update_changes_the_rule_for_the_next_refresh(base):
-    segment = services.segment_create({"name": "x", "rule": country_rule("US")})
-    services.segment_refresh(segment)
-    services.segment_update(segment, {"rule": country_rule("DE")})
+    segment = membership.segment_create({"name": "x", "rule": country_rule("US")})
+    membership.segment_refresh(segment)
+    membership.segment_update(segment, {"rule": country_rule("DE")})
     assert len(ids(segment)) == 4
-    services.segment_refresh(segment)
+    membership.segment_refresh(segment)
     assert ids(segment) == {"b7", "b8"}
 
 
 def test_update_keeps_what_it_does_not_change(base):
-    segment = services.segment_create({"name": "x", "rule": country_rule("US"), "family": "geo", "rank": 1,
+    segment = membership.segment_create({"name": "x", "rule": country_rule("US"), "family": "geo", "rank": 1,
                                        "description": "people in the US"})
-    updated = services.segment_update(segment, {"rule": country_rule("GB")})
+    updated = membership.segment_update(segment, {"rule": country_rule("GB")})
     assert (updated.name, updated.family, updated.params, updated.description) == (
         "x", "geo", {"rank": 1}, "people in the US")
     assert updated.rule == country_rule("GB")
 
 
 def test_update_refuses_a_rule_that_would_reference_itself(base):
-    segment = services.segment_create({"name": "x", "rule": country_rule("US")})
-    with pytest.raises(services.SpecInvalid) as caught:
-        services.segment_update(segment, {"rule": {"field": "segment", "op": "eq", "value": segment.pk}})
+    segment = membership.segment_create({"name": "x", "rule": country_rule("US")})
+    with pytest.raises(specs.SpecInvalid) as caught:
+        membership.segment_update(segment, {"rule": {"field": "segment", "op": "eq", "value": segment.pk}})
     assert caught.value.errors == [{"path": "rule.value", "message": "membership makes a cycle: x -> x"}]
 
 
 def test_delete_is_refused_while_another_rule_reads_the_segment(base):
-    us = services.segment_create({"name": "us", "rule": country_rule("US")})
-    services.segment_create({"name": "not us", "rule": {"not": {"field": "segment", "op": "eq", "value": us.pk}}})
-    with pytest.raises(services.SpecInvalid, match="used by the rule of not us"):
-        services.segment_delete(us)
+    us = membership.segment_create({"name": "us", "rule": country_rule("US")})
+    membership.segment_create({"name": "not us", "rule": {"not": {"field": "segment", "op": "eq", "value": us.pk}}})
+    with pytest.raises(specs.SpecInvalid, match="used by the rule of not us"):
+        membership.segment_delete(us)
     assert Segment.objects.filter(pk=us.pk).exists()
 
 
@@ -107,14 +107,14 @@ def test_delete_is_refused_while_another_rule_reads_the_segment(base):
 
 
 def test_refresh_materialises_a_new_version_with_history(base):
-    segment = services.segment_create({"name": "x", "rule": country_rule("US")})
-    (first,) = services.segment_refresh(segment)
+    segment = membership.segment_create({"name": "x", "rule": country_rule("US")})
+    (first,) = membership.segment_refresh(segment)
     assert (first.version, first.size, first.entered, first.left) == (1, 4, 4, 0)
     assert ids(segment) == {"b0", "b1", "b2", "b3"}
 
-    services.segment_update(segment, {"rule": country_rule("US", "GB")})
+    membership.segment_update(segment, {"rule": country_rule("US", "GB")})
     Customer.objects.filter(external_id="b0").update(country="FR")
-    (second,) = services.segment_refresh(segment)
+    (second,) = membership.segment_refresh(segment)
     # b0 left, b4..b6 entered.
     assert (second.version, second.size, second.entered, second.left) == (2, 6, 3, 1)
     segment.refresh_from_db()
@@ -123,37 +123,37 @@ def test_refresh_materialises_a_new_version_with_history(base):
 
 
 def test_refresh_twice_without_changes_enters_and_leaves_nobody(base):
-    segment = services.segment_create({"name": "x", "rule": country_rule("GB")})
-    services.segment_refresh(segment)
-    (again,) = services.segment_refresh(segment)
+    segment = membership.segment_create({"name": "x", "rule": country_rule("GB")})
+    membership.segment_refresh(segment)
+    (again,) = membership.segment_refresh(segment)
     assert (again.version, again.size, again.entered, again.left) == (2, 3, 0, 0)
 
 
 def test_refresh_uses_insert_select_not_a_python_loop(base, django_assert_max_num_queries):
     for i in range(200):
         CustomerFactory(external_id=f"many{i}", country="US")
-    segment = services.segment_create({"name": "x", "rule": country_rule("US")})
+    segment = membership.segment_create({"name": "x", "rule": country_rule("US")})
     with django_assert_max_num_queries(25):
-        services.segment_refresh(segment)
+        membership.segment_refresh(segment)
     assert segment_customers(Segment.objects.get(pk=segment.pk)).count() == 204
 
 
 def test_old_versions_are_pruned_beyond_the_kept_ones(base):
-    segment = services.segment_create({"name": "x", "rule": country_rule("US")})
-    for _ in range(services.KEEP_VERSIONS + 2):
-        services.segment_refresh(segment)
+    segment = membership.segment_create({"name": "x", "rule": country_rule("US")})
+    for _ in range(membership.KEEP_VERSIONS + 2):
+        membership.segment_refresh(segment)
     kept = sorted(set(Membership.objects.filter(segment=segment).values_list("version", flat=True)))
     segment.refresh_from_db()
-    assert kept == list(range(segment.current_version - services.KEEP_VERSIONS + 1, segment.current_version + 1))
+    assert kept == list(range(segment.current_version - membership.KEEP_VERSIONS + 1, segment.current_version + 1))
     # The history keeps every refresh even when the memberships are gone.
-    assert SegmentRefresh.objects.filter(segment=segment).count() == services.KEEP_VERSIONS + 2
+    assert SegmentRefresh.objects.filter(segment=segment).count() == membership.KEEP_VERSIONS + 2
 
 
 def test_a_family_refreshes_together_under_one_version(base):
-    us = services.segment_create({"name": "us", "rule": country_rule("US"), "family": "geo", "rank": 0})
-    eu = services.segment_create({"name": "eu", "rule": country_rule("GB", "DE"), "family": "geo", "rank": 1})
-    services.segment_refresh(us)
-    services.segment_refresh(eu)
+    us = membership.segment_create({"name": "us", "rule": country_rule("US"), "family": "geo", "rank": 0})
+    eu = membership.segment_create({"name": "eu", "rule": country_rule("GB", "DE"), "family": "geo", "rank": 1})
+    membership.segment_refresh(us)
+    membership.segment_refresh(eu)
     us.refresh_from_db()
     eu.refresh_from_db()
     assert us.current_version == eu.current_version == 2
@@ -161,20 +161,20 @@ def test_a_family_refreshes_together_under_one_version(base):
 
 
 def test_a_rule_can_use_another_segments_membership(base):
-    us = services.segment_create({"name": "us", "rule": country_rule("US")})
+    us = membership.segment_create({"name": "us", "rule": country_rule("US")})
     OrderFactory(customer=Customer.objects.get(external_id="b1"))
-    buyers = services.segment_create({"name": "us buyers", "rule": {"all": [
+    buyers = membership.segment_create({"name": "us buyers", "rule": {"all": [
         {"field": "segment", "op": "eq", "value": us.pk}, {"field": "frequency", "op": "gte", "value": 1}]}})
-    services.segment_refresh_all()
+    membership.segment_refresh_all()
     assert ids(buyers) == {"b1"}
 
 
 def test_refresh_all_refreshes_dependencies_first(base):
-    us = services.segment_create({"name": "z-us", "rule": country_rule("US")})
+    us = membership.segment_create({"name": "z-us", "rule": country_rule("US")})
     # Named to sort first, so a naive order would refresh it before its dependency.
-    not_us = services.segment_create({"name": "a-not-us", "rule": {"not": {"field": "segment", "op": "eq",
+    not_us = membership.segment_create({"name": "a-not-us", "rule": {"not": {"field": "segment", "op": "eq",
                                                                             "value": us.pk}}})
-    refreshes = services.segment_refresh_all()
+    refreshes = membership.segment_refresh_all()
     order = [r.segment_id for r in refreshes]
     assert order.index(us.pk) < order.index(not_us.pk)
     assert len(ids(not_us)) == 5
@@ -182,10 +182,10 @@ def test_refresh_all_refreshes_dependencies_first(base):
 
 def test_a_rule_on_a_deleted_attribute_fails_loudly_on_refresh(base):
     AttributeDefinition.objects.create(name="plan", type="text")
-    segment = services.segment_create({"name": "x", "rule": {"field": "attributes.plan", "op": "eq", "value": "pro"}})
+    segment = membership.segment_create({"name": "x", "rule": {"field": "attributes.plan", "op": "eq", "value": "pro"}})
     AttributeDefinition.objects.all().delete()
     with pytest.raises(Exception, match="unknown field"):
-        services.segment_refresh(segment)
+        membership.segment_refresh(segment)
     segment.refresh_from_db()
     assert segment.current_version == 0  # nothing half-done
 
@@ -193,10 +193,10 @@ def test_a_rule_on_a_deleted_attribute_fails_loudly_on_refresh(base):
 def test_features_in_a_rule_are_evaluated_as_of_the_refresh(base):
     customer = Customer.objects.get(external_id="b0")
     OrderFactory(customer=customer, ordered_at=timezone.now() - timedelta(days=10))
-    segment = services.segment_create({"name": "recent", "rule": {"field": "recency_days", "op": "lte", "value": 30}})
-    services.segment_refresh(segment)
+    segment = membership.segment_create({"name": "recent", "rule": {"field": "recency_days", "op": "lte", "value": 30}})
+    membership.segment_refresh(segment)
     assert ids(segment) == {"b0"}
-    services.segment_refresh(segment, now=timezone.now() + timedelta(days=30))
+    membership.segment_refresh(segment, now=timezone.now() + timedelta(days=30))
     assert ids(segment) == set()
 
 
@@ -212,8 +212,8 @@ def test_a_reader_never_sees_a_half_written_refresh(monkeypatch):
     """A reader counting members during refreshes sees the old size or the new one only."""
     for i in range(300):
         CustomerFactory(external_id=f"c{i}", country="US" if i < 100 else "GB")
-    segment = services.segment_create({"name": "x", "rule": country_rule("US")})
-    services.segment_refresh(segment)
+    segment = membership.segment_create({"name": "x", "rule": country_rule("US")})
+    membership.segment_refresh(segment)
 
     original = membership._materialise
 
@@ -240,8 +240,8 @@ def test_a_reader_never_sees_a_half_written_refresh(monkeypatch):
     thread.start()
     try:
         for countries in (("US", "GB"), ("US",), ("US", "GB")):
-            services.segment_update(segment, {"rule": country_rule(*countries)})
-            services.segment_refresh(segment)
+            membership.segment_update(segment, {"rule": country_rule(*countries)})
+            membership.segment_refresh(segment)
     finally:
         stop.set()
         thread.join(timeout=30)
@@ -254,7 +254,7 @@ def test_a_reader_never_sees_a_half_written_refresh(monkeypatch):
 def test_concurrent_refreshes_of_one_segment_queue_up(monkeypatch):
     for i in range(50):
         CustomerFactory(external_id=f"c{i}", country="US")
-    segment = services.segment_create({"name": "x", "rule": country_rule("US")})
+    segment = membership.segment_create({"name": "x", "rule": country_rule("US")})
     original = membership._materialise
 
     def slow_materialise(*args, **kwargs):
@@ -267,7 +267,7 @@ def test_concurrent_refreshes_of_one_segment_queue_up(monkeypatch):
 
     def refresh():
         try:
-            services.segment_refresh(segment.pk)
+            membership.segment_refresh(segment.pk)
         except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
             errors.append(exc)
         finally:

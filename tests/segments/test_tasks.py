@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from segments import services, tasks
+from segments import tasks
+from segments.services import training
 from segments.models import Segment, SegmentModel
 from tests.conftest import wait_for
 from tests.factories import CustomerFactory
@@ -31,7 +32,7 @@ def test_retrain_task_of_a_deleted_model_does_nothing():
 
 def test_retrain_task_trains_the_next_version():
     CustomerFactory.create_batch(8)
-    model = services.model_train("rfm")
+    model = training.model_train("rfm")
     new_id = tasks.model_retrain(model.pk)
     assert SegmentModel.objects.get(pk=new_id).version == 2
 

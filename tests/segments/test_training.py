@@ -3,6 +3,7 @@ planted ground truth of the demo data (customers/demo.py), scored in chunks."""
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 
 import numpy as np
@@ -14,10 +15,12 @@ from sklearn.metrics import adjusted_rand_score
 from customers import demo
 from customers.features import customer_attributes
 from customers.models import AttributeDefinition, Customer
-from customers.services import demo_load
-from segments import ml, services
+from customers.services.demo import demo_load
+from segments.ml.rfm import RFM_TIERS
+from segments.services import scoring, training
 from segments.models import Membership, ModelScore, Segment, SegmentModel
-from segments.selectors import family_migration, segment_customers
+from segments.migration import family_migration
+from segments.selectors import segment_customers
 from tests.factories import CustomerFactory, EventFactory, OrderFactory
 
 pytestmark = pytest.mark.django_db
@@ -47,7 +50,7 @@ def family_members(family: str) -> dict[str, set[int]]:
 
 def test_kmeans_recovers_the_planted_clusters(demo_base):
     cutoff = today() - timedelta(days=demo.CHURN_DAYS)  # where demo.py plants the clusters
-    model = services.model_train("kmeans", as_of=cutoff)
+    model = training.model_train("kmeans", as_of=cutoff)
     scored = scores_of(model)
     truth = customer_attributes()["planted_cluster"].reindex(scored.index)
     ari = adjusted_rand_score(truth, scored["label"])
@@ -58,7 +61,7 @@ def test_kmeans_recovers_the_planted_clusters(demo_base):
 
 
 def test_kmeans_clusters_become_one_family_of_segments_partitioning_everyone(demo_base):
-    model = services.model_train("kmeans", k_range=[5])
+    model = training.model_train("kmeans", k_range=[5])
     members = family_members(model.name)
     assert len(members) == 5
     everyone = set(Customer.objects.values_list("id", flat=True))
@@ -71,7 +74,7 @@ def test_kmeans_clusters_become_one_family_of_segments_partitioning_everyone(dem
 
 
 def test_churn_propensity_finds_the_planted_drivers(demo_base):
-    model = services.model_train("propensity", churn_days=demo.CHURN_DAYS)
+    model = training.model_train("propensity", churn_days=demo.CHURN_DAYS)
     assert model.params["target"] == "churn" and model.params["churn_days"] == demo.CHURN_DAYS
     assert model.metrics["roc_auc"] >= 0.75
     top = [row["feature"] for row in model.info["feature_importance"][:6]]
@@ -82,13 +85,14 @@ def test_churn_propensity_finds_the_planted_drivers(demo_base):
 
 
 def test_churn_bands_rank_customers_like_the_ml_mask(demo_base):
-    model = services.model_train("propensity", churn_days=demo.CHURN_DAYS,
+    model = training.model_train("propensity", churn_days=demo.CHURN_DAYS,
                                  features=["recency_days", "events_support_ticket_90d", "discount_user"])
     scores = scores_of(model)["score"]
     segments = {s.params["rank"]: s for s in Segment.objects.filter(family=model.name)}
     high = set(segment_customers(segments[2]).values_list("id", flat=True))
-    expected = ml.propensity_segment_mask(scores, top_fraction=0.1)
-    assert high == set(scores.index[expected])
+    # The top 10% by score, ties to the lower customer id.
+    ranked = scores.sort_index(kind="mergesort").sort_values(ascending=False, kind="mergesort")
+    assert high == set(ranked.index[:math.ceil(0.1 * len(scores))])
     sizes = sorted(s.size for s in segments.values())
     assert sizes == [500, 1000, 3500]
     assert segments[2].params["worse"] == "higher"
@@ -96,15 +100,15 @@ def test_churn_bands_rank_customers_like_the_ml_mask(demo_base):
 
 
 def test_rfm_tiers_cover_everyone(demo_base):
-    model = services.model_train("rfm")
+    model = training.model_train("rfm")
     members = family_members(model.name)
-    assert len(members) == len(ml.RFM_TIERS)
+    assert len(members) == len(RFM_TIERS)
     assert sum(len(m) for m in members.values()) == Customer.objects.count()
     assert model.metrics["tier_counts"]["Champions"] == len(members["rfm: Champions"])
 
 
 def test_value_model_bands_by_top_percentage(demo_base):
-    model = services.model_train("value", churn_days=90)
+    model = training.model_train("value", churn_days=90)
     assert model.metrics["beats_baseline"] is True
     top = Segment.objects.get(family=model.name, params__rank=0)
     assert top.size == 500 and top.params["worse"] == "lower"
@@ -127,9 +131,9 @@ def test_churn_training_sees_features_before_the_cutoff_and_labels_after(monkeyp
         captured.update(frame=frame, target=target)
         raise ValueError("stop here")
 
-    monkeypatch.setattr(ml, "propensity_train", fake_train)
-    with pytest.raises(services.TrainingError, match="stop here"):
-        services.model_train("propensity", churn_days=90, now=now)
+    monkeypatch.setattr(training, "propensity_train", fake_train)
+    with pytest.raises(training.TrainingError, match="stop here"):
+        training.model_train("propensity", churn_days=90, now=now)
     frame, target = captured["frame"], captured["target"]
     assert late.pk not in frame.index  # not a customer at the cutoff
     assert frame.loc[stays.pk, "frequency"] == 1  # the order after the cutoff is not a feature
@@ -147,19 +151,19 @@ def test_propensity_on_a_boolean_attribute_excludes_the_target_from_features(mon
         captured.update(features=features, target=target)
         raise ValueError("stop")
 
-    monkeypatch.setattr(ml, "propensity_train", fake_train)
-    with pytest.raises(services.TrainingError):
-        services.model_train("propensity", target="upgraded")
+    monkeypatch.setattr(training, "propensity_train", fake_train)
+    with pytest.raises(training.TrainingError):
+        training.model_train("propensity", target="upgraded")
     assert "upgraded" not in captured["features"]
     assert captured["target"].dropna().sum() == 5
 
 
 def test_unknown_target_or_feature_is_refused():
     CustomerFactory.create_batch(6)
-    with pytest.raises(services.TrainingError, match="target must be a boolean attribute"):
-        services.model_train("propensity", target="nope")
-    with pytest.raises(services.TrainingError, match="unknown feature"):
-        services.model_train("kmeans", features=["recency_days", "shoe_size"])
+    with pytest.raises(training.TrainingError, match="target must be a boolean attribute"):
+        training.model_train("propensity", target="nope")
+    with pytest.raises(training.TrainingError, match="unknown feature"):
+        training.model_train("kmeans", features=["recency_days", "shoe_size"])
 
 
 # -------------------------------------------------------------------------- scoring
@@ -177,16 +181,16 @@ def small_base():
 
 
 def test_scoring_split_across_range_tasks_covers_everyone_once(small_base, django_capture_on_commit_callbacks):
-    model = services.model_train("rfm", score=False)
+    model = training.model_train("rfm", score=False)
     with django_capture_on_commit_callbacks(execute=False) as queued:
-        ranges = services.model_score_start(model, chunk=30)
+        ranges = scoring.model_score_start(model, chunk=30)
     assert len(queued) == len(ranges) >= 4
     assert SegmentModel.objects.get(pk=model.pk).scored_at is None
-    finished = [services.model_score_range_run(model.pk, low, high) for low, high in ranges]
+    finished = [scoring.model_score_range_run(model.pk, low, high) for low, high in ranges]
     assert finished == [False] * (len(ranges) - 1) + [True]
     # A redelivered message changes nothing: its range is replaced, not doubled.
     low, high = ranges[0]
-    assert services.model_score_range_run(model.pk, low, high) is False
+    assert scoring.model_score_range_run(model.pk, low, high) is False
     assert ModelScore.objects.filter(model=model).count() == Customer.objects.count()
     model.refresh_from_db()
     assert model.scored_at is not None
@@ -195,10 +199,10 @@ def test_scoring_split_across_range_tasks_covers_everyone_once(small_base, djang
 
 
 def test_chunked_scoring_equals_scoring_at_once(small_base):
-    model = services.model_train("kmeans", k_range=[3], score=False)
-    services.model_score(model, chunk=17)
+    model = training.model_train("kmeans", k_range=[3], score=False)
+    scoring.model_score(model, chunk=17)
     chunked = scores_of(model).sort_index()
-    services.model_score(model, chunk=10_000)
+    scoring.model_score(model, chunk=10_000)
     whole = scores_of(model).sort_index()
     pd.testing.assert_frame_equal(chunked, whole)
     assert len(whole) == 120
@@ -208,9 +212,9 @@ def test_chunked_scoring_equals_scoring_at_once(small_base):
 
 
 def test_retrain_makes_a_new_version_and_moves_the_family(small_base):
-    first = services.model_train("kmeans", k_range=[3])
+    first = training.model_train("kmeans", k_range=[3])
     family = list(Segment.objects.filter(family=first.name).order_by("id"))
-    second = services.model_retrain(first.pk)
+    second = training.model_retrain(first.pk)
     assert (second.name, second.version, second.kind) == (first.name, 2, "kmeans")
     assert second.features == first.features and second.params["k_range"] == [3]
     moved = list(Segment.objects.filter(family=first.name).order_by("id"))
@@ -223,9 +227,9 @@ def test_retrain_makes_a_new_version_and_moves_the_family(small_base):
 
 
 def test_old_model_versions_are_pruned_with_their_scores(small_base):
-    model = services.model_train("rfm")
+    model = training.model_train("rfm")
     for _ in range(3):
-        model = services.model_retrain(model.pk)
+        model = training.model_retrain(model.pk)
     versions = list(SegmentModel.objects.filter(name="rfm").order_by("version").values_list("version", flat=True))
     assert versions == [3, 4]
     assert ModelScore.objects.filter(model__name="rfm").count() == 2 * 120

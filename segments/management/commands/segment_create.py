@@ -4,7 +4,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from segments import services
+from segments.services import membership, specs
 
 
 class Command(BaseCommand):
@@ -26,12 +26,12 @@ class Command(BaseCommand):
         refresh = not options["no_refresh"] and (not isinstance(spec, dict) or spec.pop("refresh", True))
         try:
             with transaction.atomic():
-                segment = services.segment_create(spec)
-        except services.SpecInvalid as exc:
+                segment = membership.segment_create(spec)
+        except specs.SpecInvalid as exc:
             if options["json"]:
                 self.stdout.write(json.dumps({"errors": exc.errors}))
             raise CommandError("invalid segment: " + "; ".join(f"{e['path']}: {e['message']}" for e in exc.errors)) from None
-        refreshes = services.segment_refresh(segment) if refresh else []
+        refreshes = membership.segment_refresh(segment) if refresh else []
         segment.refresh_from_db()
         if options["json"]:
             self.stdout.write(json.dumps({"segment": segment.pk, "name": segment.name, "kind": segment.kind,

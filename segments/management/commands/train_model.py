@@ -2,7 +2,8 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from segments import services
+from core.schedules import ScheduleInvalid, schedule_clean
+from segments.services import schedules, training
 
 
 class Command(BaseCommand):
@@ -16,7 +17,7 @@ class Command(BaseCommand):
         parser.add_argument("--features", nargs="+", help="feature columns (default: per kind)")
         parser.add_argument("--k", nargs="+", type=int, dest="k_range", help="k values to try (kmeans; default 2-8)")
         parser.add_argument("--name", help="model name (default: the kind, or churn / <target> propensity)")
-        parser.add_argument("--max-rows", type=int, default=services.training.MAX_TRAINING_ROWS,
+        parser.add_argument("--max-rows", type=int, default=training.MAX_TRAINING_ROWS,
                             help="train on a random sample of at most this many customers")
         parser.add_argument("--no-segments", action="store_true", help="score, but create or refresh no segments")
         parser.add_argument("--split-scoring", action="store_true",
@@ -30,21 +31,21 @@ class Command(BaseCommand):
         if options["schedule"]:
             try:
                 schedule = json.loads(options["schedule"])
-                services.schedule_clean(schedule)
-            except (json.JSONDecodeError, services.SpecInvalid) as exc:
+                schedule_clean(schedule)
+            except (json.JSONDecodeError, ScheduleInvalid) as exc:
                 raise CommandError(f"--schedule: {exc}") from None
         if options["kind"] in ("kmeans", "rfm") and (options["target"] or options["churn_days"]):
             raise CommandError(f"--kind {options['kind']} takes no --target or --churn-days")
         try:
-            model = services.model_train(
+            model = training.model_train(
                 options["kind"], name=options["name"], features=options["features"], target=options["target"],
                 churn_days=options["churn_days"], k_range=options["k_range"], max_rows=options["max_rows"] or None,
                 segments=not options["no_segments"], split_scoring=options["split_scoring"],
             )
-        except services.TrainingError as exc:
+        except training.TrainingError as exc:
             raise CommandError(str(exc)) from None
         if schedule is not None:
-            services.model_schedule_set(model, schedule)
+            schedules.model_schedule_set(model, schedule)
         segments = list(model.segments.order_by("name").values("id", "name", "size"))
         if options["json"]:
             body = {"model": model.pk, "name": model.name, "kind": model.kind, "version": model.version,
