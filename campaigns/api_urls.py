@@ -1,4 +1,5 @@
-"""Campaign routes: the REST API (mounted under /api/), webhooks (/webhooks/), unsubscribe (/u/)."""
+"""Campaign routes outside the marketer's pages: the REST API (mounted under /api/),
+provider webhooks (/webhooks/) and the public unsubscribe page (/u/)."""
 
 from anymail import urls as anymail_urls
 from django.urls import path

@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
 
 from core.lookups import by_name_or_id
 from customers.models import Consent, Customer, Order, Suppression
+from experiments.stats.planning import detectable_effect_binary
+from segments.models import Segment
 from segments.selectors import segment_customers
 
 from .models import Campaign, LedgerEntry, Offer
@@ -16,6 +19,8 @@ from .unsubscribe import unsubscribe_key
 S = LedgerEntry.Status
 OPEN_STATUSES = (S.PENDING, S.SENDING, S.UNKNOWN)
 SENT_STATUSES = (S.SENT, S.DELIVERED, S.OPENED, S.CLICKED, S.BOUNCED, S.COMPLAINED)
+BAR_STATUSES = (S.SENT, S.DELIVERED, S.OPENED, S.CLICKED, S.PENDING, S.SENDING, S.UNKNOWN,
+                S.FAILED, S.BOUNCED, S.COMPLAINED, S.SUPPRESSED, S.CANCELLED)
 
 
 def campaign_get(name_or_id: str | int) -> Campaign:
@@ -120,3 +125,41 @@ def unsubscribe_find(token: str) -> LedgerEntry | None:
     if not key:
         return None
     return LedgerEntry.objects.select_related("customer", "campaign").filter(key=key).first()
+
+
+def campaign_progress(campaign: Campaign) -> dict:
+    """What a progress bar shows: the status, one bar per ledger status, the percent done."""
+    status = campaign_status(campaign)
+    total = status["total"] - status["counts"].get(S.HELD_OUT, 0)
+    bars = [
+        {"status": s, "label": LedgerEntry.Status(s).label, "count": status["counts"].get(s, 0),
+         "share": (status["counts"].get(s, 0) / total * 100) if total else 0}
+        for s in BAR_STATUSES if status["counts"].get(s, 0)
+    ]
+    return {"status": status, "bars": bars, "percent": round(status["progress"] * 100, 1), "to_send": total}
+
+
+def audience_baseline(audience: QuerySet[Customer], days: int) -> float:
+    """The share of the audience that ordered in the last `days` days: what the holdout
+    will probably do, so the estimate starts from this audience's own behaviour."""
+    size = audience.count()
+    if not size:
+        return 0.0
+    since = timezone.now() - timedelta(days=days)
+    buyers = Order.objects.filter(customer__in=audience, ordered_at__gte=since).values("customer").distinct().count()
+    return buyers / size
+
+
+def audience_estimate(segment: Segment, holdout: float, days: int) -> dict:
+    """Audience size, arm sizes and the smallest lift this audience and holdout can detect
+    (experiments' planning computes it; None when too few are held out to say)."""
+    audience = segment_customers(segment).exclude(email="")
+    size = audience.count()
+    baseline = audience_baseline(audience, days)
+    n_control = int(size * holdout)
+    n_treated = size - n_control
+    estimate = {"size": size, "holdout": holdout, "baseline": baseline, "n_control": n_control,
+                "n_treated": n_treated, "mde": None}
+    if n_control >= 10 and 0 < baseline < 1:
+        estimate["mde"] = detectable_effect_binary(baseline, n_control, ratio=n_treated / n_control)
+    return estimate

@@ -1,27 +1,20 @@
-"""The marketer's campaign pages: list, the step-by-step form, a campaign's live progress
-with its controls and failures, variant previews, and the outbox.
-
-(campaigns/views.py holds the public unsubscribe page, which needs no login.)
+"""Campaign pages: the marketer's (list, the step-by-step form, a campaign's live progress
+with its controls and failures, variant previews, the outbox) and the public one-click
+unsubscribe page under /u/ (RFC 8058), which needs no login: its signed token is the key.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import F
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
-from django.utils.safestring import mark_safe
-from django.views.decorators.http import require_POST
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST
 
-from core import charts
-from customers.models import Customer, Order
 from core.roles import MARKETER, VIEWER, has_role, role_required
-from experiments.stats import planning
+from customers.models import Customer
 from segments.models import Segment
 from segments.selectors import segment_customers
 
@@ -30,11 +23,10 @@ from .errors import CampaignError
 from .services.drafts import campaign_create, campaign_preview as preview_render
 from .services.launch import campaign_check, campaign_launch
 from .services.lifecycle import campaign_cancel, campaign_pause, campaign_resume
+from .services.unsubscribe import unsubscribe_apply
 from .models import Campaign, LedgerEntry, OutboxMessage
 
 S = LedgerEntry.Status
-BAR_STATUSES = [S.SENT, S.DELIVERED, S.OPENED, S.CLICKED, S.PENDING, S.SENDING, S.UNKNOWN,
-                S.FAILED, S.BOUNCED, S.COMPLAINED, S.SUPPRESSED, S.CANCELLED]
 FAILED_STATUSES = [S.FAILED, S.BOUNCED, S.COMPLAINED, S.UNKNOWN]
 MAX_VARIANTS = 4
 
@@ -114,17 +106,6 @@ def campaign_new(request):
     return render(request, "campaigns/pages/new.html", context)
 
 
-def _baseline(audience, days: int) -> float:
-    """The share of the audience that ordered in any `days`-day window lately: what the
-    holdout will probably do, so the estimate starts from this audience's own behaviour."""
-    size = audience.count()
-    if not size:
-        return 0.0
-    since = timezone.now() - timedelta(days=days)
-    buyers = Order.objects.filter(customer__in=audience, ordered_at__gte=since).values("customer").distinct().count()
-    return buyers / size
-
-
 @role_required(VIEWER)
 def campaign_estimate(request):
     """htmx: audience size and the smallest lift this audience and holdout can detect."""
@@ -136,31 +117,14 @@ def campaign_estimate(request):
             days = int(request.GET.get("attribution_days") or 7)
         except ValueError:
             holdout, days = 0.1, 7
-        audience = segment_customers(segment).exclude(email="")
-        size = audience.count()
-        baseline = _baseline(audience, days)
-        n_control, n_treated = int(size * holdout), size - int(size * holdout)
-        context.update(size=size, holdout=holdout, baseline=baseline, n_control=n_control, n_treated=n_treated)
-        if n_control >= 10 and 0 < baseline < 1:
-            context["mde"] = planning.detectable_effect_binary(baseline, n_control, ratio=n_treated / n_control)
+        context.update(selectors.audience_estimate(segment, holdout, days))
     return render(request, "campaigns/pages/_estimate.html", context)
-
-
-def _progress(campaign: Campaign) -> dict:
-    status = selectors.campaign_status(campaign)
-    total = status["total"] - status["counts"].get(S.HELD_OUT, 0)
-    bars = [
-        {"status": s, "label": LedgerEntry.Status(s).label, "count": status["counts"].get(s, 0),
-         "share": (status["counts"].get(s, 0) / total * 100) if total else 0}
-        for s in BAR_STATUSES if status["counts"].get(s, 0)
-    ]
-    return {"status": status, "bars": bars, "percent": round(status["progress"] * 100, 1), "to_send": total}
 
 
 @role_required(VIEWER)
 def campaign_detail(request, campaign_id: int):
     campaign = _campaign(campaign_id)
-    progress = _progress(campaign)
+    progress = selectors.campaign_progress(campaign)
     if request.htmx:
         context = {"campaign": campaign, "can_edit": has_role(request.user, MARKETER), **progress}
         return render(request, "campaigns/pages/_progress.html", context)
@@ -227,55 +191,19 @@ def outbox_detail(request, message_id: int):
     return render(request, "campaigns/pages/outbox_detail.html", {"message": message})
 
 
-
-@role_required(VIEWER)
-def dashboard(request):
-    """Campaigns sending now with live progress, scheduled ones, recent verdicts, segment trends.
-
-    Here, in the top app, because it reads every app below it."""
-    from experiments.models import Report
-    from segments.models import SegmentRefresh
-
-    sending = Campaign.objects.filter(state__in=[Campaign.State.SENDING, Campaign.State.PAUSED]).select_related("segment")
-    scheduled = Campaign.objects.filter(state=Campaign.State.SCHEDULED).select_related("segment").order_by("send_at")[:10]
-    reports = Report.objects.filter(by="").select_related("experiment").order_by("-computed_at")[:8]
-    segments = list(Segment.objects.order_by("-size")[:10])
-    sizes: dict[int, list[int]] = {}
-    for refresh in SegmentRefresh.objects.filter(segment__in=segments).order_by("version"):
-        sizes.setdefault(refresh.segment_id, []).append(refresh.size)
-    context = {
-        "sending": [{"campaign": c, **_progress(c)} for c in sending],
-        "scheduled": scheduled,
-        "reports": reports,
-        "segments": [
-            {"segment": s, "spark": mark_safe(charts.sparkline(sizes.get(s.id, [])[-20:], title=f"{s.name} size"))}
-            for s in segments
-        ],
-        "customers": Customer.objects.count(),
-    }
-    return render(request, "campaigns/pages/dashboard.html", context)
+# --------------------------------------------------------------------------- unsubscribe (public)
 
 
-@role_required(VIEWER)
-def customer_detail(request, customer_id: int):
-    """One customer across every app: orders, events, segments, model scores, messages
-    received and consent. Here, in the top app, because it reads all of them."""
-    from segments.models import Membership, ModelScore
-
-    customer = get_object_or_404(Customer, pk=customer_id)
-    memberships = (
-        Membership.objects.filter(customer=customer, version=F("segment__current_version"))
-        .select_related("segment").order_by("segment__name")
-    )
-    scores = ModelScore.objects.filter(customer=customer).select_related("model").order_by("-model__trained_at")[:20]
-    context = {
-        "customer": customer,
-        "orders": customer.orders.order_by("-ordered_at")[:50],
-        "events": customer.events.order_by("-occurred_at")[:50],
-        "suppressions": customer.suppressions.all(),
-        "consent": getattr(customer, "consent", None),
-        "segments": [m.segment for m in memberships],
-        "scores": scores,
-        "messages": LedgerEntry.objects.filter(customer=customer).select_related("campaign", "variant").order_by("-assigned_at")[:50],
-    }
-    return render(request, "campaigns/pages/customer.html", context)
+@csrf_exempt  # mail clients POST without a CSRF token; the signed token is the proof
+@require_http_methods(["GET", "POST"])
+def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    """GET shows a confirmation with a button (link scanners and prefetchers GET: they must
+    not unsubscribe anyone). POST unsubscribes and answers 200 with a page, no redirect: it
+    is what a mail client's one-click button sends (`List-Unsubscribe=One-Click`)."""
+    row = selectors.unsubscribe_find(token)
+    if row is None:
+        return render(request, "campaigns/unsubscribe.html", {"state": "invalid"}, status=404)
+    if request.method == "POST":
+        unsubscribe_apply(row, source="one-click" if "List-Unsubscribe" in request.POST else "link")
+        return render(request, "campaigns/unsubscribe.html", {"state": "done", "email": row.email})
+    return render(request, "campaigns/unsubscribe.html", {"state": "confirm", "email": row.email, "token": token})

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "segments",
     "experiments",
     "campaigns",
+    "web",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,40 @@
+"""web/views.py: the dashboard and the customer page, reading every app."""
+
+import pytest
+
+from campaigns.models import Campaign
+from campaigns.sending import campaign_send
+from campaigns.services.launch import campaign_launch
+from customers.services.suppression import customer_suppress
+from segments.models import SegmentRefresh
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_customer_page_shows_segments_messages_and_suppression(client, viewer, campaign, customers, settings):
+    settings.EMAIL_BACKEND = "campaigns.outbox.OutboxBackend"
+    campaign_launch(campaign)
+    campaign_send(campaign.id)
+    customer = customers[0]
+    customer_suppress(customer, "unsubscribed", detail="one-click link")
+    client.force_login(viewer)
+    html = client.get(f"/customers/{customer.id}/").content.decode()
+    assert "everyone" in html  # its segment
+    assert campaign.name in html  # the message it received (or was held out of)
+    assert "suppressed: Unsubscribed" in html
+
+
+def test_an_unknown_customer_is_a_404(client, viewer):
+    client.force_login(viewer)
+    assert client.get("/customers/999999/").status_code == 404
+
+
+def test_the_dashboard_shows_a_sending_campaigns_progress_and_segment_trends(client, viewer, campaign, segment):
+    campaign_launch(campaign)
+    for version, size in ((1, 150), (2, 200)):
+        SegmentRefresh.objects.create(segment=segment, version=version, size=size, entered=size, left=0)
+    client.force_login(viewer)
+    html = client.get("/").content.decode()
+    assert Campaign.objects.get(id=campaign.id).state == Campaign.State.SENDING
+    assert campaign.name in html and 'role="progressbar"' in html
+    assert "everyone" in html and "<svg" in html  # the segment with its size sparkline

@@ -1,0 +1,51 @@
+"""The cross-app reads behind the site pages, each through the app that owns the data."""
+
+from __future__ import annotations
+
+from django.db.models import F
+
+from campaigns.models import Campaign, LedgerEntry
+from campaigns.selectors import campaign_progress
+from customers.models import Customer
+from experiments.models import Report
+from segments.models import Membership, ModelScore, Segment, SegmentRefresh
+
+TREND_POINTS = 20
+
+
+def dashboard_read() -> dict:
+    """Campaigns sending now (with progress), scheduled ones, recent verdicts, the largest
+    segments with their size history."""
+    sending = Campaign.objects.filter(state__in=[Campaign.State.SENDING, Campaign.State.PAUSED]).select_related("segment")
+    scheduled = Campaign.objects.filter(state=Campaign.State.SCHEDULED).select_related("segment").order_by("send_at")[:10]
+    segments = list(Segment.objects.order_by("-size")[:10])
+    sizes: dict[int, list[int]] = {}
+    for refresh in SegmentRefresh.objects.filter(segment__in=segments).order_by("version"):
+        sizes.setdefault(refresh.segment_id, []).append(refresh.size)
+    return {
+        "sending": [{"campaign": c, **campaign_progress(c)} for c in sending],
+        "scheduled": scheduled,
+        "reports": Report.objects.filter(by="").select_related("experiment").order_by("-computed_at")[:8],
+        "segments": [(s, sizes.get(s.id, [])[-TREND_POINTS:]) for s in segments],
+        "customers": Customer.objects.count(),
+    }
+
+
+def customer_overview(customer: Customer) -> dict:
+    """One customer across every app: orders, events, consent, segments, model scores and
+    the messages received (or held out of)."""
+    memberships = (
+        Membership.objects.filter(customer=customer, version=F("segment__current_version"))
+        .select_related("segment").order_by("segment__name")
+    )
+    return {
+        "customer": customer,
+        "orders": customer.orders.order_by("-ordered_at")[:50],
+        "events": customer.events.order_by("-occurred_at")[:50],
+        "suppressions": customer.suppressions.all(),
+        "consent": getattr(customer, "consent", None),
+        "segments": [m.segment for m in memberships],
+        "scores": ModelScore.objects.filter(customer=customer).select_related("model").order_by("-model__trained_at")[:20],
+        "messages": LedgerEntry.objects.filter(customer=customer).select_related("campaign", "variant")
+        .order_by("-assigned_at")[:50],
+    }
