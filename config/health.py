@@ -2,8 +2,8 @@
 
 from django.conf import settings
 from django.db import connection
-from kombu import Connection
 from django.http import JsonResponse
+from kombu import Connection
 
 
 def _database() -> tuple[bool, str]:
