@@ -6,7 +6,7 @@
 Loads the demo base (`load_demo`) when the database does not hold exactly N demo
 customers, then measures, alternating the two sides so neither gets a warmer cache:
 
-1. Rule refresh: `segments.services.segment_refresh` of a rule over columns, attributes
+1. Rule refresh: `segments.services.membership.segment_refresh` of a rule over columns, attributes
    and order / event history (one ORM-compiled INSERT ... SELECT, entered / left, the
    version switch, pruning) against hand-written SQL doing the same work: the same
    INSERT ... SELECT written by hand (correlated subqueries, and a variant joining
@@ -53,6 +53,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler  # noqa: E
 from customers.features import customer_features  # noqa: E402
 from customers.models import Customer  # noqa: E402
 from core.bulk import bulk_copy  # noqa: E402
+from core.db import is_postgres  # noqa: E402
 from customers.services.demo import demo_load  # noqa: E402
 from segments.services import membership, training  # noqa: E402
 from segments.models import Membership, ModelScore, Segment, SegmentModel, SegmentRefresh  # noqa: E402
@@ -165,13 +166,13 @@ def bare_kmeans(now, k: int) -> float:
     heavy = ["recency_days", "frequency", "monetary", "avg_order_value", "tenure_days"]
     model = make_pipeline(
         SimpleImputer(strategy="median"),
-        FunctionTransformer(lambda a: np.log1p(np.clip(a, 0, None))),  # same log1p as ml.py on these
+        FunctionTransformer(lambda a: np.log1p(np.clip(a, 0, None))),  # same log1p as segments.ml.kmeans on these
         StandardScaler(),
         MiniBatchKMeans(n_clusters=k, n_init=3, batch_size=4096, random_state=0),
     )
     values = X[heavy].to_numpy()
     labels = model.fit_predict(values)
-    dist = model.transform(values).min(axis=1)  # distance to the nearest centre, as ml.py scores
+    dist = model.transform(values).min(axis=1)  # distance to the nearest centre, as segments.ml.scoring scores
     record = SegmentModel.objects.create(name="bench: bare kmeans", kind="kmeans", pipeline=b"")
     with transaction.atomic():
         bulk_copy(ModelScore._meta.db_table, ["model_id", "customer_id", "score", "label"],
@@ -221,7 +222,7 @@ def main() -> None:
     parser.add_argument("--skip-kmeans", action="store_true")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    if connection.vendor != "postgresql":
+    if not is_postgres():
         sys.exit("set DATABASE_URL to a PostgreSQL database: the benchmark is about PostgreSQL")
     result: dict = {"customers": args.customers}
     if demo_count() != args.customers or Customer.objects.count() != args.customers:

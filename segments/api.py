@@ -1,5 +1,5 @@
 """REST API for segments, their members, history and migration, and the rule builder's
-field registry. Mounted under /api/ by config/urls.py (`include("segments.api")`).
+field registry. Routes in segments/api_urls.py, mounted under /api/ by config/urls.py.
 
 Views validate input and call one service or selector; permissions are the project's
 RolePermission (reads: Viewer, writes: Marketer); a preview is a read.
@@ -16,17 +16,15 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
-from rest_framework.routers import SimpleRouter
-
-from customers.models import Customer
-from core.roles import VIEWER
 
 from core.jobs import enqueue
+from core.roles import VIEWER
 from core.schedules import schedule_describe
+from customers.models import Customer
 
 from . import migration, rules, selectors
-from .services import membership, schedules, specs
 from .models import Segment, SegmentModel, SegmentRefresh
+from .services import membership, schedules, specs
 
 
 class SegmentSerializer(serializers.ModelSerializer):
@@ -309,8 +307,3 @@ def _float_param(request, name: str) -> float | None:
     except ValueError:
         raise ValidationError({name: f"{raw!r} is not a number"}) from None
 
-
-router = SimpleRouter()
-router.register("segments", SegmentViewSet, basename="segment")
-router.register("segment-models", SegmentModelViewSet, basename="segment-model")
-urlpatterns = router.urls

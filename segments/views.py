@@ -18,15 +18,14 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from core import charts
-from core.roles import MARKETER, VIEWER, has_role, role_required
-
 from core.jobs import enqueue
+from core.roles import MARKETER, VIEWER, has_role, role_required
 from core.schedules import schedule_describe
 
 from . import migration, rules, selectors
-from .services import membership, schedules, specs
 from .ml.common import KINDS
 from .models import Segment, SegmentModel, SegmentRefresh
+from .services import membership, schedules, specs
 
 MAX_ROWS = 20
 LIST_OPS = {"in", "not_in"}

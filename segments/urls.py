@@ -1,0 +1,20 @@
+"""Page routes of segments, under /segments/ (config/urls.py includes them)."""
+
+from django.urls import path
+
+from . import views
+
+app_name = "segments"
+urlpatterns = [
+    path("", views.segment_index, name="index"),
+    path("new/", views.segment_new, name="new"),
+    path("builder/row/", views.rule_row, name="row"),
+    path("builder/preview/", views.rule_preview, name="preview"),
+    path("models/", views.model_index, name="models"),
+    path("models/train/", views.model_train, name="train"),
+    path("models/<int:model_id>/", views.model_detail, name="model"),
+    path("migration/", views.migration, name="migration"),
+    path("<int:segment_id>/", views.segment_detail, name="detail"),
+    path("<int:segment_id>/refresh/", views.segment_refresh, name="refresh"),
+    path("<int:segment_id>/schedule/", views.segment_schedule, name="schedule"),
+]
