@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core.db import db_datetime, is_postgres
 from customers.models import Consent, Customer, Suppression
 
 from .models import Campaign, LedgerEntry
@@ -37,13 +38,6 @@ CUSTOMER_SQL = (
     f"OR EXISTS (SELECT 1 FROM {CONSENT_TABLE} k WHERE k.customer_id = c.id AND NOT k.granted))"
 )
 S = LedgerEntry.Status
-
-
-def db_datetime(value: datetime | None):
-    """A datetime as a raw-SQL parameter (SQLite stores Django's own text form)."""
-    if value is None or connection.vendor == "postgresql":
-        return value
-    return connection.ops.adapt_datetimefield_value(value)
 
 
 @dataclass
@@ -64,10 +58,10 @@ def ledger_claim(campaign_id: int, limit: int, *, lease_seconds: float | None = 
     now = timezone.now()
     lease = now + timedelta(seconds=lease_seconds or settings.CAMPAIGN_LEASE_SECONDS)
     batch = uuid.uuid4().hex
-    lock = "FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
+    pg = is_postgres()
+    lock = "FOR UPDATE SKIP LOCKED" if pg else ""
     # The picked ids are MATERIALIZED first: as a plain `id IN (subquery)` PostgreSQL may
     # rescan the subquery per row and ignore its LIMIT.
-    pg = connection.vendor == "postgresql"
     # PostgreSQL returns the customer (and whether they are suppressed) with the claim;
     # SQLite's RETURNING sees only the updated table, so it reads them right after.
     customer_join = f", {CUSTOMER_TABLE} c" if pg else ""
@@ -156,7 +150,7 @@ def ledger_record(outcomes: list[Outcome], *, provider: str) -> int:
         [o.offer_code[:64] for o in outcomes], [db_datetime(o.due_at) for o in outcomes],
         [1 if o.retried else 0 for o in outcomes],
     ]
-    if connection.vendor == "postgresql":
+    if is_postgres():
         # Eight array parameters, whatever the batch size: nothing for the driver to parse.
         source = (
             "SELECT * FROM unnest(%s::bigint[], %s::integer[], %s::text[], %s::text[], %s::text[], %s::text[], "
@@ -185,7 +179,7 @@ def ledger_record(outcomes: list[Outcome], *, provider: str) -> int:
     params += [S.SENT, db_datetime(now), provider, db_datetime(now), S.SENDING]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        if connection.vendor == "sqlite":
+        if not is_postgres():
             cursor.execute("SELECT changes()")  # rowcount is -1 after WITH ... UPDATE there
             return cursor.fetchone()[0]
         return cursor.rowcount

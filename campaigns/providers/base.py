@@ -87,10 +87,12 @@ class Provider:
     def __init__(self, timeout: float | None = None):
         self.timeout = timeout if timeout is not None else settings.CAMPAIGN_SEND_TIMEOUT
 
+    batch_setting: str | None = None  # a setting that turns this module off (one call per message)
+
     @classmethod
     def enabled(cls) -> bool:
         """False: the registry falls back to one anymail call per message."""
-        return True
+        return cls.batch_setting is None or bool(getattr(settings, cls.batch_setting))
 
     @property
     def account_key(self) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 
 from anymail.message import AnymailMessage
-from django.conf import settings
 
 from .base import FAILED, UNKNOWN, OutgoingMessage, SendResult
 from .per_message import AnymailProvider
@@ -18,11 +17,8 @@ from .per_message import AnymailProvider
 
 class MailgunProvider(AnymailProvider):
     name = "mailgun"
+    batch_setting = "CAMPAIGN_MAILGUN_BATCH"
     max_batch = 1000
-
-    @classmethod
-    def enabled(cls) -> bool:
-        return settings.CAMPAIGN_MAILGUN_BATCH
 
     @property
     def account_key(self) -> str:

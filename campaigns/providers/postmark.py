@@ -10,7 +10,6 @@ import hashlib
 import json
 
 import requests
-from django.conf import settings
 
 from .base import UNKNOWN, OutgoingMessage, SendResult, TransportError
 from .errors import error_from_http
@@ -21,11 +20,8 @@ THROTTLED_CODE = 429
 
 class PostmarkProvider(AnymailProvider):
     name = "postmark"
+    batch_setting = "CAMPAIGN_POSTMARK_BATCH"
     max_batch = 500
-
-    @classmethod
-    def enabled(cls) -> bool:
-        return settings.CAMPAIGN_POSTMARK_BATCH
 
     @property
     def account_key(self) -> str:
