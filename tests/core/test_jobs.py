@@ -2,7 +2,7 @@ import pytest
 from celery import current_app
 from django.db import transaction
 
-from core.jobs import UnknownTask, enqueue
+from core.jobs import UnknownTask, enqueue, registered_tasks
 
 
 @pytest.fixture
@@ -32,3 +32,16 @@ def test_a_rolled_back_write_queues_nothing(published):
         enqueue("experiments.tasks.experiment_reports_refresh_stale")
         raise RuntimeError
     assert published == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_always_eager_the_task_runs_here_after_commit(published, monkeypatch):
+    ran = []
+    task = registered_tasks()["experiments.tasks.experiment_reports_refresh_stale"]
+    monkeypatch.setattr(current_app.conf, "task_always_eager", True)
+    monkeypatch.setattr(task, "run", lambda *args, **kwargs: ran.append(args))
+    with transaction.atomic():
+        enqueue("experiments.tasks.experiment_reports_refresh_stale")
+        assert ran == []
+    assert ran == [()]
+    assert published == []  # nothing went to the broker
