@@ -19,8 +19,10 @@ Evaluation on those held-out predictions, against random targeting:
   and the cumulative gain of targeting the top d tenths against random at the same size.
 
 Features: numbers and booleans as numbers (missing values imputed with the median), text as
-categories (one-hot, rare values pooled). Only attributes fixed before treatment belong
-here: an attribute the treatment moved would leak the outcome into the targeting.
+categories (one-hot, rare values pooled, a gap its own category): segments.ml.preprocessing,
+the preprocessing of the propensity and value models too. Only attributes fixed before
+treatment belong here: an attribute the treatment moved would leak the outcome into the
+targeting.
 """
 
 from __future__ import annotations
@@ -35,19 +37,17 @@ import joblib
 import numpy as np
 import pandas as pd
 import sklearn
-from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
-from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
+
+from segments.ml.preprocessing import split_feature_types, tabular_preprocessor
 
 from .stats import means, proportions
 
 LEARNERS = ("gbm", "logistic")
-MAX_CATEGORIES = 30
 CURVE_POINTS = 101
 
 
@@ -74,25 +74,6 @@ def _typed(column: pd.Series) -> pd.Series:
     return column.map(lambda v: None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)).astype(object)
 
 
-def _preprocessor(frame: pd.DataFrame, scale: bool) -> ColumnTransformer:
-    categorical = [c for c in frame.columns if frame[c].dtype == object]
-    numeric = [c for c in frame.columns if c not in categorical]
-    numeric_steps = [("impute", SimpleImputer(strategy="median", keep_empty_features=True))]
-    if scale:
-        numeric_steps.append(("scale", StandardScaler()))
-    return ColumnTransformer(
-        [
-            ("num", Pipeline(numeric_steps), numeric),
-            ("cat", Pipeline([
-                ("impute", SimpleImputer(strategy="constant", fill_value="(missing)")),
-                ("onehot", OneHotEncoder(handle_unknown="infrequent_if_exist", max_categories=MAX_CATEGORIES,
-                                         sparse_output=False)),
-            ]), categorical),
-        ],
-        remainder="drop",
-    )
-
-
 def _estimator(learner: str, binary: bool, seed: int):
     if learner == "gbm":
         # Shallow, slow and regularised: per-arm outcome models on a few percent of
@@ -106,7 +87,8 @@ def _estimator(learner: str, binary: bool, seed: int):
 
 
 def _outcome_model(frame: pd.DataFrame, learner: str, binary: bool, seed: int) -> Pipeline:
-    return Pipeline([("prep", _preprocessor(frame, scale=learner == "logistic")),
+    numeric, categorical = split_feature_types(frame, list(frame.columns))
+    return Pipeline([*tabular_preprocessor(numeric, categorical, scale=learner == "logistic"),
                      ("model", _estimator(learner, binary, seed))])
 
 

@@ -22,6 +22,7 @@ from .common import require_columns
 # One-hot columns per categorical attribute; rarer values share one "infrequent" column
 # so a free-text-like attribute cannot blow up the width of the design matrix.
 MAX_CATEGORIES = 30
+MISSING = "(missing)"  # the category of a categorical gap
 
 
 def is_boolean_like(series: pd.Series) -> bool:
@@ -77,16 +78,28 @@ def log1p_nonnegative(values: np.ndarray) -> np.ndarray:
     return np.log1p(np.clip(values, 0.0, None))
 
 
-def tabular_preprocessor(numeric: Sequence[str], categorical: Sequence[str]) -> list[tuple[str, Any]]:
+def tabular_preprocessor(numeric: Sequence[str], categorical: Sequence[str], *,
+                         scale: bool = True) -> list[tuple[str, Any]]:
+    """Pipeline steps from a feature frame to a dense design matrix: every supervised model's
+    preprocessing (propensity, value, and the uplift outcome models of experiments).
+
+    Numbers: gaps imputed with the training median; a column with no value at all in
+    training is kept (as zeros) so the matrix never silently loses a feature. Categories:
+    a gap is its own category "(missing)", because a customer with no plan recorded is not a
+    customer on the commonest plan, and the model may learn that absence matters.
+    `scale` standardises numbers, which linear models need and tree models ignore.
+    """
+    numeric_steps: list[tuple[str, Any]] = [("impute", SimpleImputer(strategy="median", keep_empty_features=True))]
+    if scale:
+        numeric_steps.append(("scale", StandardScaler()))
     columns = ColumnTransformer([
-        ("numeric", Pipeline([("impute", SimpleImputer(strategy="median")),
-                              ("scale", StandardScaler())]), list(numeric)),
+        ("numeric", Pipeline(numeric_steps), list(numeric)),
         ("categorical", Pipeline([
-            ("impute", SimpleImputer(strategy="most_frequent")),
-            # ignore: a plan or region first seen after training encodes as all zeros
-            # rather than failing a whole segment refresh. Dense output because
-            # HistGradientBoosting does not take sparse input.
-            ("onehot", OneHotEncoder(handle_unknown="ignore", max_categories=MAX_CATEGORIES,
+            ("impute", SimpleImputer(strategy="constant", fill_value=MISSING)),
+            # A value first seen after training joins the infrequent column (or, without one,
+            # encodes as all zeros) rather than failing a whole segment refresh. Dense output
+            # because HistGradientBoosting does not take sparse input.
+            ("onehot", OneHotEncoder(handle_unknown="infrequent_if_exist", max_categories=MAX_CATEGORIES,
                                      sparse_output=False)),
         ]), list(categorical)),
     ])

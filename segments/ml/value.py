@@ -17,6 +17,7 @@ from .common import model_info
 from .preprocessing import split_feature_types, tabular_preprocessor
 from .supervised import permutation_importances, training_data
 
+
 def value_train(
     frame: pd.DataFrame,
     target: pd.Series,
