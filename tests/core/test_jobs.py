@@ -38,7 +38,7 @@ def test_a_rolled_back_write_queues_nothing(published):
 def test_with_always_eager_the_task_runs_here_after_commit(published, monkeypatch):
     ran = []
     task = registered_tasks()["experiments.tasks.experiment_reports_refresh_stale"]
-    monkeypatch.setattr(current_app.conf, "task_always_eager", True)
+    monkeypatch.setitem(current_app.conf, "task_always_eager", True)
     monkeypatch.setattr(task, "run", lambda *args, **kwargs: ran.append(args))
     with transaction.atomic():
         enqueue("experiments.tasks.experiment_reports_refresh_stale")
