@@ -289,21 +289,18 @@ class SegmentModelViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 def _int_param(request, name: str) -> int | None:
-    raw = request.query_params.get(name)
-    if raw in (None, ""):
-        return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise ValidationError({name: f"{raw!r} is not a whole number"}) from None
+    return _number_param(request, name, int, "a whole number")
 
 
 def _float_param(request, name: str) -> float | None:
+    return _number_param(request, name, float, "a number")
+
+
+def _number_param(request, name: str, parse, what: str):
     raw = request.query_params.get(name)
     if raw in (None, ""):
         return None
     try:
-        return float(raw)
+        return parse(raw)
     except ValueError:
-        raise ValidationError({name: f"{raw!r} is not a number"}) from None
-
+        raise ValidationError({name: f"{raw!r} is not {what}"}) from None

@@ -156,13 +156,6 @@ def _event_kinds() -> tuple[str, ...]:
 # ------------------------------------------------------------------------- preview
 
 
-def rule_compile(rule: Any, *, segment_id: int | None = None, now: datetime | None = None,
-                 registry: Registry | None = None) -> Q:
-    """Validate a raw rule and return its filter on Customer (rules.RuleInvalid if bad)."""
-    node = rules.rule_validate(rule, registry or field_registry(), self_id=segment_id)
-    return rule_q(node, now=now or timezone.now(), models=ModelResolver())
-
-
 def segment_preview(rule: Any, *, sample: int = 20, now: datetime | None = None,
                     exact_max: int = PREVIEW_EXACT_MAX, segment_id: int | None = None) -> dict[str, Any]:
     """How many customers a rule selects, and a few of them, without saving anything.

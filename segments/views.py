@@ -269,6 +269,12 @@ def model_train(request):
     return redirect("segments:models")
 
 
+def _against_diagonal(xs: list, ys: list, diagonal: str, **labels: str):
+    """A model's curve on the unit square next to the dashed diagonal it should beat or match."""
+    series = [charts.Series("model", xs, ys), charts.Series(diagonal, [0, 1], [0, 1], dashed=True)]
+    return charts.line_chart(series, y_range=(0, 1), **labels)
+
+
 def _curve(points: list, x: str, y: str) -> tuple[list, list]:
     return [p[x] for p in points], [p[y] for p in points]
 
@@ -285,16 +291,13 @@ def model_detail(request, model_id: int):
                                          x_label="k", y_label="silhouette"))
     if info.get("roc_curve"):
         roc = info["roc_curve"]
-        xs, ys = roc["fpr"], roc["tpr"]
-        figures.append(charts.line_chart([charts.Series("model", xs, ys), charts.Series("random", [0, 1], [0, 1], dashed=True)],
-                                         title="ROC curve on held-out customers", x_label="false positive rate",
-                                         y_label="true positive rate", y_range=(0, 1)))
+        figures.append(_against_diagonal(roc["fpr"], roc["tpr"], "random", title="ROC curve on held-out customers",
+                                         x_label="false positive rate", y_label="true positive rate"))
     if info.get("calibration"):
         cal = info["calibration"]
-        xs, ys = cal["prob_pred"], cal["prob_true"]
-        figures.append(charts.line_chart([charts.Series("model", xs, ys), charts.Series("perfect", [0, 1], [0, 1], dashed=True)],
-                                         title="Calibration: predicted against observed churn", x_label="predicted",
-                                         y_label="observed", y_range=(0, 1)))
+        figures.append(_against_diagonal(cal["prob_pred"], cal["prob_true"], "perfect",
+                                         title="Calibration: predicted against observed churn",
+                                         x_label="predicted", y_label="observed"))
     importance = info.get("feature_importance") or []
     context = {
         "model": model,

@@ -16,11 +16,16 @@ from customers.features import customer_features
 from customers.models import AttributeDefinition, Customer
 from segments import rules
 from segments.models import Membership, ModelScore, Segment, SegmentModel
-from segments.selectors import rule_compile
+from segments.compile import rule_q
+from segments.selectors import field_registry
 from tests.factories import CustomerFactory, EventFactory, OrderFactory
 
 pytestmark = pytest.mark.django_db
 NOW = timezone.now().replace(microsecond=0)
+
+
+def rule_compile(rule, *, now=NOW, segment_id=None):
+    return rule_q(rules.rule_validate(rule, field_registry(), self_id=segment_id), now=now)
 
 
 def members(rule, *, now=NOW, segment_id=None) -> set[str]:
