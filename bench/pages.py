@@ -37,7 +37,7 @@ from campaigns.models import Campaign  # noqa: E402
 from campaigns.sending import campaign_send  # noqa: E402
 from customers.models import Customer  # noqa: E402
 from experiments.models import Experiment  # noqa: E402
-from segments import services as segment_services  # noqa: E402
+from segments.services import membership as segment_services  # noqa: E402
 from segments.models import Segment  # noqa: E402
 
 

@@ -91,7 +91,7 @@ def test_marketer_builds_a_segment_launches_a_campaign_and_reads_the_report(
 
 def test_a_viewer_finds_no_launch_button_and_is_refused_when_posting(page, live_server, shop, shot):
     from campaigns.services.drafts import campaign_create
-    from segments import services as segment_services
+    from segments.services import membership as segment_services
 
     segment = segment_services.segment_create({"name": "everyone-us", "rule": {"field": "country", "op": "eq", "value": "US"}})
     segment_services.segment_refresh(segment)
