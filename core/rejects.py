@@ -1,9 +1,14 @@
-"""The rejects file of an import: every refused row with its line number and reason."""
+"""The rejects file of an import: every refused row with its line number and reason.
+
+The values are the file's own, so they are written through `core.csvout`: the person who
+opens the rejects in a spreadsheet must not run a formula someone put in the import.
+"""
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
+
+from core.csvout import SafeWriter
 
 
 class RejectWriter:
@@ -26,7 +31,7 @@ class RejectWriter:
         if self._writer is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fh = open(self.path, "w", newline="", encoding="utf-8")
-            self._writer = csv.writer(self._fh)
+            self._writer = SafeWriter(self._fh)
             self._writer.writerow(["line", "reason", *self.columns])
         values = [] if record is None else ["" if record.get(c) is None else record.get(c) for c in self.columns]
         self._writer.writerow([line, reason, *values])
