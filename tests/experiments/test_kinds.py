@@ -16,7 +16,10 @@ def _arm(values: np.ndarray, kind_name: str) -> ArmData:
     """Aggregates of per-unit values as SQL computes them from the kind's templates."""
     kind = kind_get(kind_name)
     parts = [(f"v{i}", []) for i in range(len(kind.columns("y")))]
-    scope = {"SUM": np.sum, **{f"v{i}": values for i in range(len(parts))}}
+    # A kind reading several values per unit (a ratio) gets the effect in its first value
+    # and the same distribution in the others.
+    others = np.random.default_rng(2).uniform(1, 2, (len(parts), len(values)))
+    scope = {"SUM": np.sum, "v0": values, **{f"v{i}": others[i] for i in range(1, len(parts))}}
     sums = tuple(float(eval(sql_fill(a, parts)[0], scope)) for a in kind.aggregates)  # noqa: S307
     return ArmData(len(values), {"y": sums})
 
