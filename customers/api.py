@@ -5,6 +5,8 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
+from core import parsing
+
 from .importers.result import ImportFailed
 from .importers.run import import_records
 from .models import Customer
@@ -75,7 +77,11 @@ class CustomerViewSet(viewsets.ReadOnlyModelViewSet):
         payload.is_valid(raise_exception=True)
         items = payload.validated_data["customers"]
         header = list(dict.fromkeys(key for item in items for key in item))
-        records = [(index, {k: _text(item.get(k)) for k in header}) for index, item in enumerate(items)]
+        records = []
+        for index, item in enumerate(items):
+            fields = [_text(item.get(k)) for k in header]
+            # The checks a CSV row gets as it is read (a NUL byte, an over-long value).
+            records.append((index, parsing.fields_problem(header, fields) or dict(zip(header, fields))))
         try:
             result = import_records("customers", header, records, source_name="api", rejects_path=None)
         except ImportFailed as exc:

@@ -51,8 +51,32 @@ def columns_resolve(spec: Spec, header: list[str], mapping: dict[str, str], id_f
     return sources
 
 
-def extra_types(spec: Spec, extra: list[str], head: list, overrides: dict[str, str]) -> dict[str, str]:
-    """The type of every extra column: stored definitions win, then overrides, then inference."""
+def extra_columns(spec: Spec, header: list[str], sources: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+    """The file's extra columns to import, and those set aside with the reason why.
+
+    A column set aside costs no row: its rows are imported without it. A customer
+    attribute's name is stored in AttributeDefinition, whose limit would otherwise fail
+    the whole import on PostgreSQL.
+    """
+    extra = [h for h in header if h not in sources.values()]
+    ignored = {h: "the column has no name" for h in extra if not h}
+    ignored |= {h: "the column name holds a NUL byte" for h in extra if "\x00" in h}
+    if spec.kind == "customers":
+        limit = AttributeDefinition._meta.get_field("name").max_length
+        ignored |= {
+            h: f"the column name is {len(h)} characters long, at most {limit} allowed"
+            for h in extra
+            if len(h) > limit
+        }
+    return [h for h in extra if h not in ignored], ignored
+
+
+def extra_types(spec: Spec, extra: list[str], head: list, overrides: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+    """The type of every extra column, and the columns this import typed (not stored before).
+
+    Stored definitions win, then overrides, then inference from the sample rows, where one
+    odd value does not make a column text: its row is rejected instead, naming the type.
+    """
     bad = {k: v for k, v in overrides.items() if v not in parsing.ATTRIBUTE_PARSERS}
     if bad:
         raise ImportFailed(
@@ -68,10 +92,13 @@ def extra_types(spec: Spec, extra: list[str], head: list, overrides: dict[str, s
         elif column in overrides:
             types[column] = overrides[column]
         else:
-            types[column] = parsing.infer_type(r[1].get(column, "") for r in head if isinstance(r[1], dict))
-    if spec.kind == "customers":
+            values = (r[1].get(column, "") for r in head if isinstance(r[1], dict))
+            types[column] = parsing.infer_type(values, odd_allowed=True)
+    new = [c for c in extra if c not in stored]
+    if spec.kind == "customers" and new:
         AttributeDefinition.objects.bulk_create(
-            [AttributeDefinition(name=c, type=t) for c, t in types.items() if c not in stored],
-            ignore_conflicts=True,
+            [AttributeDefinition(name=c, type=types[c]) for c in new], ignore_conflicts=True
         )
-    return types
+        # Another import may have defined one of them first: its type is the one that holds.
+        types |= dict(AttributeDefinition.objects.filter(name__in=new).values_list("name", "type"))
+    return types, new

@@ -22,7 +22,9 @@ class ImportResult:
     rejects_path: str | None = None
     encoding: str = ""
     delimiter: str = ""
-    attributes: dict = field(default_factory=dict)
+    attributes: dict = field(default_factory=dict)  # every extra column -> its type
+    new_attributes: dict = field(default_factory=dict)  # the columns this import typed -> type
+    columns_ignored: dict = field(default_factory=dict)  # column -> why it was not imported
     seconds: float = 0.0
     reject_samples: list = field(default_factory=list)  # the first 100: line and reason
 
@@ -34,7 +36,12 @@ class ImportResult:
         )
         if self.rejects_path:
             line += f" (reasons in {self.rejects_path})"
-        return line + f" in {self.seconds:.1f}s"
+        line += f" in {self.seconds:.1f}s"
+        if self.new_attributes:
+            line += "; new columns typed " + ", ".join(f"{c} ({t})" for c, t in self.new_attributes.items())
+        for column, reason in self.columns_ignored.items():
+            line += f"; column {column[:40]!r} not imported: {reason}"
+        return line
 
     def as_dict(self) -> dict:
         return asdict(self)

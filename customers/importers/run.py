@@ -17,7 +17,7 @@ from core.bulk import staging_table
 from core.parsing import FileError
 from core.rejects import RejectWriter
 
-from .columns import columns_resolve, extra_types
+from .columns import columns_resolve, extra_columns, extra_types
 from .result import ImportFailed, ImportResult
 from .rows import rows_parse
 from .specs import SPECS
@@ -74,7 +74,7 @@ def import_file(
             **options,
         )
     except FileError as exc:
-        raise ImportFailed(f"{path}: {exc}") from None
+        raise ImportFailed(str(exc)) from None
     finally:
         source.raw.close()
         if bar is not None:
@@ -105,15 +105,16 @@ def import_records(
     started = time.monotonic()
     result = ImportResult(kind=kind, source=source_name)
     sources = columns_resolve(spec, header, mapping or {}, id_from_row)
-    extra = [h for h in header if h not in sources.values()]
+    extra, result.columns_ignored = extra_columns(spec, header, sources)
     rejects = RejectWriter(rejects_path, header)
     records = iter(records)
     head = [next(records, None) for _ in range(TYPE_SAMPLE_ROWS)]
     head = [r for r in head if r is not None]
     try:
         with transaction.atomic():
-            typed = extra_types(spec, extra, head, types or {})
+            typed, new = extra_types(spec, extra, head, types or {})
             result.attributes = typed
+            result.new_attributes = {c: typed[c] for c in new}
             defaults = {"currency": currency.upper()} if currency else {}
             rows = rows_parse(spec, sources, typed, itertools.chain(head, records), rejects, result, id_prefix, defaults)
             columns = staging_columns(spec)

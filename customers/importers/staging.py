@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from django.db import connection
 from django.utils import timezone
 
@@ -51,14 +53,22 @@ def rejects_find(spec: Spec, sources: dict[str, str], rejects: RejectWriter) -> 
         )
         shown = [c.name if c.name != "customer" else "customer_ext" for c in spec.columns]
         cursor.execute(
-            f"SELECT line, reject, {', '.join(shown)} FROM {STAGING} WHERE reject IS NOT NULL ORDER BY line"
+            f"SELECT line, reject, extra, {', '.join(shown)} FROM {STAGING} WHERE reject IS NOT NULL ORDER BY line"
         )
-        # Written under the file's own column names, like the rows rejected while parsing.
+        # Written under the file's own column names, like the rows rejected while parsing,
+        # extra columns included: the rejects file is the row to fix and import again.
         labels = [sources.get(c.name, c.name) for c in spec.columns]
         while batch := cursor.fetchmany(2000):
-            for line, reason, *values in batch:
-                rejects.write(line, f"line {line}: {reason}", dict(zip(labels, values)))
+            for line, reason, extra, *values in batch:
+                record = _extra_as_text(extra) | dict(zip(labels, values))
+                rejects.write(line, f"line {line}: {reason}", record)
         cursor.execute(f"DELETE FROM {STAGING} WHERE reject IS NOT NULL")
+
+
+def _extra_as_text(extra: dict | str | None) -> dict:
+    """The typed extra values as a file would spell them (JSON true, not Python's True)."""
+    values = json.loads(extra) if isinstance(extra, str) else (extra or {})
+    return {k: json.dumps(v) if isinstance(v, bool) else v for k, v in values.items()}
 
 
 def staged_upsert(spec: Spec, sources: dict[str, str]) -> tuple[int, int]:

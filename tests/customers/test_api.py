@@ -55,3 +55,21 @@ def test_a_token_from_username_and_password_opens_the_api(client, viewer):
     token = client.post("/api/token/", {"username": viewer.username, "password": "pw-for-tests-only"}).json()["token"]
     response = client.get("/api/customers/", HTTP_AUTHORIZATION=f"Token {token}")
     assert response.status_code == 200
+
+
+def test_batch_upsert_rejects_a_nul_byte_by_index_and_keeps_the_rest(marketer_api):
+    response = marketer_api.post(
+        "/api/customers/batch/",
+        {"customers": [{"external_id": "n1", "name": "A\u0000B"}, {"external_id": "n2", "name": "Bob"}]},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["imported"] == 1 and body["rejects"] == [{"index": 0, "reason": "row has a NUL byte in column 'name'"}]
+    assert list(Customer.objects.values_list("external_id", flat=True)) == ["n2"]
+
+
+def test_batch_upsert_leaves_out_an_over_long_attribute_name_and_says_so(marketer_api):
+    name = "a" * 101
+    body = marketer_api.post("/api/customers/batch/", {"customers": [{"external_id": "n1", name: 1}]}, format="json").json()
+    assert body["imported"] == 1 and list(body["columns_ignored"]) == [name]

@@ -47,3 +47,37 @@ def test_rejects_of_a_job_pointing_outside_var_are_not_served(client, viewer):
     job = ImportJob.objects.create(kind="customers", path="x", status="done", result={"rejects_path": "/etc/passwd"})
     client.force_login(viewer)
     assert client.get(f"/customers/imports/{job.id}/rejects.csv").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "data,said",
+    [
+        (b"PK\x03\x04" + bytes(300), "ZIP archive"),
+        (bytes(range(256)) * 4, "binary file"),
+        ("external_id,name\n1,Zoë\n".encode("utf-16-le"), "UTF-16 text without a byte-order mark"),
+        (b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 2, "binary file"),
+    ],
+)
+def test_an_upload_that_is_not_csv_text_is_refused_in_words_not_a_500(client, marketer, data, said):
+    client.force_login(marketer)
+    upload = SimpleUploadedFile("data.csv", data, content_type="text/csv")
+    response = client.post("/customers/imports/upload/", {"kind": "customers", "file": upload}, follow=True)
+    assert response.status_code == 200 and said in response.content.decode()
+    assert not ImportJob.objects.exists()
+
+
+def test_an_upload_in_utf16_with_a_byte_order_mark_is_read(client, marketer):
+    client.force_login(marketer)
+    upload = SimpleUploadedFile("excel.txt", "external_id\tname\n1\tZoë\n".encode("utf-16"))
+    client.post("/customers/imports/upload/", {"kind": "customers", "file": upload})
+    assert ImportJob.objects.get().options["header"] == ["external_id", "name"]
+
+
+def test_the_import_page_says_the_type_each_new_column_got_and_what_was_left_out(client, viewer):
+    job = ImportJob.objects.create(kind="customers", path="x", status="done", result={
+        "rows": 2, "imported": 2, "created": 2, "updated": 0, "unchanged": 0, "rejected": 0,
+        "new_attributes": {"vip": "boolean"}, "columns_ignored": {"c" * 120: "the column name is 120 characters long"},
+    })
+    client.force_login(viewer)
+    page = client.get(f"/customers/imports/{job.id}/").content.decode()
+    assert "<code>vip</code>: boolean" in page and "120 characters long" in page
