@@ -327,6 +327,11 @@ CAMPAIGN_PUMP_SECONDS = env_int("CAMPAIGN_PUMP_SECONDS", 10)
 CAMPAIGN_WEBHOOK_MAX_AGE_SECONDS = env_int("CAMPAIGN_WEBHOOK_MAX_AGE_SECONDS", 3 * 24 * 3600)
 # The periodic jobs themselves are declared in core/schedules.py (periodic_jobs).
 
+# --- Imports (customers/) -------------------------------------------------------------
+# The largest file the import page takes; bigger files are refused before they are stored.
+# The import_* commands read files in place and have no limit.
+IMPORT_MAX_UPLOAD_MB = env_int("IMPORT_MAX_UPLOAD_MB", 100)
+
 # --- Logging --------------------------------------------------------------------------
 LOGGING = {
     "version": 1,

@@ -1,3 +1,5 @@
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.utils.dateparse import parse_date
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status, viewsets
@@ -6,6 +8,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from core import parsing
+from core.uploads import limit_describe
 
 from .importers.result import ImportFailed
 from .importers.run import import_records
@@ -69,11 +72,20 @@ class CustomerViewSet(viewsets.ReadOnlyModelViewSet):
             **dates,
         )
 
-    @extend_schema(request=BatchUpsertSerializer, responses={200: dict})
+    @extend_schema(request=BatchUpsertSerializer, responses={200: dict, 400: dict, 413: dict})
     @action(detail=False, methods=["post"], url_path="batch")
     def batch(self, request):
         """Upsert up to 5,000 customers by external_id; the same rules as the CSV importer."""
-        payload = BatchUpsertSerializer(data=request.data)
+        try:
+            data = request.data
+        except RequestDataTooBig:
+            limit = limit_describe(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+            return Response(
+                {"detail": f"the request body is larger than the {limit} a request may be: "
+                           "send fewer customers per request"},
+                status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            )
+        payload = BatchUpsertSerializer(data=data)
         payload.is_valid(raise_exception=True)
         items = payload.validated_data["customers"]
         header = list(dict.fromkeys(key for item in items for key in item))

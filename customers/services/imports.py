@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import timedelta
+from pathlib import Path
 
 from django.conf import settings
 from django.core.cache import cache
@@ -11,6 +13,7 @@ from django.utils import timezone
 
 from core import parsing
 from core.jobs import enqueue
+from core.uploads import limit_describe
 
 from ..importers.result import ImportFailed
 from ..importers.run import import_file
@@ -19,11 +22,29 @@ from ..models import ImportJob
 logger = logging.getLogger(__name__)
 
 IMPORT_TASK = "customers.tasks.import_job_run"
+DRAFT_DAYS = 1
+
+
+def upload_limit() -> int:
+    """The largest file the import page takes, in bytes (IMPORT_MAX_UPLOAD_MB)."""
+    return settings.IMPORT_MAX_UPLOAD_MB * 1024 * 1024
+
+
+def upload_too_large_message(name: str) -> str:
+    return (f"{name} is larger than the {limit_describe(upload_limit())} an upload may be: "
+            "split it into smaller files (each keeps its header line).")
 
 
 def import_job_upload(kind: str, upload, *, user=None) -> ImportJob:
-    """Keep an uploaded file under var/uploads and read its header for the mapping step."""
-    folder = settings.VAR_DIR / "uploads"
+    """Keep an uploaded file under var/uploads and read its header for the mapping step.
+
+    The file is removed when its import ends, done or failed; drafts never started are
+    removed after a day (looked for here, at the next upload).
+    """
+    if upload.size > upload_limit():
+        raise ImportFailed(upload_too_large_message(upload.name))
+    import_drafts_expire()
+    folder = _uploads_dir()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{uuid.uuid4().hex}.csv"
     with open(path, "wb") as out:
@@ -42,6 +63,34 @@ def import_job_upload(kind: str, upload, *, user=None) -> ImportJob:
         kind=kind, path=str(path), status=ImportJob.Status.DRAFT, created_by=user,
         options={"header": header, "filename": upload.name},
     )
+
+
+def import_drafts_expire() -> int:
+    """Drafts (uploaded, never started) older than DRAFT_DAYS: their files go, the job fails."""
+    stale = ImportJob.objects.filter(
+        status=ImportJob.Status.DRAFT, created_at__lt=timezone.now() - timedelta(days=DRAFT_DAYS)
+    )
+    count = 0
+    for job in stale:
+        claimed = ImportJob.objects.filter(id=job.id, status=ImportJob.Status.DRAFT).update(
+            status=ImportJob.Status.FAILED, finished_at=timezone.now(),
+            error=f"never started: the uploaded file was removed after {DRAFT_DAYS} day(s); upload it again",
+        )
+        if claimed:
+            _upload_remove(job)
+            count += 1
+    return count
+
+
+def _uploads_dir() -> Path:
+    return settings.VAR_DIR / "uploads"
+
+
+def _upload_remove(job: ImportJob) -> None:
+    """Delete a job's uploaded file; only ever a file under var/uploads."""
+    path = Path(job.path)
+    if path.resolve().is_relative_to(_uploads_dir().resolve()):
+        path.unlink(missing_ok=True)
 
 
 def import_job_start(job: ImportJob, *, mapping: dict[str, str], id_from_row: bool = False) -> ImportJob:
@@ -92,6 +141,9 @@ def import_job_run(job_id: int) -> ImportJob | None:
         job.status, job.error = ImportJob.Status.FAILED, f"internal error: {type(exc).__name__}: {exc}"
     else:
         job.status, job.result = ImportJob.Status.DONE, result.as_dict()
+    finally:
+        # Done or failed, the upload has served: only the rejects file stays to download.
+        _upload_remove(job)
     job.finished_at = timezone.now()
     job.save(update_fields=["status", "error", "result", "finished_at"])
     return job

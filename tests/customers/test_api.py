@@ -73,3 +73,11 @@ def test_batch_upsert_leaves_out_an_over_long_attribute_name_and_says_so(markete
     name = "a" * 101
     body = marketer_api.post("/api/customers/batch/", {"customers": [{"external_id": "n1", name: 1}]}, format="json").json()
     assert body["imported"] == 1 and list(body["columns_ignored"]) == [name]
+
+
+def test_a_batch_body_over_the_request_limit_is_a_413_that_says_what_to_do(marketer_api, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    items = [{"external_id": f"k{i}", "note": "x" * 100} for i in range(200)]
+    response = marketer_api.post("/api/customers/batch/", {"customers": items}, format="json")
+    assert response.status_code == 413
+    assert "fewer customers per request" in response.json()["detail"]

@@ -8,6 +8,11 @@ from customers.models import Customer, ImportJob
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def var_dir(settings, tmp_path):
+    settings.VAR_DIR = tmp_path  # uploads and rejects stay out of the developer's var/
+
+
 def test_upload_map_and_run_an_import_then_download_its_rejects(client, marketer, django_capture_on_commit_callbacks, settings):
     settings.CELERY_TASK_ALWAYS_EAGER = True
     from config.celery import app
@@ -81,3 +86,25 @@ def test_the_import_page_says_the_type_each_new_column_got_and_what_was_left_out
     client.force_login(viewer)
     page = client.get(f"/customers/imports/{job.id}/").content.decode()
     assert "<code>vip</code>: boolean" in page and "120 characters long" in page
+
+
+def test_an_upload_over_the_size_limit_is_refused_with_the_limit_and_not_stored(client, marketer, settings, tmp_path):
+    settings.IMPORT_MAX_UPLOAD_MB = 1
+    client.force_login(marketer)
+    big = b"external_id\n" + b"1234567\n" * 140_000  # about 1.1 MB
+    upload = SimpleUploadedFile("big.csv", big, content_type="text/csv")
+    response = client.post("/customers/imports/upload/", {"kind": "customers", "file": upload}, follow=True)
+    page = response.content.decode()
+    assert response.status_code == 200 and "big.csv is larger than the 1 MB an upload may be" in page
+    assert not ImportJob.objects.exists() and not list(tmp_path.glob("uploads/*"))
+    assert "At most 1 MB per file" in client.get("/customers/imports/").content.decode()
+
+
+def test_the_upload_still_checks_csrf(marketer):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(marketer)
+    upload = SimpleUploadedFile("c.csv", b"external_id\n1\n", content_type="text/csv")
+    assert client.post("/customers/imports/upload/", {"kind": "customers", "file": upload}).status_code == 403
+    assert not ImportJob.objects.exists()
