@@ -37,7 +37,7 @@ from customers.models import Customer, Event, Order
 
 from . import rules
 from .fields import FieldSpec
-from .models import Membership, ModelScore
+from .models import Membership, ModelScore, SegmentModel
 
 _CMP: dict[str, Callable[[Any, Any], bool]] = {
     "eq": operator.eq, "lt": operator.lt, "lte": operator.le, "gt": operator.gt, "gte": operator.ge,
@@ -63,8 +63,6 @@ class ModelResolver:
 
     def __call__(self, name: str) -> int | None:
         if name not in self.cache:
-            from .models import SegmentModel
-
             found = (SegmentModel.objects.filter(name=name, scored_at__isnull=False)
                      .order_by("-version").values_list("id", flat=True).first())
             self.cache[name] = found

@@ -8,6 +8,7 @@ never express something the API could not.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.contrib import messages
@@ -81,8 +82,6 @@ def _value(field: dict, op: str, text: str) -> Any:
 
 def rule_from_form(data: QueryDict, fields: dict[str, dict]) -> dict | None:
     """The JSON rule the form describes; the advanced JSON box wins when filled."""
-    import json
-
     raw = data.get("rule_json", "").strip()
     if raw:
         try:

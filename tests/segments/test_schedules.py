@@ -66,6 +66,7 @@ def test_clearing_and_deleting_remove_the_periodic_task(segment):
     ({"every_minutes": 1}, "every_minutes"),
     ({"crontab": "* * *"}, "crontab"),
     ({"crontab": "0 0 * * *; rm -rf"}, "crontab"),
+    ({"crontab": "99 0 * * *"}, "crontab.minute"),  # five fields, but one that can never run
     ({"every": "day", "at": "06:00", "timezone": "Mars/Olympus"}, "timezone"),
 ])
 def test_bad_schedules_are_refused_with_the_key(segment, schedule, path):
