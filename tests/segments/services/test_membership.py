@@ -1,4 +1,4 @@
-"""segments/services/membership.py: create, update, refresh, prune, delete."""
+"""segments/services/membership.py: create, refresh (versions, history), prune, atomicity."""
 
 from __future__ import annotations
 
