@@ -6,10 +6,10 @@ command line, the API export and the stored report always say the same thing.
 
 from __future__ import annotations
 
-import csv
 from typing import IO
 
 from core import formatting
+from core.csvout import SafeDictWriter
 from core.formatting import p_clause
 
 from .kinds import kind_get
@@ -160,7 +160,8 @@ def report_csv_rows(body: dict) -> list[dict]:
 
 
 def report_csv_write(body: dict, fh: IO[str]) -> int:
-    writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS)
+    # Arm names, metric names and --by attribute values come from users' data: escaped.
+    writer = SafeDictWriter(fh, fieldnames=CSV_COLUMNS)
     writer.writeheader()
     rows = report_csv_rows(body)
     for row in rows:

@@ -39,3 +39,17 @@ def test_csv_has_one_row_per_metric_and_arm_with_the_comparison():
     assert treated["control_arm"] == "control" and float(treated["diff"]) == 0.015
     assert treated["significant"] == "True"
     assert list(rows[0]) == presentation.CSV_COLUMNS
+
+
+def test_csv_cells_a_spreadsheet_would_run_are_escaped_arm_names_and_by_values_included():
+    design = Design(name="t", arms=[ArmSpec("control", 1, True), ArmSpec("=cmd|' /C calc'!A0", 1, False)],
+                    metrics=[MetricSpec("conversion", BINARY.name, True)])
+    arms = {"control": ArmData(1000, {"conversion": (50, 50)}), "=cmd|' /C calc'!A0": ArmData(1000, {"conversion": (60, 60)})}
+    report = analysis.analyze(design, arms)
+    report["breakdown"] = {"by": "channel", "segments": [{"value": "@SUM(1+1)", "metrics": report["metrics"]}]}
+    buffer = io.StringIO()
+    presentation.report_csv_write(report, buffer)
+    rows = list(csv.DictReader(io.StringIO(buffer.getvalue())))
+    assert {r["arm"] for r in rows} == {"control", "'=cmd|' /C calc'!A0"}
+    assert {r["segment"] for r in rows} == {"", "'@SUM(1+1)"}
+    assert not any(cell.startswith(("=", "+", "@")) for row in rows for cell in row.values())
