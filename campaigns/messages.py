@@ -12,6 +12,7 @@ from django.conf import settings
 from .models import Campaign, Offer, Variant
 from .providers.base import OutgoingMessage
 from .rendering import CompiledVariant, VariantSource, variant_compile, variant_render
+from .sandbox import Budget
 from .unsubscribe import unsubscribe_headers, unsubscribe_url
 
 CUSTOMER_COLUMNS = ("id", "external_id", "email", "name", "country", "time_zone", "signup_date", "attributes")
@@ -24,6 +25,11 @@ def variant_source(variant: Variant) -> VariantSource:
     )
 
 
+def render_budget_get() -> Budget:
+    """The budget every render gets, in the web process and in the worker (settings)."""
+    return Budget(seconds=settings.TEMPLATE_RENDER_SECONDS, max_chars=settings.TEMPLATE_MAX_OUTPUT_KB * 1024)
+
+
 def variant_compiled(variant: Variant) -> CompiledVariant:
     """Compiled once per process: variants are frozen once their campaign is launched."""
     stamp = hashlib.sha1(repr(variant_source(variant)).encode()).hexdigest()
@@ -31,7 +37,7 @@ def variant_compiled(variant: Variant) -> CompiledVariant:
     if key not in _compiled:
         if len(_compiled) > 500:
             _compiled.clear()
-        _compiled[key] = variant_compile(variant_source(variant))
+        _compiled[key] = variant_compile(variant_source(variant), render_budget_get())
     return _compiled[key]
 
 
@@ -108,7 +114,7 @@ def message_compose(
         "offer": offer_context(campaign.offer, landing_url, code),
         "unsubscribe_url": url,
     }
-    rendered = variant_render(variant_compiled(variant), context)
+    rendered = variant_render(variant_compiled(variant), context, render_budget_get())
     message = OutgoingMessage(
         key=key,
         to=email,

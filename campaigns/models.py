@@ -41,6 +41,7 @@ class Campaign(models.Model):
         PAUSED = "paused"
         COMPLETED = "completed"
         CANCELLED = "cancelled"
+        FAILED = "failed"  # stopped by the system (a template over its render budget): see last_error
 
     name = models.CharField(max_length=200, unique=True)
     offer = models.ForeignKey(Offer, null=True, blank=True, on_delete=models.PROTECT, related_name="campaigns")

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta, nodes
+from celery.exceptions import SoftTimeLimitExceeded
+from jinja2 import TemplateSyntaxError, UndefinedError, meta, nodes
 from jinja2.exceptions import SecurityError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from .sandbox import Budget, BudgetExceeded, environment_for, render_budget, stream_render
 
 CONTEXT_NAMES = frozenset({"customer", "offer", "unsubscribe_url"})
 CUSTOMER_FIELDS = frozenset(
@@ -27,9 +29,15 @@ PARTS = ("subject", "preheader", "text", "html")
 OPTIONAL_FILTERS = frozenset({"default", "d"})
 OPTIONAL_TESTS = frozenset({"defined", "undefined"})
 
-# Immutable: a template cannot even append to a list it was given.
-_html_env = ImmutableSandboxedEnvironment(autoescape=True, undefined=StrictUndefined)
-_text_env = ImmutableSandboxedEnvironment(autoescape=False, undefined=StrictUndefined)
+# Immutable sandboxes with size-checked operators, no globals but range, a few filters.
+_html_env = environment_for(autoescape=True, max_chars=Budget.max_chars)
+_text_env = environment_for(autoescape=False, max_chars=Budget.max_chars)
+# Blocks that capture output into a value (which the streaming count would not see) or
+# call themselves: an email template needs none of them.
+FORBIDDEN_NODES = {
+    nodes.Macro: "macro", nodes.CallBlock: "call", nodes.AssignBlock: "set ... endset", nodes.FilterBlock: "filter",
+    nodes.Include: "include", nodes.Import: "import", nodes.FromImport: "from ... import", nodes.Extends: "extends",
+}
 
 
 class TemplateProblem(ValueError):
@@ -38,6 +46,14 @@ class TemplateProblem(ValueError):
     def __init__(self, variant: str, part: str, message: str):
         self.variant, self.part, self.detail = variant, part, message
         super().__init__(f"variant {variant!r}, {part}: {message}")
+
+
+class TemplateOverBudget(TemplateProblem):
+    """A render that ran over its time or output budget: the template, not the customer,
+    is at fault, so the whole campaign stops rather than each row failing slowly."""
+
+    def __init__(self, variant: str, part: str, message: str):
+        super().__init__(variant, part, f"over the render budget: {message}")
 
 
 @dataclass(frozen=True)
@@ -111,6 +127,9 @@ def _longest_paths(root: nodes.Node) -> set[tuple[str, ...]]:
 
 
 def _analyse(variant: str, part: str, ast: nodes.Template) -> tuple[set, set]:
+    for node_type, tag in FORBIDDEN_NODES.items():
+        if next(ast.find_all(node_type), None) is not None:
+            raise TemplateProblem(variant, part, f"{{% {tag} %}} is not allowed in a campaign template")
     unknown = meta.find_undeclared_variables(ast) - CONTEXT_NAMES
     if unknown:
         names = ", ".join(sorted(unknown))
@@ -140,7 +159,7 @@ def _analyse(variant: str, part: str, ast: nodes.Template) -> tuple[set, set]:
     return paths - optional, optional
 
 
-def variant_compile(source: VariantSource) -> CompiledVariant:
+def variant_compile(source: VariantSource, budget: Budget = Budget()) -> CompiledVariant:
     """Parse and check every part; a TemplateProblem names the variant, part and cause."""
     if not source.subject.strip():
         raise TemplateProblem(source.name, "subject", "the subject is empty")
@@ -155,11 +174,18 @@ def variant_compile(source: VariantSource) -> CompiledVariant:
         if not text:
             continue  # nothing to render: saves a context per message
         try:
-            ast = env.parse(text)
-            required, optional = _analyse(source.name, part, ast)
-            compiled.templates[part] = env.from_string(ast)
+            with render_budget(budget.seconds):
+                ast = env.parse(text)
+                required, optional = _analyse(source.name, part, ast)
+                compiled.templates[part] = env.from_string(ast)
         except TemplateSyntaxError as exc:
             raise TemplateProblem(source.name, part, f"line {exc.lineno}: {exc.message}") from None
+        except BudgetExceeded as exc:
+            raise TemplateOverBudget(source.name, part, str(exc)) from None
+        except (TemplateProblem, SoftTimeLimitExceeded):
+            raise
+        except Exception as exc:  # a literal too long to be a number, nesting too deep...
+            raise TemplateProblem(source.name, part, f"{type(exc).__name__}: {exc}") from None
         compiled.required_paths |= required
         compiled.optional_paths |= optional
         if part in ("text", "html") and "unsubscribe_url" in meta.find_undeclared_variables(ast):
@@ -193,18 +219,34 @@ def _insert_html(html: str, snippet: str, *, at_start: bool) -> str:
     return html[:end] + snippet + html[end:] if end != -1 else html + snippet
 
 
-def variant_render(compiled: CompiledVariant, context: dict) -> RenderedMessage:
-    """Render one message. Raises TemplateProblem on a missing value or a header break."""
-    out = {}
-    for part, template in compiled.templates.items():
-        try:
-            out[part] = template.render(context)
-        except UndefinedError as exc:
-            raise TemplateProblem(compiled.name, part, f"undefined value: {exc.message}") from None
-        except SecurityError as exc:
-            raise TemplateProblem(compiled.name, part, f"not allowed: {exc}") from None
-        except Exception as exc:  # a filter on a value of the wrong type, a division by zero...
-            raise TemplateProblem(compiled.name, part, f"{type(exc).__name__}: {exc}") from None
+def _part_render(compiled: CompiledVariant, part: str, context: dict, max_chars: int) -> str:
+    template = compiled.templates[part]
+    template.environment.max_chars = max_chars
+    try:
+        return stream_render(template, context, max_chars)
+    except (TemplateProblem, BudgetExceeded, SoftTimeLimitExceeded):
+        raise
+    except UndefinedError as exc:
+        raise TemplateProblem(compiled.name, part, f"undefined value: {exc.message}") from None
+    except SecurityError as exc:
+        raise TemplateProblem(compiled.name, part, f"not allowed: {exc}") from None
+    except Exception as exc:  # a filter on a value of the wrong type, a division by zero...
+        raise TemplateProblem(compiled.name, part, f"{type(exc).__name__}: {exc}") from None
+
+
+def variant_render(compiled: CompiledVariant, context: dict, budget: Budget = Budget()) -> RenderedMessage:
+    """Render one message, every part within one time budget and each within the output
+    budget. Raises TemplateProblem on a missing value or a header break, TemplateOverBudget
+    past the budget; Celery's own time limit (SoftTimeLimitExceeded) passes through."""
+    context = {k: context[k] for k in CONTEXT_NAMES if k in context}
+    out: dict[str, str] = {}
+    part = "subject"
+    try:
+        with render_budget(budget.seconds):
+            for part in compiled.templates:
+                out[part] = _part_render(compiled, part, context, budget.max_chars)
+    except BudgetExceeded as exc:
+        raise TemplateOverBudget(compiled.name, part, str(exc)) from None
     subject = out.get("subject", "").strip()
     if "\r" in subject or "\n" in subject:
         raise TemplateProblem(compiled.name, "subject", "the rendered subject contains a line break (CR/LF)")

@@ -21,8 +21,8 @@ from .models import Campaign, LedgerEntry, Variant
 from .providers.base import FAILED, SENT, UNKNOWN, Provider
 from .providers.registry import provider_for
 from .ratelimit import RateLimiter, limiter_for
-from .rendering import TemplateProblem
-from .services.lifecycle import campaign_finish_if_done, campaign_heartbeat
+from .rendering import TemplateOverBudget, TemplateProblem
+from .services.lifecycle import campaign_fail, campaign_finish_if_done, campaign_heartbeat
 
 logger = logging.getLogger(__name__)
 S = LedgerEntry.Status
@@ -95,7 +95,7 @@ def batch_send(
     capped = _cap_due(campaign, claimed, now)
     landing = {vid: landing_url_for(campaign.offer, campaign, v) for vid, v in variants.items()}
     to_send = []
-    for row in claimed:
+    for index, row in enumerate(claimed):
         customer = row.customer
         if row.suppressed or not row.email:
             outcomes.append(Outcome(row.id, row.attempts, S.SUPPRESSED, error="suppressed when its turn came"))
@@ -115,6 +115,16 @@ def batch_send(
                 campaign, variant, customer, key=row.key, email=row.email, batch=batch,
                 landing_url=landing.get(row.variant_id, ""),
             )
+        except TemplateOverBudget as exc:
+            # The template is at fault, not this customer: stop the campaign now rather
+            # than spend the budget again on every row (and hold the worker).
+            outcomes.append(Outcome(row.id, row.attempts, S.FAILED, error=str(exc)))
+            stats.failed += 1
+            campaign_fail(campaign.id, f"stopped: {exc} (customer {customer.get('external_id')})")
+            unsent = [r for r, _, _ in to_send] + claimed[index + 1 :]
+            outcomes += [Outcome(r.id, r.attempts, S.CANCELLED, error="the campaign failed") for r in unsent]
+            ledger_record(outcomes, provider=provider.name)
+            return
         except TemplateProblem as exc:
             outcomes.append(Outcome(row.id, row.attempts, S.FAILED, error=str(exc)))
             stats.failed += 1

@@ -73,6 +73,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "core.middleware.ContentSecurityPolicyMiddleware",
+    "core.middleware.NulByteMiddleware",
+    "core.statement_timeout.StatementTimeoutMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into a 429 page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -180,6 +182,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["core.permissions.RolePermission"],
+    # DRF's own parsers, refusing a NUL byte in any value with a 400 naming the field (core.nul).
+    "DEFAULT_PARSER_CLASSES": ["core.nul.JSONParser", "core.nul.FormParser", "core.nul.MultiPartParser"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -197,6 +201,11 @@ REST_FRAMEWORK = {
 # API tokens expire: a leaked token stops working by itself. POST /api/token/ answers a new
 # one once the old has expired, POST /api/token/rotate/ replaces it at once.
 API_TOKEN_TTL_HOURS = env_int("API_TOKEN_TTL_HOURS", 30 * 24)
+# PostgreSQL cancels a web request's statement after this many milliseconds (the user is told
+# to narrow the query); workers get their own limit, 0 = none. Keep the web one below
+# gunicorn's --timeout so the database stops the statement before the web worker is killed.
+WEB_STATEMENT_TIMEOUT_MS = env_int("WEB_STATEMENT_TIMEOUT_MS", 15000)
+WORKER_STATEMENT_TIMEOUT_MS = env_int("WORKER_STATEMENT_TIMEOUT_MS", 0)
 SPECTACULAR_SETTINGS = {
     "TITLE": "offerlab API",
     "DESCRIPTION": "Customers, segments, campaigns and experiments.",
@@ -325,6 +334,10 @@ CAMPAIGN_MAILGUN_BATCH = env_bool("CAMPAIGN_MAILGUN_BATCH", default=True)
 CAMPAIGN_PUMP_SECONDS = env_int("CAMPAIGN_PUMP_SECONDS", 10)
 # Webhook events older than this are replays: ignored.
 CAMPAIGN_WEBHOOK_MAX_AGE_SECONDS = env_int("CAMPAIGN_WEBHOOK_MAX_AGE_SECONDS", 3 * 24 * 3600)
+# Marketer templates are untrusted code: each message's render (all its parts) gets this
+# much wall-clock time and each part this much output; past it, the campaign fails.
+TEMPLATE_RENDER_SECONDS = float(env_str("TEMPLATE_RENDER_SECONDS", "2") or 2)
+TEMPLATE_MAX_OUTPUT_KB = env_int("TEMPLATE_MAX_OUTPUT_KB", 512)
 # The periodic jobs themselves are declared in core/schedules.py (periodic_jobs).
 
 # --- Imports (customers/) -------------------------------------------------------------

@@ -12,9 +12,10 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from campaigns.errors import CampaignError
-from campaigns.messages import CUSTOMER_COLUMNS, message_context, variant_compiled, variant_source
+from campaigns.messages import CUSTOMER_COLUMNS, message_context, render_budget_get, variant_compiled, variant_source
 from campaigns.models import HOLDOUT_ARM, Campaign, Offer, Variant
-from campaigns.rendering import RenderedMessage, TemplateProblem, variant_compile, variant_render
+from campaigns.rendering import RenderedMessage, TemplateOverBudget, TemplateProblem, variant_compile, variant_render
+from campaigns.selectors import campaign_audience
 from campaigns.selectors import offer_get
 from core.lookups import by_name_or_id
 from core.schedules import ScheduleInvalid, cron_parse
@@ -153,10 +154,31 @@ def campaign_create(spec: dict, *, user=None) -> Campaign:
             weight=float(v.get("weight", 1) if v.get("weight") is not None else 1), position=i,
         )
         try:
-            variant_compile(variant_source(variant))
+            variant_compile(variant_source(variant), render_budget_get())
         except TemplateProblem as exc:
             raise CampaignError(str(exc)) from None
+    variants_trial(campaign)
     return campaign
+
+
+SAMPLE_CUSTOMER = {
+    "id": 1, "external_id": "sample", "email": "sample@example.com", "name": "Sample Customer", "country": "",
+    "time_zone": "UTC", "signup_date": None, "attributes": {},
+}
+
+
+def variants_trial(campaign: Campaign) -> None:
+    """Render each variant for a sample audience member (or a made-up one): a template
+    that runs over the render budget is refused now, not found out by the worker. Other
+    problems (a missing attribute...) are the launch check's to report."""
+    sample = campaign_audience(campaign).order_by("id").values(*CUSTOMER_COLUMNS).first() or SAMPLE_CUSTOMER
+    for variant in campaign.variants.all():
+        try:
+            variant_render(variant_compiled(variant), message_context(campaign, variant, sample, ""), render_budget_get())
+        except TemplateOverBudget as exc:
+            raise CampaignError(f"{exc} (trial render for customer {sample['external_id']})") from None
+        except TemplateProblem:
+            continue
 
 
 def campaign_preview(campaign: Campaign, variant_name: str, customer: Customer) -> RenderedMessage:
@@ -166,6 +188,6 @@ def campaign_preview(campaign: Campaign, variant_name: str, customer: Customer) 
         raise CampaignError(f"campaign {campaign.name!r} has no variant {variant_name!r}")
     row = {k: getattr(customer, k) for k in CUSTOMER_COLUMNS}
     try:
-        return variant_render(variant_compiled(variant), message_context(campaign, variant, row, ""))
+        return variant_render(variant_compiled(variant), message_context(campaign, variant, row, ""), render_budget_get())
     except TemplateProblem as exc:
         raise CampaignError(str(exc)) from None

@@ -17,7 +17,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from campaigns.errors import CampaignError
-from campaigns.messages import CUSTOMER_COLUMNS, message_context, variant_source
+from campaigns.messages import CUSTOMER_COLUMNS, message_context, render_budget_get, variant_source
 from campaigns.models import HOLDOUT_ARM, Campaign, LedgerEntry, Variant
 from campaigns.rendering import TemplateProblem, variant_compile, variant_render
 from campaigns.selectors import campaign_audience
@@ -50,7 +50,7 @@ def campaign_check(campaign: Campaign, audience=None) -> list[str]:
     compiled = {}
     for variant in variants:
         try:
-            compiled[variant.name] = variant_compile(variant_source(variant))
+            compiled[variant.name] = variant_compile(variant_source(variant), render_budget_get())
         except TemplateProblem as exc:
             problems.append(str(exc))
     for variant in variants:
@@ -78,7 +78,9 @@ def campaign_check(campaign: Campaign, audience=None) -> list[str]:
     if sample:
         for variant in variants:
             try:
-                variant_render(compiled[variant.name], message_context(campaign, variant, sample, "preview"))
+                variant_render(
+                    compiled[variant.name], message_context(campaign, variant, sample, "preview"), render_budget_get()
+                )
             except TemplateProblem as exc:
                 problems.append(f"{exc} (trial render for customer {sample['external_id']})")
     return problems

@@ -69,6 +69,18 @@ def campaign_resume(campaign: Campaign) -> Campaign:
 
 
 @transaction.atomic
+def campaign_fail(campaign_id: int, reason: str) -> bool:
+    """A sending campaign that cannot go on (its template blows the render budget): it
+    stops with the reason, its pending rows are cancelled, other campaigns carry on."""
+    failed = Campaign.objects.filter(id=campaign_id, state=Campaign.State.SENDING).update(
+        state=Campaign.State.FAILED, last_error=reason[:2000], updated_at=timezone.now()
+    )
+    if failed:
+        ledger_cancel_pending(campaign_id)
+    return bool(failed)
+
+
+@transaction.atomic
 def campaign_cancel(campaign: Campaign) -> Campaign:
     """Nothing more is sent: pending rows are cancelled, recurring runs stop."""
     campaign = _transition(

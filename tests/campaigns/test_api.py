@@ -55,3 +55,12 @@ def test_the_api_schema_still_generates(viewer_api):
     assert response.status_code == 200
     body = response.content.decode()
     assert "/api/campaigns/{id}/launch/" in body and "/api/campaigns/{id}/ledger/" in body
+
+
+def test_a_template_over_the_render_budget_answers_400_naming_variant_and_field(marketer_api, segment, settings):
+    settings.TEMPLATE_RENDER_SECONDS = 0.5
+    body = spec()
+    body["variants"][0]["html"] = "{{ 9**(9**8) }}"
+    response = marketer_api.post("/api/campaigns/", body, format="json")
+    assert response.status_code == 400 and "variant 'A', html: over the render budget" in response.json()["detail"]
+    assert not Campaign.objects.exists()

@@ -219,3 +219,25 @@ def test_an_answer_without_a_throttle_does_not_hold_the_next_claim(postmark, cam
     postmark.faults.update({"every_503": 1})
     stats = campaign_send(campaign.id, batch_size=20, budget_seconds=0.0001)
     assert stats.retried == 20 and limiter[0].reserve(1) == 0
+
+
+def test_a_template_over_budget_at_send_fails_its_campaign_and_others_keep_sending(segment, customers, settings):
+    import time as clock
+
+    settings.TEMPLATE_RENDER_SECONDS = 0.5
+    body = spec(name="runaway", holdout=0)
+    loop = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
+    body["variants"] = [{"name": "A", "subject": "Hi", "text": "{% if customer.id > " + str(customers[0].id) + " %}" + loop + "{% endif %}x"}]
+    runaway = launched(campaign_create(body))
+    fine = launched(campaign_create(spec(name="fine")))
+    started = clock.monotonic()
+    campaign_send(runaway.id)
+    assert clock.monotonic() - started < 5
+    runaway.refresh_from_db()
+    assert runaway.state == Campaign.State.FAILED
+    assert "variant 'A', text: over the render budget: took longer than 0.5 s" in runaway.last_error
+    counts = selectors.ledger_counts(runaway)
+    assert counts[S.PENDING] == counts[S.SENDING] == 0 and counts[S.FAILED] == 1
+    assert counts[S.SENT] <= 1 and counts[S.CANCELLED] >= 198
+    assert campaign_send(fine.id).sent > 0
+    assert Campaign.objects.get(id=fine.id).state == Campaign.State.COMPLETED

@@ -105,3 +105,33 @@ def test_a_killed_worker_loses_nothing_and_sends_nothing_twice(transactional_db,
     for address in rejected:
         if statuses[address]["arm"] != "holdout":
             assert statuses[address]["status"] == S.FAILED and "Invalid 'To' address" in statuses[address]["error"]
+
+
+@pytest.mark.worker
+@pytest.mark.timeout(120)
+def test_a_runaway_template_fails_its_campaign_while_another_completes_on_the_same_worker(transactional_db, tmp_path):
+    # Given a campaign whose template loops for ever past the first customer (the one
+    # tried at save), and a plain one, both sending through one worker process
+    customers = make_customers(60, prefix="r")
+    make_segment("everyone", customers)
+    loop = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
+    body = spec(name="runaway", holdout=0)
+    body["variants"] = [{"name": "A", "subject": "Hi", "text": "{% if customer.id > " + str(customers[0].id) + " %}" + loop + "{% endif %}x"}]
+    runaway = campaign_create(body)
+    fine = campaign_create(spec(name="fine"))
+    campaign_launch(runaway)
+    campaign_launch(fine)
+    worker = worker_start(tmp_path / "worker.log", concurrency=1, TEMPLATE_RENDER_SECONDS="1", CAMPAIGN_SEND_PARALLELISM="1")
+    try:
+        def settled():
+            states = dict(Campaign.objects.filter(id__in=[runaway.id, fine.id]).values_list("id", "state"))
+            return states[runaway.id] == Campaign.State.FAILED and states[fine.id] == Campaign.State.COMPLETED
+
+        # Then within a few budgets the runaway one has failed with the reason and the other completed
+        wait_for(settled, timeout=60, interval=0.5, what="the runaway campaign to fail and the other to complete")
+    finally:
+        _stop(worker)
+    runaway.refresh_from_db()
+    assert "variant 'A', text: over the render budget: took longer than 1 s" in runaway.last_error
+    assert not LedgerEntry.objects.filter(campaign_id=runaway.id, status__in=[S.PENDING, S.SENDING]).exists()
+    assert LedgerEntry.objects.filter(campaign_id=fine.id, status=S.SENT).count() > 40

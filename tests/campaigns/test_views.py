@@ -127,3 +127,26 @@ def test_unsubscribing_twice_changes_nothing(client, rows):
     client.post(path(rows[0]))
     client.post(path(rows[0]))
     assert Suppression.objects.count() == 1
+
+
+def test_a_viewer_previewing_a_runaway_template_gets_an_error_within_the_budget(client, viewer, campaign, customers, settings):
+    import time
+
+    settings.TEMPLATE_RENDER_SECONDS = 0.5
+    # Saved before the budget existed: straight into the table.
+    campaign.variants.filter(name="A").update(text="{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}")
+    client.force_login(viewer)
+    started = time.monotonic()
+    response = client.get(f"/campaigns/{campaign.id}/preview/", {"variant": "A", "customer": customers[0].id})
+    assert time.monotonic() - started < 3
+    assert response.status_code == 200 and "over the render budget" in response.content.decode()
+    detail = client.get(f"/campaigns/{campaign.id}/")
+    assert detail.status_code == 200 and "over the render budget" in detail.content.decode()
+
+
+def test_the_form_refuses_a_template_over_the_render_budget(client, marketer, segment, settings):
+    settings.TEMPLATE_RENDER_SECONDS = 0.5
+    client.force_login(marketer)
+    response = client.post("/campaigns/new/", form(segment, v1_text="{{ 'a' * 300000000 }}"))
+    assert "variant &#x27;B&#x27;, text: over the render budget" in response.content.decode()
+    assert not Campaign.objects.exists()

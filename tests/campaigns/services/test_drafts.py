@@ -34,3 +34,29 @@ def test_a_recurrence_that_cannot_run_is_refused_naming_its_field(segment):
 def test_a_recurrence_is_a_crontab_of_five_fields(segment):
     with pytest.raises(CampaignError, match="five crontab fields"):
         campaign_create(spec(recurrence="every monday"))
+
+
+LOOP = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}x"
+
+
+@pytest.fixture
+def fast_budget(settings):
+    settings.TEMPLATE_RENDER_SECONDS = 0.5
+
+
+def test_a_template_over_the_render_budget_is_refused_at_save_naming_variant_and_field(segment, fast_budget):
+    body = spec()
+    body["variants"][1]["text"] = LOOP
+    with pytest.raises(CampaignError, match=r"variant 'B', text: over the render budget: took longer than 0.5 s"):
+        campaign_create(body)
+    body["variants"][1]["text"] = '{{ "a" * 300000000 }}'
+    with pytest.raises(CampaignError, match=r"variant 'B', text: over the render budget"):
+        campaign_create(body)
+
+
+def test_a_loop_hidden_from_the_sample_customer_saves_but_its_preview_stops_in_time(segment, customers, fast_budget):
+    body = spec()
+    body["variants"][0]["text"] = "{% if customer.id > " + str(customers[0].id) + " %}" + LOOP + "{% endif %}"
+    campaign = campaign_create(body)
+    with pytest.raises(CampaignError, match="over the render budget"):
+        campaign_preview(campaign, "A", customers[5])
