@@ -17,15 +17,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core import formatting
-
 from .kinds import KINDS, Power, kind_get
+from .stats.bayes import GaussianPrior
 from .stats.multiple import adjust_pvalues
 from .stats.sequential import DEFAULT_SEQUENTIAL_TUNING_N
 from .stats.srm import srm_check
+from .verdicts import bayes_verdict_text, effect_of_interest, effect_text, srm_message, verdict_text
 
 TARGET_POWER = 0.8
-DEFAULT_RELATIVE_MDE = 0.10  # the effect worth detecting when the experiment names none
 MAX_SEGMENTS = 50
 
 
@@ -58,6 +57,7 @@ class Design:
     source: str = ""
     unit_label: str = ""
     attribution_days: int | None = None
+    prior: GaussianPrior = GaussianPrior()
 
     @property
     def control(self) -> str:
@@ -96,14 +96,17 @@ def _aggregates(arm: ArmData, metric: MetricSpec) -> tuple[float, ...]:
 def _metric(design: Design, metric: MetricSpec, arms: Mapping[str, ArmData], cuped: Cuped | None) -> dict:
     control = design.control
     kind = kind_get(metric.kind)
-    present = [a.name for a in design.arms if arms.get(a.name, ArmData()).n > 0]
+    counted = {a: int(_aggregates(d, metric)[0] or 0) for a, d in arms.items()}
+    present = [a.name for a in design.arms if counted.get(a.name, 0) > 0]
     common = dict(primary=metric.primary, alpha=design.alpha, sequential=design.sequential,
-                  sequential_tuning_n=design.sequential_tuning_n)
+                  sequential_tuning_n=design.sequential_tuning_n, prior=design.prior)
     if control not in present or len(present) < 2:
-        rows = [{"arm": a, "n": arms[a].n if a in arms else 0, "mean": None, "ci": [None, None]}
+        rows = [{"arm": a, "n": counted.get(a, 0), "mean": None, "ci": [None, None]}
                 for a in (x.name for x in design.arms)]
-        return {"name": metric.name, "kind": metric.kind, "primary": metric.primary, "arms": rows,
-                "comparisons": [], "note": "no comparison: the control or every other arm has no units"}
+        result = {"name": metric.name, "kind": metric.kind, "primary": metric.primary, "arms": rows,
+                  "comparisons": [], "note": "no comparison: the control or every other arm has no units"}
+        _missing(result, arms, counted)
+        return result
     if cuped is not None and kind.analyze_units is not None:
         result = kind.section(kind.analyze_units(
             metric.name, {a: cuped.values[a] for a in present}, control,
@@ -114,28 +117,26 @@ def _metric(design: Design, metric: MetricSpec, arms: Mapping[str, ArmData], cup
         result = kind.section(kind.analyze(metric.name, totals, control, **common))
     if metric.description:
         result["description"] = metric.description
+    _missing(result, arms, counted)
     return result
+
+
+def _missing(result: dict, arms: Mapping[str, ArmData], counted: Mapping[str, int]) -> None:
+    """Units of each arm with no value for this metric: left out of it, still in every other
+    metric and in the sample-ratio check."""
+    missing = {a: max(0, d.n - counted.get(a, 0)) for a, d in arms.items()}
+    for row in result["arms"]:
+        row["missing"] = missing.get(row["arm"], 0)
+    result["missing"] = int(sum(missing.values()))
 
 
 # --------------------------------------------------------------------------- power
 
 
-def _effect_of_interest(design: Design) -> tuple[float, bool, str]:
-    if design.mde is not None:
-        return design.mde, design.mde_relative, "planned"
-    return DEFAULT_RELATIVE_MDE, True, "default"
-
-
-def _effect_text(kind: str, effect: float, relative: bool) -> str:
-    if relative:
-        return f"{effect * 100:+.0f}% relative change"
-    return kind_get(kind).effect_text(effect)
-
-
 def power_section(design: Design, primary: dict, arms: Mapping[str, ArmData]) -> dict:
     """Power the observed sizes had for the effect of interest, and the smallest effect they
     could detect (at 80% power, two-sided alpha; unadjusted for Holm, so a floor)."""
-    effect, relative, source = _effect_of_interest(design)
+    effect, relative, source = effect_of_interest(design)
     control = design.control
     kind = kind_get(primary["kind"])
     spec = next(m for m in design.metrics if m.name == primary["name"])
@@ -143,7 +144,7 @@ def power_section(design: Design, primary: dict, arms: Mapping[str, ArmData]) ->
         "metric": primary["name"], "kind": primary["kind"], "target_power": TARGET_POWER,
         "alpha": design.alpha,
         "effect_of_interest": {"value": effect, "relative": relative, "source": source,
-                               "text": _effect_text(primary["kind"], effect, relative)},
+                               "text": effect_text(primary["kind"], effect, relative)},
         "comparisons": [], "underpowered": False,
         "method": kind.power_method,
     }
@@ -151,6 +152,10 @@ def power_section(design: Design, primary: dict, arms: Mapping[str, ArmData]) ->
         section["note"] = ("fixed-horizon power: the sequential test pays for safe peeking with "
                            "somewhat less power at the same size")
     rows = {r["arm"]: r for r in primary["arms"]}
+    adjusted_sd = (primary.get("cuped") or {}).get("control_sd")
+    if adjusted_sd is not None:
+        section["sd"] = {"value": adjusted_sd, "source": "cuped_adjusted",
+                         "text": "power uses the CUPED-adjusted standard deviation of the control arm"}
     for comp in primary["comparisons"]:
         arm = comp["arm"]
         n_c, n_t = arms[control].n, arms[arm].n
@@ -159,7 +164,8 @@ def power_section(design: Design, primary: dict, arms: Mapping[str, ArmData]) ->
         try:
             achieved = kind.power(Power(
                 control_mean=rows[control]["mean"], control_n=n_c, control_aggregates=_aggregates(arms[control], spec),
-                treatment_n=n_t, effect=effect, relative=relative, alpha=design.alpha, target=TARGET_POWER))
+                treatment_n=n_t, effect=effect, relative=relative, alpha=design.alpha, target=TARGET_POWER,
+                sd=adjusted_sd))
             row.update(mde_absolute=achieved["mde_absolute"], mde_relative=achieved["mde_relative"],
                        power=achieved["power"], underpowered=achieved["underpowered"])
         except (ValueError, ZeroDivisionError) as exc:
@@ -167,77 +173,6 @@ def power_section(design: Design, primary: dict, arms: Mapping[str, ArmData]) ->
         section["comparisons"].append(row)
     section["underpowered"] = any(r["underpowered"] for r in section["comparisons"])
     return section
-
-
-# --------------------------------------------------------------------------- verdict
-
-
-def _srm_message(srm: dict) -> str:
-    p = formatting.p_clause(srm["p_value"]) if srm["p_value"] is not None else None
-    if srm["status"] == "fail":
-        return (f"SAMPLE RATIO MISMATCH ({p}): the arm sizes do not match the planned split, so "
-                "assignment or exposure logging is broken and these results are not trustworthy.")
-    if srm["status"] == "warning":
-        return (f"Possible sample ratio mismatch ({p}): arm sizes deviate from the plan more than "
-                "chance usually allows; check assignment before relying on the results.")
-    return "Arm sizes match the planned split." if p else "No units yet."
-
-
-def _comparison_sentence(design: Design, metric: dict, comp: dict, power_row: dict | None,
-                         n_comparisons: int) -> str:
-    name = metric["name"]
-    kind = kind_get(metric["kind"])
-    value_text, diff_text = kind.value_text, kind.diff_text
-    means = {r["arm"]: r["mean"] for r in metric["arms"]}
-    c, t = means.get(comp["control"]), means.get(comp["arm"])
-    ci_name = f"{(1 - design.alpha) * 100:g}% {'always-valid ' if design.sequential else ''}CI"
-    detail = f"{diff_text(comp['diff'])}, {ci_name} {kind.interval_text(comp['diff_ci'])}"
-    if comp["significant"]:
-        verb = "raised" if (comp["diff"] or 0) > 0 else "lowered"
-        if design.sequential:
-            how = "significant under the sequential test"
-        elif n_comparisons > 1:
-            how = "significant after Holm correction"
-        else:
-            how = f"significant ({formatting.p_clause(comp['p_value'])})"
-        return (f"{comp['arm']} {verb} {name} from {value_text(c)} to {value_text(t)} "
-                f"({detail}); {how}.")
-    if power_row and power_row.get("underpowered"):
-        effect = _effect_text(kind.name, *_effect_of_interest(design)[:2])
-        smallest = power_row.get("mde_absolute")
-        smallest_text = f"; at this size only changes of about {diff_text(smallest)} are detectable" \
-            if smallest is not None else ""
-        return (f"{comp['arm']} vs {comp['control']}: not enough data: underpowered to detect a {effect} "
-                f"in {name} (power {power_row['power'] * 100:.0f}%{smallest_text}). So far "
-                f"{value_text(t)} vs {value_text(c)} ({detail}), not significant.")
-    power_text = ""
-    if power_row and power_row.get("power") is not None:
-        effect = _effect_text(kind.name, *_effect_of_interest(design)[:2])
-        power_text = f"; the test had {power_row['power'] * 100:.0f}% power to detect a {effect}"
-    return (f"{comp['arm']} made no significant difference to {name}: {value_text(t)} vs "
-            f"{value_text(c)} ({detail}){power_text}.")
-
-
-def verdict_text(design: Design, report: dict) -> str:
-    parts = []
-    srm = report["srm"]
-    if srm["status"] == "fail":
-        parts.append("Results are not trustworthy: " + _srm_message(srm))
-    elif srm["status"] == "warning":
-        parts.append(_srm_message(srm))
-    if report["units"] == 0:
-        return " ".join(parts + ["No data yet: no units have been exposed."])
-    primary = next((m for m in report["metrics"] if m["primary"]), None)
-    if primary is None or not primary["comparisons"]:
-        return " ".join(parts + ["No comparison possible yet: an arm has no units."])
-    power_rows = {r["arm"]: r for r in report["power"].get("comparisons", [])}
-    for comp in primary["comparisons"]:
-        parts.append(_comparison_sentence(design, primary, comp, power_rows.get(comp["arm"]),
-                                          len(primary["comparisons"])))
-    if report.get("open_windows"):
-        parts.append(f"{report['open_windows']:,} units' attribution windows are still open, so these "
-                     "numbers will still move.")
-    return " ".join(parts)
 
 
 # --------------------------------------------------------------------------- report
@@ -257,7 +192,7 @@ def analyze(
     cuped = cuped or {}
     sizes = [arms.get(a.name, ArmData()).n for a in design.arms]
     srm = srm_check(sizes, [a.weight for a in design.arms])
-    srm["message"] = _srm_message(srm)
+    srm["message"] = srm_message(srm)
     report: dict = {
         "experiment": design.name,
         "id": design.id,
@@ -278,7 +213,15 @@ def analyze(
     report["power"] = power_section(design, primary, arms) if primary else {}
     report["methods"] = _methods(design)
     report["notes"] = list(notes)
-    report["verdict"] = verdict_text(design, report)
+    missing = [m for m in report["metrics"] if m.get("missing")]
+    if missing:
+        report["notes"].append("missing outcomes, left out of that metric only: " + "; ".join(
+            f"{m['name']}: " + ", ".join(f"{r['arm']} {r['missing']:,}" for r in m["arms"]) for m in missing))
+    report["engine"] = "frequentist"
+    report["verdict"] = verdict_text(design, report) + " (Frequentist engine.)"
+    report["verdicts"] = {"frequentist": report["verdict"], "bayesian": bayes_verdict_text(design, report)}
+    report["prior"] = {"mean": design.prior.mean, "variance": design.prior.variance, "proper": design.prior.proper,
+                       "text": design.prior.describe()}
     return report
 
 

@@ -24,8 +24,11 @@ from .presentation import report_csv_write
 from .services.definitions import ExperimentError
 from .services.reports import report_refresh, report_refresh_enqueue
 from .stats import planning
+from .verdicts import ENGINES, report_for_engine
 
 BY_PARAMETER = OpenApiParameter("by", str, description="break the results down by this unit attribute")
+ENGINE_PARAMETER = OpenApiParameter("engine", str, enum=list(ENGINES),
+                                    description="whose verdict: frequentist (default) or bayesian")
 
 
 class ArmSerializer(serializers.ModelSerializer):
@@ -108,12 +111,15 @@ class ExperimentViewSet(viewsets.ReadOnlyModelViewSet):
 
     def _report(self, request, experiment: Experiment) -> dict:
         by = request.query_params.get("by", "")
+        engine = request.query_params.get("engine", "frequentist")
+        if engine not in ENGINES:
+            raise ValidationError({"engine": f"one of {', '.join(ENGINES)}"})
         try:
-            return report_refresh(experiment, by=by).body
+            return report_for_engine(report_refresh(experiment, by=by).body, engine)
         except (ValueError, ExperimentError) as exc:
             raise ValidationError({"by": str(exc)}) from None
 
-    @extend_schema(parameters=[BY_PARAMETER], responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(parameters=[BY_PARAMETER, ENGINE_PARAMETER], responses={200: OpenApiTypes.OBJECT})
     @action(detail=True, methods=["get"])
     def report(self, request, pk=None):
         """The full analysis (the experiment_report schema): the stored one while it matches the

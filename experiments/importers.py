@@ -31,7 +31,7 @@ from core.parsing import FileError, ValueProblem
 from core.rejects import RejectWriter
 
 from . import outcomes
-from .kinds import KINDS
+from .kinds import KINDS, finite_number
 from .models import Arm, Experiment, Exposure, Metric
 from .services.definitions import ExperimentError, MetricDefinition, experiment_create, experiment_delete
 from .services.reports import report_refresh_enqueue
@@ -62,6 +62,7 @@ class ExperimentImportResult:
     metrics: list = field(default_factory=list)  # name, kind, primary
     attributes: dict = field(default_factory=dict)  # other columns and their types
     covariate: str = ""
+    missing: dict = field(default_factory=dict)  # outcome column -> rows with it blank
     rejects_path: str | None = None
     reject_samples: list = field(default_factory=list)
     encoding: str = ""
@@ -74,6 +75,9 @@ class ExperimentImportResult:
                 f"{self.imported:,} units imported, {self.rejected:,} rejected; arms: {arms}")
         if self.rejects_path:
             line += f" (reasons in {self.rejects_path})"
+        if self.missing:
+            line += "; blank outcomes, left out of that metric only: " + ", ".join(
+                f"{column} {count:,}" for column, count in self.missing.items())
         return line + f" in {self.seconds:.1f}s"
 
     def as_dict(self) -> dict:
@@ -86,6 +90,10 @@ def parse_metric_option(text: str) -> tuple[str, str]:
     kind = kind.strip().lower()
     if not sep or not column.strip() or kind not in KINDS:
         raise ImportFailed(f"--metric {text!r}: expected COLUMN:KIND, KIND one of {', '.join(KINDS)}")
+    try:
+        KINDS[kind].columns(column.strip())
+    except ValueError as exc:
+        raise ImportFailed(f"--metric {text!r}: {exc}") from None
     return column.strip(), kind
 
 
@@ -104,13 +112,15 @@ def experiment_import(
     mode: str = Experiment.Mode.FIXED,
     alpha: float = 0.05,
     rejects_path: Path | None = None,
+    refuse_missing: bool = False,
 ) -> ExperimentImportResult:
     """Import a file of units: arm label, outcome columns and any other columns (kept as
     typed unit attributes). Without ``unit_column`` the unit is the row's number in the
-    data (1 for the first row after the header)."""
+    data (1 for the first row after the header). A blank outcome is missing for that metric
+    only (counted per column in ``missing``), or rejects the row with ``refuse_missing``."""
     started = time.monotonic()
     path = Path(path)
-    metrics = [parse_metric_option(m) if isinstance(m, str) else (m[0], m[1].lower()) for m in metrics]
+    metrics = [parse_metric_option(m if isinstance(m, str) else f"{m[0]}:{m[1]}") for m in metrics]
     if not metrics:
         raise ImportFailed(f"name at least one outcome with --metric COLUMN:{KIND_OPTIONS}")
     if primary is not None and primary not in [m[0] for m in metrics]:
@@ -130,7 +140,8 @@ def experiment_import(
         try:
             _import(header, records, result, rejects, name=name, arm_column=arm_column, control=control,
                     metrics=metrics, unit_column=unit_column, primary=primary, covariate=covariate,
-                    weights=weights or {}, replace=replace, mode=mode, alpha=alpha)
+                    weights=weights or {}, replace=replace, mode=mode, alpha=alpha,
+                    refuse_missing=refuse_missing)
         finally:
             rejects.close()
     except FileError as exc:
@@ -154,14 +165,19 @@ def _check_header(header: list[str], arm_column: str, unit_column: str | None, m
     if missing:
         found = ", ".join(repr(h) for h in header[:15]) + (" ..." if len(header) > 15 else "")
         raise ImportFailed(f"the header lacks {', '.join(missing)}; found {found}")
-    used = [c for _, c in wanted]
+    # An outcome column may serve several metrics (spend, and spend/visit) when they read it
+    # alike; any other role it plays must be its only one.
+    numeric = {c for m in metrics for c in KINDS[m[1]].columns(m[0]) if KINDS[m[1]].parse is finite_number}
+    used = [c for option, c in wanted if option != "--metric" or c not in numeric]
+    used += sorted(numeric)
     repeated = sorted({c for c in used if used.count(c) > 1})
     if repeated:
         raise ImportFailed(f"column(s) {repeated} given for more than one role")
 
 
 def _import(header, records, result: ExperimentImportResult, rejects: RejectWriter, *, name, arm_column,
-            control, metrics, unit_column, primary, covariate, weights, replace, mode, alpha) -> None:
+            control, metrics, unit_column, primary, covariate, weights, replace, mode, alpha,
+            refuse_missing) -> None:
     _check_header(header, arm_column, unit_column, metrics, covariate)
     roles = {arm_column, unit_column, covariate, *(c for m in metrics for c in KINDS[m[1]].columns(m[0]))}
     extra = [h for h in header if h not in roles]
@@ -184,7 +200,8 @@ def _import(header, records, result: ExperimentImportResult, rejects: RejectWrit
             result.action = "replaced"
         with staging_table(STAGING, STAGING_COLUMNS, indexes=["unit"]) as staging:
             rows = _rows(itertools.chain(head, records), result, rejects, unit_column=unit_column,
-                         arm_column=arm_column, metrics=metrics, covariate=covariate, types=types)
+                         arm_column=arm_column, metrics=metrics, covariate=covariate, types=types,
+                         refuse_missing=refuse_missing)
             staging.copy_rows(rows, ["line", "unit", "arm", "attributes", "outcomes"])
             _reject_duplicates(staging, rejects, unit_column, arm_column)
             arms = _staged_arms(staging)
@@ -221,7 +238,8 @@ def _import(header, records, result: ExperimentImportResult, rejects: RejectWrit
     report_refresh_enqueue(experiment)
 
 
-def _rows(records, result, rejects, *, unit_column, arm_column, metrics, covariate, types) -> Iterator[tuple]:
+def _rows(records, result, rejects, *, unit_column, arm_column, metrics, covariate, types,
+          refuse_missing=False) -> Iterator[tuple]:
     """Staging tuples for valid records; each invalid one goes to rejects with its reason."""
     for line, record in records:
         result.rows += 1
@@ -239,12 +257,18 @@ def _rows(records, result, rejects, *, unit_column, arm_column, metrics, covaria
                 raise ValueProblem(f"column '{arm_column}' (arm) is blank")
             if len(arm) > 100:
                 raise ValueProblem(f"column '{arm_column}' (arm) is longer than 100 characters")
-            values = {}
+            values, blank = {}, set()
             for name, kind in metrics:
                 for column in KINDS[kind].columns(name):
+                    if column in values or column in blank:
+                        continue  # read once for every metric that uses it
                     text = record[column]
                     if not text.strip():
-                        raise ValueProblem(f"column '{column}' ({kind} outcome) is blank")
+                        if refuse_missing:
+                            raise ValueProblem(f"column '{column}' ({kind} outcome) is blank")
+                        result.missing[column] = result.missing.get(column, 0) + 1
+                        blank.add(column)
+                        continue  # missing for this metric only: the unit stays in the others
                     try:
                         values[column] = KINDS[kind].parse(text)
                     except ValueProblem as exc:
@@ -252,7 +276,7 @@ def _rows(records, result, rejects, *, unit_column, arm_column, metrics, covaria
             attributes = {}
             if covariate:
                 try:
-                    attributes[covariate] = float(parsing.parse_number(record[covariate]))
+                    attributes[covariate] = finite_number(record[covariate])
                 except ValueProblem as exc:
                     raise ValueProblem(f"column '{covariate}' (covariate): {exc}") from None
             for column, kind in types.items():
@@ -260,6 +284,11 @@ def _rows(records, result, rejects, *, unit_column, arm_column, metrics, covaria
                     value = parsing.parse_attribute(kind, record.get(column) or "")
                 except ValueProblem as exc:
                     raise ValueProblem(f"column '{column}' ({kind}): {exc}") from None
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    try:
+                        finite_number(str(value))
+                    except ValueProblem as exc:
+                        raise ValueProblem(f"column '{column}' ({kind}): {exc}") from None
                 if value is not None:
                     attributes[column] = value
         except ValueProblem as exc:
@@ -306,6 +335,14 @@ def _insert(staging: Staging, experiment: Experiment) -> int:
     return inserted
 
 
+def _mean(metric: Metric, sums: outcomes.Sums | None) -> float | None:
+    aggregates = sums.metrics.get(metric.name) if sums else None
+    if not aggregates or not aggregates[0]:
+        return None
+    kind = KINDS[metric.kind]
+    return kind.unit_mean(aggregates)
+
+
 def _arm_summary(experiment: Experiment) -> list[dict]:
     """Units and the mean of each outcome per arm, from the rows just written."""
     metrics = list(experiment.metrics.order_by("position"))
@@ -317,6 +354,6 @@ def _arm_summary(experiment: Experiment) -> list[dict]:
         n = s.n if s else 0
         rows.append({
             "name": arm.name, "control": arm.is_control, "n": n, "weight": arm.weight,
-            "means": {m.name: (s.metrics.get(m.name, (0.0, 0.0))[0] / n if n else None) for m in metrics},
+            "means": {m.name: _mean(m, s) for m in metrics},
         })
     return rows

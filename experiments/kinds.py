@@ -27,7 +27,7 @@ import numpy as np
 
 from core import formatting, parsing
 
-from .stats import means, planning, proportions
+from .stats import means, planning, proportions, ratio
 
 Aggregates = tuple[float, ...]  # one value per MetricKind.aggregates entry
 ArmTotals = tuple[int, Aggregates]  # units in the arm, its aggregates
@@ -45,6 +45,7 @@ class Power:
     relative: bool
     alpha: float
     target: float
+    sd: float | None = None  # a standard deviation to use instead (CUPED's adjusted one)
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,11 @@ class MetricKind:
     effect_text: Callable[[float], str]  # an absolute effect of interest, in words
     # The outcome keys (imported file columns) a metric of this kind named ``name`` reads.
     columns: Callable[[str], list[str]] = lambda name: [name]
+    # The aggregates over the units that have a row, merged with (n - count) units whose
+    # values are all 0 (customer units with no order or event in the window). Every kind's
+    # first aggregate is COUNT: the units with a value, so n - count are missing.
+    with_zeros: Callable[[Aggregates, int], Aggregates] = lambda aggregates, n: aggregates
+    unit_mean: Callable[[Aggregates], float | None] = lambda aggregates: aggregates[1]
 
     def section(self, result: dict) -> dict:
         """A stats result as the report's metric section: its kind right after its name."""
@@ -92,8 +98,23 @@ def sql_fill(template: str, values: Sequence[tuple[str, list]]) -> tuple[str, li
 # --------------------------------------------------------------------------- binary
 
 
+MAX_ABS_VALUE = 1e15  # beyond any money or count; keeps every variance finite in double precision
+
+
+def finite_number(text: str) -> float:
+    """A cell as a float, refusing infinities, NaN and magnitudes past MAX_ABS_VALUE."""
+    number = parsing.parse_number(text)
+    try:
+        value = float(number)
+    except OverflowError:
+        value = math.inf
+    if not math.isfinite(value) or abs(value) > MAX_ABS_VALUE:
+        raise parsing.ValueProblem(f"{text.strip()[:40]!r} is not a finite number within ±{MAX_ABS_VALUE:g}")
+    return value
+
+
 def _binary_analyze(name: str, arms: Mapping[str, ArmTotals], control: str, **options) -> dict:
-    counts = {a: (int(round(aggregates[0])), n) for a, (n, aggregates) in arms.items()}
+    counts = {a: (int(round(aggregates[1] or 0)), int(aggregates[0] or 0)) for a, (n, aggregates) in arms.items()}
     return proportions.analyze_proportions(name, counts, control, **options)
 
 
@@ -112,8 +133,10 @@ BINARY = MetricKind(
     name="binary",
     label="0/1 outcome per unit (conversion)",
     share=True,
-    unit_value_sql="CASE WHEN {v} > 0 THEN 1 ELSE 0 END",
-    aggregates=("SUM({v})", "SUM({v} * {v})"),
+    unit_value_sql="CASE WHEN {v} > 0 THEN 1 WHEN {v} IS NOT NULL THEN 0 END",
+    aggregates=("COUNT({v})", "SUM({v})"),
+    with_zeros=lambda aggregates, n: (n, aggregates[1] or 0),
+    unit_mean=lambda aggregates: (aggregates[1] or 0) / aggregates[0],
     parse=lambda text: 1 if parsing.parse_bool(text) else 0,
     analyze=_binary_analyze,
     analyze_units=None,
@@ -134,8 +157,12 @@ BINARY = MetricKind(
 
 
 def _continuous_analyze(name: str, arms: Mapping[str, ArmTotals], control: str, **options) -> dict:
-    moments = {a: means.Moments.from_sums(n, *aggregates[:2]) for a, (n, aggregates) in arms.items()}
+    moments = {a: means.Moments.from_aggregates(*aggregates[:3]) for a, (n, aggregates) in arms.items()}
     return means.analyze_means(name, moments, control, **options)
+
+
+def _moments_tuple(m: means.Moments) -> Aggregates:
+    return (m.n, m.mean, m.var)
 
 
 def _continuous_analyze_units(name: str, values: Mapping[str, np.ndarray], control: str, *,
@@ -145,7 +172,7 @@ def _continuous_analyze_units(name: str, values: Mapping[str, np.ndarray], contr
 
 def _continuous_power(p: Power) -> dict:
     base = p.control_mean
-    sd = math.sqrt(means.Moments.from_sums(p.control_n, *p.control_aggregates[:2]).var)
+    sd = p.sd if p.sd is not None else math.sqrt(means.Moments.from_aggregates(*p.control_aggregates[:3]).var)
     if not sd > 0 or base is None:
         raise ValueError("no spread in the control arm")
     absolute = p.effect * base if p.relative else p.effect
@@ -164,8 +191,9 @@ CONTINUOUS = MetricKind(
     label="a number per unit (revenue, orders)",
     share=False,
     unit_value_sql="{v}",
-    aggregates=("SUM({v})", "SUM({v} * {v})"),
-    parse=lambda text: float(parsing.parse_number(text)),
+    aggregates=("COUNT({v})", "AVG({v})", "VAR_SAMP({v})"),
+    with_zeros=lambda aggregates, n: _moments_tuple(means.Moments.from_aggregates(*aggregates[:3]).with_zeros(n)),
+    parse=finite_number,
     analyze=_continuous_analyze,
     analyze_units=_continuous_analyze_units,
     power=_continuous_power,
@@ -180,10 +208,62 @@ CONTINUOUS = MetricKind(
 )
 
 
+# --------------------------------------------------------------------------- ratio
+
+
+def _ratio_analyze(name: str, arms: Mapping[str, ArmTotals], control: str, **options) -> dict:
+    moments = {a: ratio.RatioMoments.from_aggregates(*aggregates[:6]) for a, (n, aggregates) in arms.items()}
+    return ratio.analyze_ratios(name, moments, control, **options)
+
+
+def _ratio_power(p: Power) -> dict:
+    m = ratio.RatioMoments.from_aggregates(*p.control_aggregates[:6])
+    sd = p.sd if p.sd is not None else m.unit_sd
+    if not sd > 0:
+        raise ValueError("no spread in the control arm's ratio")
+    return _continuous_power(Power(**{**p.__dict__, "sd": sd, "control_mean": m.ratio}))
+
+
+def _ratio_columns(name: str) -> list[str]:
+    numerator, sep, denominator = name.partition("/")
+    if not sep or not numerator.strip() or not denominator.strip() or "/" in denominator:
+        raise ValueError(f"a ratio metric is named NUMERATOR/DENOMINATOR, not {name!r}")
+    return [numerator.strip(), denominator.strip()]
+
+
+# Each aggregate adds 0 times the other value so that a unit missing either one is left out
+# of all six alike.
+_X, _Y = "{v0} + 0 * {v1}", "{v1} + 0 * {v0}"
+RATIO = MetricKind(
+    name="ratio",
+    label="the ratio of two per-unit sums, NUMERATOR/DENOMINATOR (revenue per order, per visit)",
+    share=False,
+    unit_value_sql="{v}",
+    aggregates=(f"COUNT({_X})", f"AVG({_X})", f"AVG({_Y})", f"VAR_SAMP({_X})", f"VAR_SAMP({_Y})",
+                "COVAR_SAMP({v0}, {v1})"),
+    with_zeros=lambda aggregates, n: ratio.RatioMoments.from_aggregates(*aggregates[:6]).with_zeros(n).as_tuple(),
+    unit_mean=lambda aggregates: ratio.RatioMoments.from_aggregates(*aggregates[:6]).ratio,
+    parse=finite_number,
+    analyze=_ratio_analyze,
+    analyze_units=None,
+    power=_ratio_power,
+    plan_input="sd",
+    method=("delta-method variance of the ratio of means over units; z-test of the difference; "
+            "delta-method interval for the lift"),
+    sequential_method="always-valid normal-mixture mSPRT on the delta-method statistic",
+    power_method="TTestIndPower on the delta-method (linearised) standard deviation",
+    value_text=formatting.number,
+    diff_text=formatting.signed,
+    interval_text=formatting.signed_interval,
+    effect_text=lambda x: f"{formatting.signed(x)} change",
+    columns=_ratio_columns,
+)
+
+
 # --------------------------------------------------------------------------- the table
 
 
-KINDS: dict[str, MetricKind] = {k.name: k for k in (BINARY, CONTINUOUS)}
+KINDS: dict[str, MetricKind] = {k.name: k for k in (BINARY, CONTINUOUS, RATIO)}
 KIND_CHOICES = [(name, name) for name in KINDS]  # for the API's enum
 
 

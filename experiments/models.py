@@ -8,8 +8,12 @@ Two sources of outcomes:
   attributes from the file.
 """
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+
+
+MIN_ATTRIBUTION_DAYS, MAX_ATTRIBUTION_DAYS = 1, 3650  # a day to ten years
 
 
 class Experiment(models.Model):
@@ -26,8 +30,10 @@ class Experiment(models.Model):
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.CUSTOMERS)
     mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.FIXED)
     alpha = models.FloatField(default=0.05)
-    # Days after an exposure in which an order or event counts as its outcome.
-    attribution_days = models.PositiveIntegerField(default=14)
+    # Days after an exposure in which an order or event counts as its outcome. Bounded: a
+    # window of a million days overflows date arithmetic and means nothing.
+    attribution_days = models.PositiveIntegerField(
+        default=14, validators=[MinValueValidator(MIN_ATTRIBUTION_DAYS), MaxValueValidator(MAX_ATTRIBUTION_DAYS)])
     # Arm assignment hashes (salt, unit): kept with the experiment so reruns agree.
     salt = models.CharField(max_length=64)
     # Sample size at which the sequential interval is tightest; fixed before data arrive.
@@ -44,6 +50,9 @@ class Experiment(models.Model):
     covariate = models.CharField(max_length=100, blank=True, default="")
     unit_label = models.CharField(max_length=100, blank=True, default="customer")
     import_info = models.JSONField(default=dict, blank=True)
+    # The Bayesian engine's prior on the relative effect: {"mean", "variance", "proper"};
+    # empty is GrowthBook's default, a flat prior (stats.bayes.GaussianPrior).
+    prior = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -96,6 +105,10 @@ class Metric(models.Model):
     event_kind = models.CharField(max_length=64, blank=True, default="")
     # Orders count only if their properties hold these values, e.g. {"campaign": "spring"}.
     order_filter = models.JSONField(default=dict, blank=True)
+    # A ratio metric of a customer experiment: source (and event kind) is its numerator's,
+    # these its denominator's (revenue per order: order_revenue over order_count).
+    denominator_source = models.CharField(max_length=20, choices=Source.choices, blank=True, default="")
+    denominator_event_kind = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["position", "id"]

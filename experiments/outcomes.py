@@ -22,22 +22,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import pandas as pd
-from django.db import connection
 from django.db.models import Max, Min
 
-from core.db import db_datetime, is_postgres
+from .kinds import RATIO, kind_get, sql_fill
+from .models import MAX_ATTRIBUTION_DAYS, MIN_ATTRIBUTION_DAYS, Experiment, Exposure, Metric
+from .ratios import ratio_sums
+from .unitsql import (CUSTOMER, EVENT, EVENT_SOURCES, EXPOSURE, NO_GROUPING, ORDER, ORDER_SOURCES, Grouping, arm_filter,
+                      fetch, in_window, json_number, json_text, order_value, per_unit_events, per_unit_orders)
 
-from customers.models import Customer, Event, Order
-
-from .kinds import kind_get, sql_fill
-from .models import Experiment, Exposure, Metric
-
-EXPOSURE = Exposure._meta.db_table
-CUSTOMER = Customer._meta.db_table
-ORDER = Order._meta.db_table
-EVENT = Event._meta.db_table
-ORDER_SOURCES = {Metric.Source.ORDER_CONVERSION, Metric.Source.ORDER_REVENUE, Metric.Source.ORDER_COUNT}
-EVENT_SOURCES = {Metric.Source.EVENT_CONVERSION, Metric.Source.EVENT_COUNT}
 CUSTOMER_COLUMNS = ("country", "time_zone")  # breakdowns may use these besides attributes
 
 
@@ -50,8 +42,8 @@ class Sums:
     metrics: dict[str, tuple[float, ...]] = field(default_factory=dict)
 
     def add(self, name: str, values: Sequence[float | None]) -> None:
-        old = self.metrics.get(name, (0.0,) * len(values))
-        self.metrics[name] = tuple(t + float(v or 0) for t, v in zip(old, values))
+        # One row per (group, arm) and metric: aggregates such as AVG and VAR_SAMP do not add up.
+        self.metrics[name] = tuple(None if v is None else float(v) for v in values)
 
 
 def _aggregates(metric: Metric, values: list[tuple[str, list]]) -> tuple[list[str], list]:
@@ -60,44 +52,10 @@ def _aggregates(metric: Metric, values: list[tuple[str, list]]) -> tuple[list[st
     return [sql for sql, _ in filled], [p for _, params in filled for p in params]
 
 
-Grouping = tuple[str, list, str]  # breakdown expression, its params, the join it needs
-NO_GROUPING: Grouping = ("''", [], "")
-
-
-# --------------------------------------------------------------------------- dialect
-
-
-def _json_key(key: str) -> str:
-    # PostgreSQL's ->> takes the key; SQLite's JSON functions a path, quoted for any key.
-    if is_postgres():
-        return key
-    return '$."' + key.replace('"', '""') + '"'
-
-
-def _json_text(column: str, key: str) -> tuple[str, list]:
-    """SQL for the text of ``column``'s value at ``key``, spelled alike on both databases:
-    SQLite's json_extract turns JSON true into 1, so booleans are spelled out by type."""
-    path = _json_key(key)
-    if is_postgres():
-        return f"({column} ->> %s)", [path]
-    return (
-        f"(CASE json_type({column}, %s) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' "
-        f"ELSE CAST(json_extract({column}, %s) AS TEXT) END)",
-        [path, path],
-    )
-
-
-def _json_number(column: str, key: str) -> tuple[str, list]:
-    if is_postgres():
-        return f"CAST({column} ->> %s AS DOUBLE PRECISION)", [key]
-    return f"CAST(json_extract({column}, %s) AS REAL)", [_json_key(key)]
-
-
-def filter_text(value) -> str:
-    """A filter value as _json_text spells it."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+def window_days(experiment: Experiment) -> int:
+    """The attribution window, within the bounds the model now enforces: a row stored before
+    the bound (a million days) must not overflow date arithmetic on every page view."""
+    return min(max(int(experiment.attribution_days), MIN_ATTRIBUTION_DAYS), MAX_ATTRIBUTION_DAYS)
 
 
 def exposure_span(experiment: Experiment) -> tuple[datetime | None, datetime | None]:
@@ -106,54 +64,18 @@ def exposure_span(experiment: Experiment) -> tuple[datetime | None, datetime | N
     return span["first"], span["last"]
 
 
-def _in_window(at: str, window: tuple[int, int], span: tuple[datetime | None, datetime | None]) -> tuple[str, list]:
-    """``at`` in [exposed_at + window[0] days, exposed_at + window[1] days).
-
-    Also bounded by constants from the first and last exposure: a campaign's exposures
-    span hours or days, so the order and event indexes on time narrow millions of rows to
-    the few in play before any join (without it, a million-unit report scans every order)."""
-    start, end = window
-    first, last = span
-    if first is None:  # no exposures: nothing can match
-        return "1 = 0", []
-    low, high = first + timedelta(days=start), last + timedelta(days=end)
-    if is_postgres():
-        return (
-            f"{at} >= %s AND {at} < %s AND "
-            f"{at} >= e.exposed_at + %s * INTERVAL '1 day' AND {at} < e.exposed_at + %s * INTERVAL '1 day'",
-            [low, high, start, end],
-        )
-    return (
-        f"{at} >= %s AND {at} < %s AND "
-        f"julianday({at}) >= julianday(e.exposed_at) + %s AND julianday({at}) < julianday(e.exposed_at) + %s",
-        [db_datetime(low), db_datetime(high), start, end],
-    )
-
-
 def _group_sql(experiment: Experiment, by: str | None) -> tuple[str, list, str]:
     """(expression, params, join) for the breakdown group; a constant without one."""
     if not by:
         return "''", [], ""
     if experiment.source == Experiment.Source.IMPORTED:
-        sql, params = _json_text("e.attributes", by)
+        sql, params = json_text("e.attributes", by)
         return sql, params, ""
     join = f"JOIN {CUSTOMER} c ON c.id = e.customer_id"
     if by in CUSTOMER_COLUMNS:
         return f"c.{by}", [], join
-    sql, params = _json_text("c.attributes", by)
+    sql, params = json_text("c.attributes", by)
     return sql, params, join
-
-
-def _arm_filter(arm_ids: list[int] | None) -> tuple[str, list]:
-    if not arm_ids:
-        return "", []
-    return f" AND e.arm_id IN ({', '.join(['%s'] * len(arm_ids))})", list(arm_ids)
-
-
-def fetch(sql: str, params: list) -> list[tuple]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
 
 
 def group_label(value) -> str:
@@ -174,7 +96,7 @@ def arm_sums(
     imported = [m for m in metrics if m.source == Metric.Source.IMPORTED]
     columns, params, widths = [], list(group_params), []
     for metric in imported:
-        parts = [_json_number("e.outcomes", key) for key in kind_get(metric.kind).columns(metric.name)]
+        parts = [json_number("e.outcomes", key) for key in kind_get(metric.kind).columns(metric.name)]
         aggregates, aggregate_params = _aggregates(metric, parts)
         columns += aggregates
         widths.append(len(aggregates))
@@ -189,17 +111,18 @@ def arm_sums(
         _add_values(sums, imported, widths, values)
 
     if experiment.source == Experiment.Source.CUSTOMERS:
-        window = (0, experiment.attribution_days)
+        window = (0, window_days(experiment))
         span = exposure_span(experiment)
-        for builder, sources in ((_per_unit_orders, ORDER_SOURCES), (_per_unit_events, EVENT_SOURCES)):
-            chosen = [m for m in metrics if m.source in sources]
+        for builder, sources in ((per_unit_orders, ORDER_SOURCES), (per_unit_events, EVENT_SOURCES)):
+            chosen = [m for m in metrics if m.source in sources and not m.denominator_source]
             if not chosen:
                 continue
             if all(kind_get(m.kind).share for m in chosen):
                 for metric in chosen:
                     sql, sql_params = _converters(experiment, metric, window, span, (group, group_params, join))
                     width = len(kind_get(metric.kind).aggregates)
-                    # A share's unit values are 0 or 1: every aggregate of them is the count of ones.
+                    # A share's unit values are 0 or 1: over the converters, count and sum are both
+                    # the count of ones; the units without one are zeros, added below.
                     for grp, arm_id, converted in fetch(sql, sql_params):
                         out[(group_label(grp), arm_id)].add(metric.name, (converted,) * width)
                 continue
@@ -209,6 +132,17 @@ def arm_sums(
                           inner_params)
             for grp, arm_id, *values in rows:
                 _add_values(out[(group_label(grp), arm_id)], chosen, [len(o) for o in outer], values)
+        ratios = [m for m in metrics if m.denominator_source]
+        if ratios:
+            grouping = (group, group_params, join)
+            for (grp, arm_id), values in ratio_sums(experiment, ratios, window, span, grouping).items():
+                _add_values(out[(group_label(grp), arm_id)], ratios, [len(RATIO.aggregates)] * len(ratios), values)
+        customer = [m for m in metrics if m.source != Metric.Source.IMPORTED]
+        for sums in out.values():
+            for metric in customer:
+                kind = kind_get(metric.kind)
+                found = sums.metrics.get(metric.name) or (0,) + (None,) * (len(kind.aggregates) - 1)
+                sums.metrics[metric.name] = kind.with_zeros(found, sums.n)
     return dict(out)
 
 
@@ -227,15 +161,15 @@ def _converters(experiment: Experiment, metric: Metric, window: tuple[int, int],
     what keeps a million units with frequent events (visits) well under a second."""
     group, group_params, join = grouping
     if metric.source in ORDER_SOURCES:
-        condition, window_params = _in_window("o.ordered_at", window, span)
-        value, value_params = _order_value(metric)
+        condition, window_params = in_window("o.ordered_at", window, span)
+        value, value_params = order_value(metric)
         matched = f"SELECT 1 FROM {ORDER} o WHERE o.customer_id = e.customer_id AND {condition}"
         params = window_params
         if value_params:  # an order filter: only orders with those properties count
             matched += f" AND ({value}) > 0"
             params = window_params + value_params
     else:
-        condition, window_params = _in_window("ev.occurred_at", window, span)
+        condition, window_params = in_window("ev.occurred_at", window, span)
         matched = (f"SELECT 1 FROM {EVENT} ev WHERE ev.customer_id = e.customer_id AND ev.kind = %s "
                    f"AND {condition}")
         params = [metric.event_kind] + window_params
@@ -249,65 +183,12 @@ def _unit_level(metric: Metric, column: str) -> str:
     return sql_fill(kind_get(metric.kind).unit_value_sql, [(column, [])])[0]
 
 
-def _order_value(metric: Metric) -> tuple[str, list]:
-    """Per-order contribution of a metric: 1 for counting, the amount for revenue."""
-    conditions, params = [], []
-    for key, value in sorted(metric.order_filter.items()):
-        text, text_params = _json_text("o.properties", key)
-        conditions.append(f"{text} = %s")
-        params += text_params + [filter_text(value)]
-    value = "CAST(o.amount AS DOUBLE PRECISION)" if metric.source == Metric.Source.ORDER_REVENUE else "1"
-    if not conditions:
-        return value, params
-    return f"CASE WHEN {' AND '.join(conditions)} THEN {value} ELSE 0 END", params
-
-
-def _per_unit_orders(
-    experiment: Experiment, metrics: list[Metric], window: tuple[int, int], span,
-    grouping: Grouping = NO_GROUPING, arm_ids: list[int] | None = None,
-) -> tuple[str, list]:
-    """SQL (and params) of per-unit order totals, m0, m1, ... for the units that have any
-    order in the window: exposure_id, arm_id, grp, m0..."""
-    values, value_params = [], []
-    for i, metric in enumerate(metrics):
-        value, params = _order_value(metric)
-        values.append(f"SUM({value}) AS m{i}")
-        value_params += params
-    condition, window_params = _in_window("o.ordered_at", window, span)
-    join = f"JOIN {ORDER} o ON o.customer_id = e.customer_id AND {condition}"
-    return _per_unit(experiment, values, value_params, join, window_params, grouping, arm_ids)
-
-
-def _per_unit_events(
-    experiment: Experiment, metrics: list[Metric], window: tuple[int, int], span,
-    grouping: Grouping = NO_GROUPING, arm_ids: list[int] | None = None,
-) -> tuple[str, list]:
-    values = [f"SUM(CASE WHEN ev.kind = %s THEN 1 ELSE 0 END) AS m{i}" for i in range(len(metrics))]
-    kinds = sorted({m.event_kind for m in metrics})
-    condition, window_params = _in_window("ev.occurred_at", window, span)
-    join = (f"JOIN {EVENT} ev ON ev.customer_id = e.customer_id "
-            f"AND ev.kind IN ({', '.join(['%s'] * len(kinds))}) AND {condition}")
-    return _per_unit(experiment, values, [m.event_kind for m in metrics], join, kinds + window_params,
-                     grouping, arm_ids)
-
-
-def _per_unit(experiment: Experiment, values: list[str], value_params: list, join: str, join_params: list,
-              grouping: Grouping, arm_ids: list[int] | None) -> tuple[str, list]:
-    group, group_params, group_join = grouping
-    arm_sql, arm_params = _arm_filter(arm_ids)
-    sql = (
-        f"SELECT e.id AS exposure_id, e.arm_id AS arm_id, {group} AS grp, {', '.join(values)} "
-        f"FROM {EXPOSURE} e {group_join} {join} WHERE e.experiment_id = %s{arm_sql} GROUP BY 1, 2, 3"
-    )
-    return sql, group_params + value_params + join_params + [experiment.id] + arm_params
-
-
 def open_windows(experiment: Experiment, now: datetime) -> int:
     """Customer exposures whose attribution window has not closed: outcomes still coming."""
     if experiment.source != Experiment.Source.CUSTOMERS:
         return 0
     return Exposure.objects.filter(
-        experiment=experiment, exposed_at__gt=now - timedelta(days=experiment.attribution_days)
+        experiment=experiment, exposed_at__gt=now - timedelta(days=window_days(experiment))
     ).count()
 
 
@@ -328,13 +209,13 @@ def unit_values(
     ``window`` (days relative to exposure) defaults to the attribution window; CUPED asks
     for the pre-period (-attribution_days, 0) of the same metrics.
     """
-    window = window or (0, experiment.attribution_days)
-    arm_sql, arm_params = _arm_filter(arm_ids)
+    window = window or (0, window_days(experiment))
+    arm_sql, arm_params = arm_filter(arm_ids)
     imported = [m for m in metrics if m.source == Metric.Source.IMPORTED]
     select = ["e.id", "e.arm_id", "e.unit", "e.customer_id"] + (["e.attributes"] if attributes else [])
     params: list = []
     for metric in imported:
-        value, value_params = _json_number("e.outcomes", metric.name)
+        value, value_params = json_number("e.outcomes", metric.name)
         select.append(value)
         params += value_params
     sql = f"SELECT {', '.join(select)} FROM {EXPOSURE} e WHERE e.experiment_id = %s{arm_sql} ORDER BY e.id"
@@ -347,8 +228,8 @@ def unit_values(
 
     if experiment.source == Experiment.Source.CUSTOMERS:
         span = exposure_span(experiment)
-        for builder, sources in ((_per_unit_orders, ORDER_SOURCES), (_per_unit_events, EVENT_SOURCES)):
-            chosen = [m for m in metrics if m.source in sources]
+        for builder, sources in ((per_unit_orders, ORDER_SOURCES), (per_unit_events, EVENT_SOURCES)):
+            chosen = [m for m in metrics if m.source in sources and not m.denominator_source]
             if not chosen:
                 continue
             inner, inner_params = builder(experiment, chosen, window, span, NO_GROUPING, arm_ids)
@@ -365,7 +246,7 @@ def unit_values(
 
 def unit_covariate(experiment: Experiment, column: str) -> pd.Series:
     """A numeric unit attribute per exposure id (NaN where missing): CUPED's covariate."""
-    value, params = _json_number("e.attributes", column)
+    value, params = json_number("e.attributes", column)
     rows = fetch(f"SELECT e.id, {value} FROM {EXPOSURE} e WHERE e.experiment_id = %s", params + [experiment.id])
     series = pd.Series({i: v for i, v in rows}, dtype=float)
     series.index.name = "exposure_id"

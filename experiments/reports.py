@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from . import analysis, outcomes, survival
 from .kinds import kind_get
+from .stats.bayes import GaussianPrior
 from .retention import retention_section
 from .models import Arm, Experiment, Metric
 
@@ -56,7 +57,15 @@ def design_for(experiment: Experiment, arms: list[Arm], metrics: list[Metric]) -
         source=experiment.source,
         unit_label=experiment.unit_label,
         attribution_days=experiment.attribution_days if experiment.source == Experiment.Source.CUSTOMERS else None,
+        prior=_prior(experiment),
     )
+
+
+def _prior(experiment: Experiment) -> GaussianPrior:
+    try:
+        return GaussianPrior.from_dict(experiment.prior)
+    except (TypeError, ValueError):
+        return GaussianPrior()  # a hand-edited bad prior reads as the default, not a 500
 
 
 def report_build(experiment: Experiment, *, by: str | None = None, now: datetime | None = None) -> dict:
@@ -96,7 +105,7 @@ def _cuped(experiment: Experiment, metrics: list[Metric], names: dict[int, str],
         if experiment.covariate != PRE_PERIOD:
             notes.append(f"covariate {experiment.covariate!r} ignored: customer experiments use 'pre_period'")
             return None
-        before = outcomes.unit_values(experiment, continuous, window=(-experiment.attribution_days, 0))
+        before = outcomes.unit_values(experiment, continuous, window=(-outcomes.window_days(experiment), 0))
         covariates = {m.name: before[m.name] for m in continuous}
         label = f"the same metric in the {experiment.attribution_days} days before exposure"
     else:
@@ -110,9 +119,10 @@ def _cuped(experiment: Experiment, metrics: list[Metric], names: dict[int, str],
     result = {}
     for metric in continuous:
         x = covariates[metric.name].reindex(after.index)
+        known = after[metric.name].notna()  # a missing outcome is left out of this metric only
         result[metric.name] = analysis.Cuped(
-            values={a: after.loc[arm_of == a, metric.name].to_numpy(float) for a in names.values()},
-            covariates={a: x[arm_of == a].to_numpy(float) for a in names.values()},
+            values={a: after.loc[known & (arm_of == a), metric.name].to_numpy(float) for a in names.values()},
+            covariates={a: x[known & (arm_of == a)].to_numpy(float) for a in names.values()},
             covariate=label,
         )
     return result

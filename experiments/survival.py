@@ -15,7 +15,8 @@ import numpy as np
 from core.db import db_datetime, is_postgres
 
 from .models import Experiment
-from .outcomes import EVENT, EXPOSURE, ORDER, exposure_span, fetch
+from .outcomes import exposure_span
+from .unitsql import EVENT, EXPOSURE, ORDER, fetch
 
 
 @dataclass

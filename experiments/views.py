@@ -14,7 +14,9 @@ from core import charts
 from core.roles import MARKETER, VIEWER, has_role, role_required
 
 from . import presentation, selectors, survival, timeline
+from .verdicts import ENGINES, report_for_engine
 from .kinds import kind_get
+from .breakdowns import breakdown_choices
 from .models import Experiment
 from .services.reports import report_refresh
 from .services.uplift import uplift_segment_create
@@ -96,6 +98,14 @@ def _cumulative_chart(experiment: Experiment, body: dict) -> str | None:
 def experiment_detail(request, experiment_id: int):
     experiment = _experiment(experiment_id)
     body, fresh = _report_body(experiment)
+    engine = request.GET.get("engine", "frequentist")
+    body = report_for_engine(body, engine if engine in ENGINES else "frequentist")
+    by, by_error, breakdown = request.GET.get("by", "").strip()[:100], "", None
+    if by:
+        try:
+            breakdown = report_refresh(experiment, by=by).body.get("breakdown")
+        except ValueError as exc:
+            by_error = str(exc)
     metrics = [{"data": m, "chart": mark_safe(_metric_chart(m))} for m in body["metrics"]]
     retention = body.get("retention")
     context = {
@@ -108,6 +118,8 @@ def experiment_detail(request, experiment_id: int):
         "cumulative_chart": mark_safe(_cumulative_chart(experiment, body) or ""),
         "can_edit": has_role(request.user, MARKETER),
         "uplift_models": experiment.uplift_models.order_by("-id")[:5],
+        "by": by, "by_error": by_error, "breakdown": breakdown,
+        "by_choices": breakdown_choices(experiment),
     }
     return render(request, "experiments/detail.html", context)
 

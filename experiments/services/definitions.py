@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 
 from django.db import connection, transaction
 
-from ..kinds import BINARY, CONTINUOUS, KINDS
-from ..models import Arm, Experiment, Exposure, Metric
+from ..kinds import BINARY, CONTINUOUS, KINDS, RATIO
+from ..models import MAX_ATTRIBUTION_DAYS, MIN_ATTRIBUTION_DAYS, Arm, Experiment, Exposure, Metric
+from ..stats.bayes import GaussianPrior
 from ..reports import DEFAULT_RETENTION_DAYS
 
 EXPOSURE = Exposure._meta.db_table
@@ -29,6 +30,8 @@ class MetricDefinition:
     source: str
     event_kind: str = ""
     order_filter: Mapping[str, object] = field(default_factory=dict)
+    denominator_source: str = ""  # a ratio metric of a customer experiment: the denominator's source
+    denominator_event_kind: str = ""
 
 
 BUILTIN_METRICS: dict[str, MetricDefinition] = {
@@ -36,6 +39,12 @@ BUILTIN_METRICS: dict[str, MetricDefinition] = {
     "revenue": MetricDefinition("revenue", CONTINUOUS.name, Metric.Source.ORDER_REVENUE),
     "orders": MetricDefinition("orders", CONTINUOUS.name, Metric.Source.ORDER_COUNT),
     "visit": MetricDefinition("visit", BINARY.name, Metric.Source.EVENT_CONVERSION, event_kind="visit"),
+    "revenue/orders": MetricDefinition("revenue/orders", RATIO.name, Metric.Source.ORDER_REVENUE,
+                                       denominator_source=Metric.Source.ORDER_COUNT),
+    "orders/visit": MetricDefinition("orders/visit", RATIO.name, Metric.Source.ORDER_COUNT,
+                                     denominator_source=Metric.Source.EVENT_COUNT, denominator_event_kind="visit"),
+    "revenue/visit": MetricDefinition("revenue/visit", RATIO.name, Metric.Source.ORDER_REVENUE,
+                                      denominator_source=Metric.Source.EVENT_COUNT, denominator_event_kind="visit"),
 }
 ArmInput = tuple[str, float, bool]  # name, weight, is control
 
@@ -77,6 +86,16 @@ def _check_metric(definition: MetricDefinition, source: str) -> None:
         raise ExperimentError(f"metric {definition.name!r}: unknown source {definition.source!r}")
     if definition.source in (Metric.Source.EVENT_CONVERSION, Metric.Source.EVENT_COUNT) and not definition.event_kind:
         raise ExperimentError(f"metric {definition.name!r} counts events: name their kind")
+    ratio = definition.kind == RATIO.name and not imported
+    if ratio != bool(definition.denominator_source):
+        raise ExperimentError(f"metric {definition.name!r}: a ratio metric of a customer experiment, and only "
+                              "it, names a denominator source")
+    if ratio and (definition.denominator_source not in Metric.Source.values
+                  or definition.denominator_source == Metric.Source.IMPORTED):
+        raise ExperimentError(f"metric {definition.name!r}: unknown denominator source {definition.denominator_source!r}")
+    if ratio and definition.denominator_source in (Metric.Source.EVENT_CONVERSION, Metric.Source.EVENT_COUNT) \
+            and not definition.denominator_event_kind:
+        raise ExperimentError(f"metric {definition.name!r}: the denominator counts events: name their kind")
 
 
 @transaction.atomic
@@ -100,6 +119,7 @@ def experiment_create(
     unit_label: str = "customer",
     description: str = "",
     import_info: dict | None = None,
+    prior: dict | None = None,
 ) -> Experiment:
     """A new experiment with its arms ([(name, weight, is_control)], in assignment order)
     and metrics (the primary first). ``salt`` defaults to a random token; campaigns pass
@@ -117,8 +137,13 @@ def experiment_create(
         raise ExperimentError(f"source must be one of {', '.join(Experiment.Source.values)}")
     if not 0 < alpha < 0.5:
         raise ExperimentError("alpha must be between 0 and 0.5")
-    if attribution_days < 1:
-        raise ExperimentError("the attribution window is at least one day")
+    if not isinstance(attribution_days, int) or not MIN_ATTRIBUTION_DAYS <= attribution_days <= MAX_ATTRIBUTION_DAYS:
+        raise ExperimentError(f"attribution_days must be a whole number of days from {MIN_ATTRIBUTION_DAYS} "
+                              f"to {MAX_ATTRIBUTION_DAYS}")
+    try:
+        GaussianPrior.from_dict(prior)
+    except (TypeError, ValueError) as exc:
+        raise ExperimentError(f"prior: {exc}") from None
     definitions = [_metric_definition(primary_metric)] + [_metric_definition(m) for m in secondary_metrics]
     names = [d.name for d in definitions]
     if len(set(names)) != len(names):
@@ -132,7 +157,7 @@ def experiment_create(
         sequential_tuning_n=sequential_tuning_n, mde=mde, mde_relative=mde_relative,
         retention_event=retention_event if source == Experiment.Source.CUSTOMERS else "",
         retention_days=[int(d) for d in retention_days], covariate=covariate, unit_label=unit_label,
-        import_info=import_info or {},
+        import_info=import_info or {}, prior=prior or {},
     )
     Arm.objects.bulk_create([
         Arm(experiment=experiment, name=str(n).strip(), weight=float(w), is_control=bool(c), position=i)
@@ -140,7 +165,8 @@ def experiment_create(
     ])
     Metric.objects.bulk_create([
         Metric(experiment=experiment, name=d.name, kind=d.kind, source=d.source, is_primary=i == 0,
-               position=i, event_kind=d.event_kind, order_filter=dict(d.order_filter))
+               position=i, event_kind=d.event_kind, order_filter=dict(d.order_filter),
+               denominator_source=d.denominator_source, denominator_event_kind=d.denominator_event_kind)
         for i, d in enumerate(definitions)
     ])
     return experiment

@@ -98,6 +98,8 @@ def uplift_model_train(
     if metric is None:
         raise ExperimentError(f"no metric {outcome!r} in {experiment.name!r}; metrics are "
                               f"{list(experiment.metrics.values_list('name', flat=True))}")
+    if len(kind_get(metric.kind).columns(metric.name)) > 1 or metric.denominator_source:
+        raise ExperimentError(f"{outcome!r} is a ratio metric: an uplift model needs one value per unit")
     imported = experiment.source == Experiment.Source.IMPORTED
     units = outcomes.unit_values(experiment, [metric], arm_ids=[arms[treatment].id, control.id], attributes=imported)
     if units.empty:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as sps
 
+from .bayes import GaussianPrior, bayes_compare
 from .common import interval, json_float, z_quantile
 from .cuped import cuped_adjust, winsorize_upper
 from .metrics import check_control, comparison_row, metric_result
@@ -33,8 +34,27 @@ class Moments:
         return cls(int(x.size), float(x.mean()) if x.size else float("nan"), var)
 
     @classmethod
+    def from_aggregates(cls, n: float | None, mean: float | None, var: float | None) -> Moments:
+        """From a count, mean and sample variance as SQL's COUNT, AVG and VAR_SAMP give them:
+        VAR_SAMP is computed stably (PostgreSQL's Youngs-Cramer), unlike sum and sum of squares."""
+        n = int(n or 0)
+        if n <= 0:
+            return cls(0, float("nan"), float("nan"))
+        return cls(n, float(mean), float(var) if n > 1 and var is not None else float("nan"))
+
+    def with_zeros(self, n: int) -> Moments:
+        """These moments merged with ``n - self.n`` units whose value is 0 (customer units with
+        no order or event in the window), by Chan's pairwise update: no sums of squares."""
+        zeros = n - self.n
+        if zeros <= 0 or self.n == 0:
+            return self if zeros <= 0 else Moments(n, 0.0, 0.0 if n > 1 else float("nan"))
+        m2 = (self.var * (self.n - 1) if self.n > 1 else 0.0) + self.mean**2 * self.n * zeros / n
+        return Moments(n, self.mean * self.n / n, m2 / (n - 1) if n > 1 else float("nan"))
+
+    @classmethod
     def from_sums(cls, n: int, total: float, total_sq: float) -> Moments:
-        """From n, sum and sum of squares, as warehouses aggregate them."""
+        """From n, sum and sum of squares, as published fixtures give them. Cancels
+        catastrophically when the mean is large against the spread: reports use from_aggregates."""
         if n <= 0:
             return cls(0, float("nan"), float("nan"))
         mean = total / n
@@ -57,8 +77,10 @@ def compare_means(
     *,
     alpha: float = 0.05,
     sequential_tuning_n: int | None = None,
+    prior: GaussianPrior = GaussianPrior(),
 ) -> dict:
-    """Welch's t-test of treatment minus control, with absolute and relative intervals."""
+    """Welch's t-test of treatment minus control, with absolute and relative intervals, and
+    the Bayesian read (stats.bayes) beside it."""
     t, c = treatment, control
     diff = t.mean - c.mean
     lift = t.mean / c.mean - 1 if c.mean != 0 else None
@@ -67,22 +89,30 @@ def compare_means(
         "diff": json_float(diff), "diff_ci": [None, None], "diff_ci_method": "welch_t",
         "se": None, "df": None,
         "lift": json_float(lift), "lift_ci": [None, None], "lift_ci_method": "delta_method_ratio",
-        "p_value": None, "test": "welch_t", "note": note,
+        "p_value": None, "test": "welch_t", "note": note, "testable": True,
+        **bayes_compare(math.nan, math.nan, math.nan, math.nan),
     }
     if t.n < 2 or c.n < 2:
-        result["note"] = "fewer than 2 units in an arm: no variance estimate"
+        result.update(note="fewer than 2 units in an arm: no variance estimate", testable=False)
         return result
     vt, vc = t.var / t.n, c.var / c.n
     var_diff = vt + vc
     if var_diff == 0:
-        result["note"] = "zero variance in both arms"
+        result.update(note="cannot be tested: no variance (every unit has the same value in both arms)",
+                      testable=False)
         return result
     se = math.sqrt(var_diff)
+    result.update(bayes_compare(t.mean, vt, c.mean, vc, prior=prior, alpha=alpha))
     # Welch-Satterthwaite degrees of freedom.
     df = var_diff**2 / (vt**2 / (t.n - 1) + vc**2 / (c.n - 1))
     # Delta method for r = mean_t / mean_c with independent arms:
     # Var(r) ~= vt / mean_c^2 + mean_t^2 vc / mean_c^4.
     var_lift = vt / c.mean**2 + t.mean**2 * vc / c.mean**4 if c.mean != 0 else None
+    if var_lift is not None and (t.var == 0 or c.var == 0):
+        # One arm constant (all zeros, say): the delta method would give a zero-width or
+        # one-sided interval for the ratio, a certainty the data cannot give.
+        var_lift = None
+        result["note"] = "; ".join(filter(None, [note, "an arm has no spread: no lift interval"]))
     result.update(se=se, df=json_float(df))
 
     if sequential_tuning_n is None:
@@ -115,6 +145,7 @@ def analyze_means(
     sequential_tuning_n: int = DEFAULT_SEQUENTIAL_TUNING_N,
     covariates: Mapping[str, np.ndarray | Sequence[float]] | None = None,
     winsorize_percentile: float | None = None,
+    prior: GaussianPrior = GaussianPrior(),
 ) -> dict:
     """A continuous metric: ``arms`` maps arm name -> per-unit values or ``Moments``.
 
@@ -134,6 +165,9 @@ def analyze_means(
         if covariates is not None:
             values, extra["cuped"] = cuped_adjust(values, [covariates[a] for a in names])
         moments = dict(zip(names, (Moments.from_array(v) for v in values)))
+        if "cuped" in extra:
+            # What power and planning should use: the spread left after the adjustment.
+            extra["cuped"]["control_sd"] = json_float(math.sqrt(moments[control].var))
     else:
         moments = {a: v if isinstance(v, Moments) else Moments.from_array(v) for a, v in arms.items()}
 
@@ -141,7 +175,7 @@ def analyze_means(
     comparisons = [
         comparison_row(a, control, compare_means(
             moments[a], moments[control], alpha=alpha,
-            sequential_tuning_n=sequential_tuning_n if sequential else None))
+            sequential_tuning_n=sequential_tuning_n if sequential else None, prior=prior))
         for a in names if a != control
     ]
     return {**metric_result(name, primary, rows, comparisons, alpha), **extra}

@@ -1,4 +1,6 @@
-"""Binary metrics: Wilson interval per arm; difference with an unpooled Wald interval;
+"""Binary metrics: Wilson interval per arm; difference with an unpooled Wald interval
+(Agresti-Caffo's, one success and one failure added to each arm, when a cell is small: the
+Wald interval then strays outside [-100, 100] points and disagrees with the exact test);
 relative lift with a delta-method interval on the log of the rate ratio; p-value from the
 pooled two-proportion z-test, or Fisher's exact test when any cell of the 2x2 table is below 5.
 """
@@ -12,6 +14,7 @@ import numpy as np
 from scipy import stats as sps
 from statsmodels.stats.proportion import proportion_confint, proportions_ztest
 
+from .bayes import GaussianPrior, bayes_compare
 from .common import interval, json_float, z_quantile
 from .metrics import check_control, comparison_row, metric_result
 from .sequential import DEFAULT_SEQUENTIAL_TUNING_N, sequential_for
@@ -37,6 +40,15 @@ def _binary_p_value(x_t: int, n_t: int, x_c: int, n_c: int) -> tuple[float, str]
     return float(p), "two_proportion_ztest"
 
 
+def agresti_caffo_interval(x_t: int, n_t: int, x_c: int, n_c: int, z: float) -> list:
+    """Agresti and Caffo (2000): the Wald interval after adding one success and one failure
+    to each arm; near nominal coverage down to a handful of units, and clipped to [-1, 1]."""
+    pt, pc = (x_t + 1) / (n_t + 2), (x_c + 1) / (n_c + 2)
+    se = math.sqrt(pt * (1 - pt) / (n_t + 2) + pc * (1 - pc) / (n_c + 2))
+    centre = pt - pc
+    return interval(max(-1.0, centre - z * se), min(1.0, centre + z * se))
+
+
 def compare_proportions(
     x_t: int,
     n_t: int,
@@ -45,8 +57,9 @@ def compare_proportions(
     *,
     alpha: float = 0.05,
     sequential_tuning_n: int | None = None,
+    prior: GaussianPrior = GaussianPrior(),
 ) -> dict:
-    """Treatment (x_t of n_t) against control (x_c of n_c).
+    """Treatment (x_t of n_t) against control (x_c of n_c), and the Bayesian read beside it.
 
     With ``sequential_tuning_n`` set, intervals and p-value are the always-valid mSPRT ones.
     """
@@ -77,7 +90,10 @@ def compare_proportions(
     if sequential_tuning_n is None:
         p_value, test = _binary_p_value(x_t, n_t, x_c, n_c)
         diff_ci = [None, None]
-        if var_diff > 0:  # both rates 0 or 1: no spread, no interval
+        small = test == "fisher_exact"
+        if small:
+            diff_ci = agresti_caffo_interval(x_t, n_t, x_c, n_c, z)
+        elif var_diff > 0:  # both rates 0 or 1: no spread, no interval
             se = math.sqrt(var_diff)
             diff_ci = interval(diff - z * se, diff + z * se)
         lift_ci = [None, None]
@@ -99,9 +115,11 @@ def compare_proportions(
             notes.append("small counts: the normal approximation behind the sequential test is rough")
 
     return {
+        **bayes_compare(p_t, p_t * (1 - p_t) / n_t, p_c, p_c * (1 - p_c) / n_c, prior=prior, alpha=alpha),
         "diff": json_float(diff),
         "diff_ci": diff_ci,
-        "diff_ci_method": "wald_unpooled" if sequential_tuning_n is None else "msprt_normal_mixture",
+        "diff_ci_method": ("msprt_normal_mixture" if sequential_tuning_n is not None
+                           else "agresti_caffo" if test == "fisher_exact" else "wald_unpooled"),
         "lift": json_float(lift),
         "lift_ci": lift_ci,
         "lift_ci_method": "delta_method_log_ratio",
@@ -120,6 +138,7 @@ def analyze_proportions(
     alpha: float = 0.05,
     sequential: bool = False,
     sequential_tuning_n: int = DEFAULT_SEQUENTIAL_TUNING_N,
+    prior: GaussianPrior = GaussianPrior(),
 ) -> dict:
     """A conversion metric: ``arms`` maps arm name -> (successes, units)."""
     check_control(arms, control)
@@ -128,7 +147,7 @@ def analyze_proportions(
     comparisons = [
         comparison_row(arm, control, compare_proportions(
             x, n, x_c, n_c, alpha=alpha,
-            sequential_tuning_n=sequential_tuning_n if sequential else None))
+            sequential_tuning_n=sequential_tuning_n if sequential else None, prior=prior))
         for arm, (x, n) in arms.items() if arm != control
     ]
     return metric_result(name, primary, rows, comparisons, alpha)

@@ -6,6 +6,7 @@ import pytest
 from experiments import analysis
 from experiments.kinds import BINARY, CONTINUOUS
 from experiments.retention import retention_section
+from experiments.stats.means import Moments
 from experiments.analysis import ArmData, ArmSpec, Design, MetricSpec
 
 from .report_schema import assert_report_schema
@@ -15,7 +16,9 @@ METRICS = [MetricSpec("conversion", BINARY.name, True), MetricSpec("revenue", CO
 
 
 def arm(n, conversions, revenue=0.0, revenue_sq=0.0):
-    return ArmData(n, {"conversion": (conversions, conversions), "revenue": (revenue, revenue_sq)})
+    # The kinds' aggregates: binary (units, converters), continuous (units, mean, sample variance).
+    m = Moments.from_sums(n, revenue, revenue_sq)
+    return ArmData(n, {"conversion": (n, conversions), "revenue": (m.n, m.mean, m.var)})
 
 
 def design(**kwargs):

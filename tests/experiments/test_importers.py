@@ -35,9 +35,9 @@ def test_every_bad_row_is_reported_with_its_line_and_reason_and_good_rows_kept(t
                            "u4,B,1,lots,true\n"        # line 5: not a number
                            "u5,B,0\n"                  # line 6: too few fields
                            "u1,B,0,0,false\n"          # line 7: unit again
-                           "u6,B,0,,true\n"            # line 8: blank outcome
+                           "u6,B,0,,true\n"            # line 8: blank outcome (refused on request)
                            "u7,B,0,0,false\n")
-    result = run(path, unit_column="id", rejects_path=tmp_path / "rejects.csv")
+    result = run(path, unit_column="id", rejects_path=tmp_path / "rejects.csv", refuse_missing=True)
 
     reasons = rejects_of(result)
     assert (result.rows, result.imported, result.rejected) == (8, 2, 6)

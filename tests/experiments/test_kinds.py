@@ -12,16 +12,22 @@ from experiments.kinds import KINDS, kind_get, sql_fill
 from .report_schema import assert_report_schema
 
 
+def _name(kind_name: str) -> str:
+    return "y/z" if kind_name == "ratio" else "y"  # a ratio is named NUMERATOR/DENOMINATOR
+
+
 def _arm(values: np.ndarray, kind_name: str) -> ArmData:
     """Aggregates of per-unit values as SQL computes them from the kind's templates."""
     kind = kind_get(kind_name)
-    parts = [(f"v{i}", []) for i in range(len(kind.columns("y")))]
+    parts = [(f"v{i}", []) for i in range(len(kind.columns(_name(kind_name))))]
     # A kind reading several values per unit (a ratio) gets the effect in its first value
     # and the same distribution in the others.
     others = np.random.default_rng(2).uniform(1, 2, (len(parts), len(values)))
-    scope = {"SUM": np.sum, "v0": values, **{f"v{i}": others[i] for i in range(1, len(parts))}}
+    scope = {"SUM": np.sum, "COUNT": len, "AVG": np.mean, "VAR_SAMP": lambda x: np.var(x, ddof=1),
+             "COVAR_SAMP": lambda x, y: np.cov(x, y, ddof=1)[0, 1],
+             "v0": values, **{f"v{i}": others[i] for i in range(1, len(parts))}}
     sums = tuple(float(eval(sql_fill(a, parts)[0], scope)) for a in kind.aggregates)  # noqa: S307
-    return ArmData(len(values), {"y": sums})
+    return ArmData(len(values), {_name(kind_name): sums})
 
 
 @pytest.mark.parametrize("name", list(KINDS))
@@ -31,7 +37,7 @@ def test_every_kind_gives_a_report_with_the_contract_and_its_own_spelling(name):
     control = (rng.random(4000) < 0.10).astype(float) if kind.share else rng.normal(10, 3, 4000)
     treatment = (rng.random(4000) < 0.13).astype(float) if kind.share else rng.normal(10.4, 3, 4000)
     design = Design("k", [ArmSpec("control", 1, True), ArmSpec("treatment", 1, False)],
-                    [MetricSpec("y", name, True)])
+                    [MetricSpec(_name(name), name, True)])
 
     body = analysis.analyze(design, {"control": _arm(control, name), "treatment": _arm(treatment, name)})
 

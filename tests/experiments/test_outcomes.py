@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+import numpy as np
 import pytest
 
 from experiments import outcomes, survival
@@ -35,7 +36,7 @@ def test_conversion_counts_only_orders_inside_the_attribution_window():
     offer = sums_by_arm(experiment)[("", "offer")]
 
     assert offer.n == 5
-    assert offer.metrics["conversion"] == (1.0, 1.0)
+    assert offer.metrics["conversion"] == (5, 1.0)  # (units with a value, converters)
 
 
 def test_revenue_is_the_sum_of_a_units_orders_in_the_window():
@@ -50,9 +51,10 @@ def test_revenue_is_the_sum_of_a_units_orders_in_the_window():
 
     sums = sums_by_arm(experiment)
 
-    assert sums[("", "offer")].metrics["revenue"] == pytest.approx((50.5, 50.5**2))
-    assert sums[("", "offer")].metrics["conversion"] == (1.0, 1.0)
-    assert sums[("", "holdout")].metrics["revenue"] == pytest.approx((10.0, 100.0))
+    # (units, mean, sample variance): the unit without an order counts as 0.
+    assert sums[("", "offer")].metrics["revenue"] == pytest.approx((2, 25.25, np.var([50.5, 0], ddof=1)))
+    assert sums[("", "offer")].metrics["conversion"] == (2, 1.0)
+    assert sums[("", "holdout")].metrics["revenue"][:2] == pytest.approx((1, 10.0))
     assert sums[("", "holdout")].n == 1
 
 
@@ -69,7 +71,7 @@ def test_an_order_filter_counts_only_orders_with_those_properties():
     plain = expose(experiment, "offer")
     order(plain, days_after=1)
 
-    assert sums_by_arm(experiment)[("", "offer")].metrics["campaign_conversion"] == (1.0, 1.0)
+    assert sums_by_arm(experiment)[("", "offer")].metrics["campaign_conversion"] == (3, 1.0)
 
 
 def test_an_event_metric_counts_units_with_that_kind_of_event_in_the_window():
@@ -82,7 +84,7 @@ def test_an_event_metric_counts_units_with_that_kind_of_event_in_the_window():
     late = expose(experiment, "offer")
     event(late, days_after=10)
 
-    assert sums_by_arm(experiment)[("", "offer")].metrics["visit"] == (1.0, 1.0)
+    assert sums_by_arm(experiment)[("", "offer")].metrics["visit"] == (3, 1.0)
 
 
 def test_breakdown_groups_units_by_a_customer_attribute_spelled_alike_on_every_database():
@@ -96,7 +98,7 @@ def test_breakdown_groups_units_by_a_customer_attribute_spelled_alike_on_every_d
     by_tier = sums_by_arm(experiment, by="tier")
     by_vip = sums_by_arm(experiment, by="vip")
 
-    assert by_tier[("gold", "offer")].metrics["conversion"] == (1.0, 1.0)
+    assert by_tier[("gold", "offer")].metrics["conversion"] == (1, 1.0)
     assert {k: s.n for k, s in by_tier.items()} == {
         ("gold", "offer"): 1, ("silver", "offer"): 1, ("gold", "holdout"): 1, ("(none)", "holdout"): 1,
     }

@@ -5,6 +5,7 @@ import io
 
 from experiments import analysis, presentation
 from experiments.analysis import ArmData, ArmSpec, Design, MetricSpec
+from experiments.stats.means import Moments
 from experiments.kinds import BINARY, CONTINUOUS
 
 DESIGN = Design(name="t", arms=[ArmSpec("control", 1, True), ArmSpec("treatment", 1, False)],
@@ -12,8 +13,12 @@ DESIGN = Design(name="t", arms=[ArmSpec("control", 1, True), ArmSpec("treatment"
 
 
 def body(n_control=10_000, n_treatment=10_000):
-    arms = {"control": ArmData(n_control, {"conversion": (500, 500), "revenue": (5000, 90_000)}),
-            "treatment": ArmData(n_treatment, {"conversion": (650, 650), "revenue": (6000, 110_000)})}
+    # The kinds' aggregates: binary (units, converters), continuous (units, mean, sample variance).
+    control, treatment = Moments.from_sums(n_control, 5000, 90_000), Moments.from_sums(n_treatment, 6000, 110_000)
+    arms = {"control": ArmData(n_control, {"conversion": (n_control, 500),
+                                           "revenue": (control.n, control.mean, control.var)}),
+            "treatment": ArmData(n_treatment, {"conversion": (n_treatment, 650),
+                                               "revenue": (treatment.n, treatment.mean, treatment.var)})}
     return analysis.analyze(DESIGN, arms)
 
 
@@ -44,7 +49,8 @@ def test_csv_has_one_row_per_metric_and_arm_with_the_comparison():
 def test_csv_cells_a_spreadsheet_would_run_are_escaped_arm_names_and_by_values_included():
     design = Design(name="t", arms=[ArmSpec("control", 1, True), ArmSpec("=cmd|' /C calc'!A0", 1, False)],
                     metrics=[MetricSpec("conversion", BINARY.name, True)])
-    arms = {"control": ArmData(1000, {"conversion": (50, 50)}), "=cmd|' /C calc'!A0": ArmData(1000, {"conversion": (60, 60)})}
+    arms = {"control": ArmData(1000, {"conversion": (1000, 50)}),
+            "=cmd|' /C calc'!A0": ArmData(1000, {"conversion": (1000, 60)})}
     report = analysis.analyze(design, arms)
     report["breakdown"] = {"by": "channel", "segments": [{"value": "@SUM(1+1)", "metrics": report["metrics"]}]}
     buffer = io.StringIO()

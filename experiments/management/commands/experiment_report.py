@@ -7,6 +7,7 @@ from experiments import selectors
 from experiments.services.definitions import ExperimentError
 from experiments.services.reports import report_refresh
 from experiments.models import Experiment
+from experiments.verdicts import ENGINES, report_for_engine
 from experiments.presentation import report_csv_write, report_text
 
 
@@ -19,6 +20,9 @@ class Command(BaseCommand):
         parser.add_argument("--by", default="", help="break the results down by a unit attribute")
         parser.add_argument("--csv", type=Path, help="also write the tables to this CSV file")
         parser.add_argument("--refresh", action="store_true", help="recompute even if the stored report is fresh")
+        parser.add_argument("--engine", choices=ENGINES, default="frequentist",
+                            help="whose verdict to give: frequentist (p-values) or bayesian (chance to win, "
+                                 "expected loss); every comparison carries both")
 
     def handle(self, *args, **options):
         try:
@@ -29,7 +33,7 @@ class Command(BaseCommand):
             report = report_refresh(experiment, by=options["by"], force=options["refresh"])
         except (ValueError, ExperimentError) as exc:
             raise CommandError(str(exc)) from None
-        body = report.body
+        body = report_for_engine(report.body, options["engine"])
         if options["csv"]:
             with open(options["csv"], "w", newline="", encoding="utf-8") as fh:
                 rows = report_csv_write(body, fh)

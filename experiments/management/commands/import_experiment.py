@@ -42,6 +42,8 @@ class Command(BaseCommand):
         parser.add_argument("--replace", action="store_true",
                             help="replace an experiment of the same name (default: refuse)")
         parser.add_argument("--rejects", type=Path, help="where to write rejected rows (default: var/rejects/)")
+        parser.add_argument("--refuse-missing", action="store_true",
+                            help="reject rows with a blank outcome (default: missing for that metric only, counted)")
         parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
     def handle(self, *args, **options):
@@ -51,6 +53,7 @@ class Command(BaseCommand):
                 metrics=options["metric"], unit_column=options["unit"], primary=options["primary"],
                 covariate=options["covariate"], weights=_weights(options["weight"]), replace=options["replace"],
                 mode=options["mode"], alpha=options["alpha"], rejects_path=options["rejects"],
+                refuse_missing=options["refuse_missing"],
             )
         except ImportFailed as exc:
             raise CommandError(f"{options['file']}: {exc}") from None

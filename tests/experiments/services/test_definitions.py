@@ -33,3 +33,32 @@ def test_create_refuses_a_name_that_exists():
     campaign_experiment(name="dup")
     with pytest.raises(ExperimentError, match="already exists"):
         campaign_experiment(name="dup")
+
+
+@pytest.mark.parametrize("days", [0, 3651, 10**6, 10**10])
+def test_attribution_days_out_of_bounds_are_refused(days):
+    # Issue 11 item 12: 10^6 was accepted and every page of the experiment then gave a 500.
+    with pytest.raises(ExperimentError, match="attribution_days"):
+        experiment_create("wide", [("a", 1, True), ("b", 1, False)], attribution_days=days)
+
+
+def test_attribution_days_bound_is_model_validation_too():
+    from django.core.exceptions import ValidationError
+
+    experiment = experiment_create("wide", [("a", 1, True), ("b", 1, False)], attribution_days=3650)
+    experiment.attribution_days = 10**6
+    with pytest.raises(ValidationError, match="attribution_days|3650"):
+        experiment.full_clean()
+
+
+def test_a_stored_huge_window_still_renders(client, viewer):
+    from experiments.models import Experiment
+
+    from ..factories import expose, order
+
+    experiment = experiment_create("wide", [("a", 1, True), ("b", 1, False)])
+    order(expose(experiment, "a"), days_after=1)
+    expose(experiment, "b")
+    Experiment.objects.filter(id=experiment.id).update(attribution_days=10**6)  # stored before the bound
+    client.force_login(viewer)
+    assert client.get(f"/experiments/{experiment.id}/").status_code == 200

@@ -1,0 +1,150 @@
+"""SQL shared by the report's queries: table names, JSON access spelled alike on PostgreSQL
+and SQLite, the attribution-window condition and the per-unit order and event totals that
+outcomes.py (plain metrics) and ratios.py (numerator and denominator) aggregate. Reads only."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.db import connection
+
+from core.db import db_datetime, is_postgres
+
+from customers.models import Customer, Event, Order
+
+from .models import Experiment, Exposure, Metric
+
+EXPOSURE = Exposure._meta.db_table
+CUSTOMER = Customer._meta.db_table
+ORDER = Order._meta.db_table
+EVENT = Event._meta.db_table
+ORDER_SOURCES = {Metric.Source.ORDER_CONVERSION, Metric.Source.ORDER_REVENUE, Metric.Source.ORDER_COUNT}
+EVENT_SOURCES = {Metric.Source.EVENT_CONVERSION, Metric.Source.EVENT_COUNT}
+
+Grouping = tuple[str, list, str]  # breakdown expression, its params, the join it needs
+NO_GROUPING: Grouping = ("''", [], "")
+
+
+# --------------------------------------------------------------------------- dialect
+
+
+def json_key(key: str) -> str:
+    # PostgreSQL's ->> takes the key; SQLite's JSON functions a path, quoted for any key.
+    if is_postgres():
+        return key
+    return '$."' + key.replace('"', '""') + '"'
+
+
+def json_text(column: str, key: str) -> tuple[str, list]:
+    """SQL for the text of ``column``'s value at ``key``, spelled alike on both databases:
+    SQLite's json_extract turns JSON true into 1, so booleans are spelled out by type."""
+    path = json_key(key)
+    if is_postgres():
+        return f"({column} ->> %s)", [path]
+    return (
+        f"(CASE json_type({column}, %s) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' "
+        f"ELSE CAST(json_extract({column}, %s) AS TEXT) END)",
+        [path, path],
+    )
+
+
+def json_number(column: str, key: str) -> tuple[str, list]:
+    if is_postgres():
+        return f"CAST({column} ->> %s AS DOUBLE PRECISION)", [key]
+    return f"CAST(json_extract({column}, %s) AS REAL)", [json_key(key)]
+
+
+def filter_text(value) -> str:
+    """A filter value as json_text spells it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def in_window(at: str, window: tuple[int, int], span: tuple[datetime | None, datetime | None]) -> tuple[str, list]:
+    """``at`` in [exposed_at + window[0] days, exposed_at + window[1] days).
+
+    Also bounded by constants from the first and last exposure: a campaign's exposures
+    span hours or days, so the order and event indexes on time narrow millions of rows to
+    the few in play before any join (without it, a million-unit report scans every order)."""
+    start, end = window
+    first, last = span
+    if first is None:  # no exposures: nothing can match
+        return "1 = 0", []
+    low, high = first + timedelta(days=start), last + timedelta(days=end)
+    if is_postgres():
+        return (
+            f"{at} >= %s AND {at} < %s AND "
+            f"{at} >= e.exposed_at + %s * INTERVAL '1 day' AND {at} < e.exposed_at + %s * INTERVAL '1 day'",
+            [low, high, start, end],
+        )
+    return (
+        f"{at} >= %s AND {at} < %s AND "
+        f"julianday({at}) >= julianday(e.exposed_at) + %s AND julianday({at}) < julianday(e.exposed_at) + %s",
+        [db_datetime(low), db_datetime(high), start, end],
+    )
+
+
+def arm_filter(arm_ids: list[int] | None) -> tuple[str, list]:
+    if not arm_ids:
+        return "", []
+    return f" AND e.arm_id IN ({', '.join(['%s'] * len(arm_ids))})", list(arm_ids)
+
+
+def fetch(sql: str, params: list) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def order_value(metric: Metric) -> tuple[str, list]:
+    """Per-order contribution of a metric: 1 for counting, the amount for revenue."""
+    conditions, params = [], []
+    for key, value in sorted(metric.order_filter.items()):
+        text, text_params = json_text("o.properties", key)
+        conditions.append(f"{text} = %s")
+        params += text_params + [filter_text(value)]
+    value = "CAST(o.amount AS DOUBLE PRECISION)" if metric.source == Metric.Source.ORDER_REVENUE else "1"
+    if not conditions:
+        return value, params
+    return f"CASE WHEN {' AND '.join(conditions)} THEN {value} ELSE 0 END", params
+
+
+def per_unit_orders(
+    experiment: Experiment, metrics: list[Metric], window: tuple[int, int], span,
+    grouping: Grouping = NO_GROUPING, arm_ids: list[int] | None = None,
+) -> tuple[str, list]:
+    """SQL (and params) of per-unit order totals, m0, m1, ... for the units that have any
+    order in the window: exposure_id, arm_id, grp, m0..."""
+    values, value_params = [], []
+    for i, metric in enumerate(metrics):
+        value, params = order_value(metric)
+        values.append(f"SUM({value}) AS m{i}")
+        value_params += params
+    condition, window_params = in_window("o.ordered_at", window, span)
+    join = f"JOIN {ORDER} o ON o.customer_id = e.customer_id AND {condition}"
+    return per_unit(experiment, values, value_params, join, window_params, grouping, arm_ids)
+
+
+def per_unit_events(
+    experiment: Experiment, metrics: list[Metric], window: tuple[int, int], span,
+    grouping: Grouping = NO_GROUPING, arm_ids: list[int] | None = None,
+) -> tuple[str, list]:
+    values = [f"SUM(CASE WHEN ev.kind = %s THEN 1 ELSE 0 END) AS m{i}" for i in range(len(metrics))]
+    kinds = sorted({m.event_kind for m in metrics})
+    condition, window_params = in_window("ev.occurred_at", window, span)
+    join = (f"JOIN {EVENT} ev ON ev.customer_id = e.customer_id "
+            f"AND ev.kind IN ({', '.join(['%s'] * len(kinds))}) AND {condition}")
+    return per_unit(experiment, values, [m.event_kind for m in metrics], join, kinds + window_params,
+                     grouping, arm_ids)
+
+
+def per_unit(experiment: Experiment, values: list[str], value_params: list, join: str, join_params: list,
+              grouping: Grouping, arm_ids: list[int] | None) -> tuple[str, list]:
+    group, group_params, group_join = grouping
+    arm_sql, arm_params = arm_filter(arm_ids)
+    sql = (
+        f"SELECT e.id AS exposure_id, e.arm_id AS arm_id, {group} AS grp, {', '.join(values)} "
+        f"FROM {EXPOSURE} e {group_join} {join} WHERE e.experiment_id = %s{arm_sql} GROUP BY 1, 2, 3"
+    )
+    return sql, group_params + value_params + join_params + [experiment.id] + arm_params
