@@ -5,6 +5,7 @@ before anything is sent, so every retry, crash and webhook finds the row it belo
 """
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 
@@ -49,7 +50,11 @@ class Campaign(models.Model):
     exclusion_segments = models.ManyToManyField("segments.Segment", blank=True, related_name="excluded_from_campaigns")
     holdout = models.FloatField(default=0.1)  # share of the audience that gets nothing: the control
     state = models.CharField(max_length=10, choices=State.choices, default=State.DRAFT, db_index=True)
-    from_email = models.CharField(max_length=254, blank=True, default="")  # blank: DEFAULT_FROM_EMAIL
+    # blank: DEFAULT_FROM_EMAIL; never a line break (a header injection: "\r\nBcc: ...")
+    from_email = models.CharField(
+        max_length=254, blank=True, default="",
+        validators=[RegexValidator(r"[\r\n\x00]", inverse_match=True, message="line breaks are not allowed")],
+    )
     send_at = models.DateTimeField(null=True, blank=True)  # None: as soon as launched
     # A crontab ("0 9 * * 1": Mondays 09:00) in recurrence_timezone; each run adds the
     # segment's members not yet in the ledger, so a recurring campaign reaches newcomers only.

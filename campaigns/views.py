@@ -8,7 +8,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
@@ -20,7 +20,7 @@ from segments.selectors import segment_customers
 
 from . import selectors
 from .errors import CampaignError
-from .services.drafts import campaign_create, campaign_preview as preview_render
+from .services.drafts import MAX_ATTRIBUTION_DAYS, campaign_create, campaign_preview as preview_render
 from .services.launch import campaign_check, campaign_launch
 from .services.lifecycle import campaign_cancel, campaign_pause, campaign_resume
 from .services.unsubscribe import unsubscribe_apply
@@ -88,12 +88,14 @@ def _spec_from_post(post) -> dict:
 def campaign_new(request):
     segments = Segment.objects.order_by("name")
     form = request.POST if request.method == "POST" else {}
+    status = 200
     if request.method == "POST":
         try:
             spec = _spec_from_post(request.POST)
             campaign = campaign_create(spec, user=request.user)
         except (CampaignError, ValueError) as exc:
             messages.error(request, f"The campaign was not saved: {exc}")
+            status = 400  # the form again, with the reason: bad input is a 4xx
         else:
             messages.success(request, "Draft saved. Check the previews, then launch.")
             return redirect("campaigns:detail", campaign_id=campaign.id)
@@ -103,20 +105,25 @@ def campaign_new(request):
         "variant_slots": range(MAX_VARIANTS),
         "provider": settings.EMAIL_PROVIDER,
     }
-    return render(request, "campaigns/pages/new.html", context)
+    return render(request, "campaigns/pages/new.html", context, status=status)
 
 
 @role_required(VIEWER)
 def campaign_estimate(request):
     """htmx: audience size and the smallest lift this audience and holdout can detect."""
-    segment = Segment.objects.filter(pk=request.GET.get("segment") or 0).first()
+    segment_id = request.GET.get("segment") or "0"
+    segment = Segment.objects.filter(pk=segment_id).first() if segment_id.isdigit() else None
     context: dict = {"segment": segment}
+    try:
+        holdout = float(request.GET.get("holdout") or 10) / 100
+        days = int(request.GET.get("attribution_days") or 7)
+    except ValueError:
+        return HttpResponseBadRequest("holdout is a percentage and attribution_days a whole number of days")
+    if not 0 <= holdout < 1:  # also refuses nan and inf
+        return HttpResponseBadRequest("holdout: a percentage of the audience, at least 0 and below 100")
+    if not 1 <= days <= MAX_ATTRIBUTION_DAYS:
+        return HttpResponseBadRequest(f"attribution_days: from 1 to {MAX_ATTRIBUTION_DAYS}")
     if segment is not None:
-        try:
-            holdout = float(request.GET.get("holdout") or 10) / 100
-            days = int(request.GET.get("attribution_days") or 7)
-        except ValueError:
-            holdout, days = 0.1, 7
         context.update(selectors.audience_estimate(segment, holdout, days))
     return render(request, "campaigns/pages/_estimate.html", context)
 

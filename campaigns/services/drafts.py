@@ -7,7 +7,7 @@ from datetime import datetime, time as dtime
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -17,6 +17,7 @@ from campaigns.models import HOLDOUT_ARM, Campaign, Offer, Variant
 from campaigns.rendering import RenderedMessage, TemplateOverBudget, TemplateProblem, variant_compile, variant_render
 from campaigns.selectors import campaign_audience
 from campaigns.selectors import offer_get
+from campaigns.validation import from_email_check, lengths_check
 from core.lookups import by_name_or_id
 from core.schedules import ScheduleInvalid, cron_parse
 from customers.models import Customer
@@ -61,6 +62,7 @@ def _zone(name: str) -> ZoneInfo:
         raise CampaignError(f"unknown time zone {name!r}") from None
 
 
+MAX_ATTRIBUTION_DAYS = 3650  # ten years, as experiments allow
 SPEC_FIELDS = {
     "name", "segment", "exclude_segments", "offer", "variants", "holdout", "send_at", "timezone", "recurrence",
     "quiet_hours", "frequency_cap", "attribution_days", "from_email",
@@ -79,12 +81,17 @@ def campaign_create(spec: dict, *, user=None) -> Campaign:
     name = str(spec.get("name") or "").strip()
     if not name:
         raise CampaignError("a campaign needs a name")
+    lengths_check(Campaign, {"name": name})
     if Campaign.objects.filter(name=name).exists():
         raise CampaignError(f"a campaign named {name!r} already exists")
+    from_email = from_email_check(spec.get("from_email") or "")
     if not spec.get("segment"):
         raise CampaignError("a campaign needs a segment")
     segment = _segment(spec["segment"])
-    holdout = float(spec.get("holdout", 0.1) if spec.get("holdout") is not None else 0.1)
+    try:
+        holdout = float(spec.get("holdout", 0.1) if spec.get("holdout") is not None else 0.1)
+    except (TypeError, ValueError):
+        raise CampaignError("holdout must be a number") from None
     if not 0 <= holdout < 1:
         raise CampaignError("holdout is a share of the audience: at least 0, below 1")
     variants = spec.get("variants") or []
@@ -101,6 +108,8 @@ def campaign_create(spec: dict, *, user=None) -> Campaign:
         if vname == HOLDOUT_ARM:
             raise CampaignError(f"{HOLDOUT_ARM!r} is the control's name; name the variant otherwise")
         names.append(vname)
+        lengths_check(Variant, {"name": vname} | {k: v[k] for k in ("subject", "preheader", "text", "html") if isinstance(v.get(k), str)},
+                      f"variant {vname[:100]!r}: ")
         try:
             weight = float(v.get("weight", 1) if v.get("weight") is not None else 1)
         except (TypeError, ValueError):
@@ -125,26 +134,31 @@ def campaign_create(spec: dict, *, user=None) -> Campaign:
     if (quiet_start is None) != (quiet_end is None):
         raise CampaignError("quiet_hours needs both start and end")
     cap = spec.get("frequency_cap")
-    if cap not in (None, "") and (not str(cap).isdigit() or int(cap) < 1):
-        raise CampaignError("frequency_cap is a whole number of emails per 7 days, at least 1")
+    if cap not in (None, "") and (not str(cap).isdigit() or not 1 <= int(cap) <= 1000):
+        raise CampaignError("frequency_cap is a whole number of emails per 7 days, from 1 to 1,000")
     days = spec.get("attribution_days", 7) or 7
-    if not str(days).isdigit() or int(days) < 1:
-        raise CampaignError("attribution_days is a whole number of days, at least 1")
+    if not str(days).isdigit() or not 1 <= int(days) <= MAX_ATTRIBUTION_DAYS:
+        raise CampaignError(f"attribution_days is a whole number of days, from 1 to {MAX_ATTRIBUTION_DAYS}")
     zone = spec.get("timezone") or ""
     if zone:
         _zone(zone)
     recurrence = str(spec.get("recurrence") or "").strip()
+    lengths_check(Campaign, {"recurrence": recurrence, "recurrence_timezone": zone}, "")
     if recurrence:
         try:
             cron_parse(recurrence)
         except ScheduleInvalid as exc:
             raise CampaignError(f"recurrence: {exc} (e.g. \"0 9 * * 1\": Mondays 09:00)") from None
-    campaign = Campaign.objects.create(
-        name=name, offer=offer, segment=segment, holdout=holdout, send_at=_send_at(spec.get("send_at"), zone),
-        recurrence=recurrence, recurrence_timezone=zone or settings.TIME_ZONE,
-        quiet_start=quiet_start, quiet_end=quiet_end, frequency_cap=int(cap) if cap not in (None, "") else None,
-        attribution_days=int(days), from_email=spec.get("from_email") or "", created_by=user,
-    )
+    try:
+        with transaction.atomic():  # a savepoint: a concurrent create of the same name loses here, not with a 500
+            campaign = Campaign.objects.create(
+                name=name, offer=offer, segment=segment, holdout=holdout, send_at=_send_at(spec.get("send_at"), zone),
+                recurrence=recurrence, recurrence_timezone=zone or settings.TIME_ZONE,
+                quiet_start=quiet_start, quiet_end=quiet_end, frequency_cap=int(cap) if cap not in (None, "") else None,
+                attribution_days=int(days), from_email=from_email, created_by=user,
+            )
+    except IntegrityError:
+        raise CampaignError(f"a campaign named {name!r} already exists") from None
     for excluded in spec.get("exclude_segments") or []:
         campaign.exclusion_segments.add(_segment(excluded))
     for i, (vname, v) in enumerate(zip(names, variants)):

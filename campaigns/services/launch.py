@@ -21,6 +21,7 @@ from campaigns.messages import CUSTOMER_COLUMNS, message_context, render_budget_
 from campaigns.models import HOLDOUT_ARM, Campaign, LedgerEntry, Variant
 from campaigns.rendering import TemplateProblem, variant_compile, variant_render
 from campaigns.selectors import campaign_audience
+from campaigns.validation import from_email_check
 from core.db import db_datetime, is_postgres
 from core.schedules import periodic_task_set
 from customers.models import AttributeDefinition
@@ -42,6 +43,10 @@ def campaign_check(campaign: Campaign, audience=None) -> list[str]:
     attribute a template needs (StrictUndefined would fail them half-way), and a trial
     render of each variant for a real member."""
     problems: list[str] = []
+    try:
+        from_email_check(campaign.from_email)  # one stored before the check existed must not be used
+    except CampaignError as exc:
+        problems.append(str(exc))
     variants = list(campaign.variants.all())
     if not variants:
         return ["the campaign has no variants"]

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from django.db import IntegrityError, transaction
+
 from campaigns.errors import CampaignError
 from campaigns.models import Offer
+from campaigns.validation import lengths_check
 
 OFFER_FIELDS = ("name", "description", "discount", "code_mode", "code", "landing_url", "utm")
 
 
 def offer_create(spec: dict, *, user=None) -> Offer:
+    if not isinstance(spec, dict):
+        raise CampaignError("offer: an object of offer fields, or an offer's name or id")
     name = str(spec.get("name") or "").strip()
     if not name:
         raise CampaignError("an offer needs a name")
+    text = {k: spec[k] for k in ("name", "description", "discount", "code_mode", "code", "landing_url") if isinstance(spec.get(k), str)}
+    lengths_check(Offer, text, "offer.")
     if Offer.objects.filter(name=name).exists():
         raise CampaignError(f"an offer named {name!r} already exists")
     unknown = set(spec) - set(OFFER_FIELDS)
@@ -28,7 +35,11 @@ def offer_create(spec: dict, *, user=None) -> Offer:
     url = str(spec.get("landing_url") or "")
     if url and not url.startswith(("https://", "http://")):
         raise CampaignError("landing_url must be an http(s) URL")
-    return Offer.objects.create(
-        name=name, description=spec.get("description") or "", discount=spec.get("discount") or "",
-        code_mode=mode, code=spec.get("code") or "", landing_url=url, utm=utm, created_by=user,
-    )
+    try:
+        with transaction.atomic():  # a savepoint: a concurrent twin loses here, not with a 500
+            return Offer.objects.create(
+                name=name, description=spec.get("description") or "", discount=spec.get("discount") or "",
+                code_mode=mode, code=spec.get("code") or "", landing_url=url, utm=utm, created_by=user,
+            )
+    except IntegrityError:
+        raise CampaignError(f"an offer named {name!r} already exists") from None

@@ -64,3 +64,46 @@ def test_a_template_over_the_render_budget_answers_400_naming_variant_and_field(
     response = marketer_api.post("/api/campaigns/", body, format="json")
     assert response.status_code == 400 and "variant 'A', html: over the render budget" in response.json()["detail"]
     assert not Campaign.objects.exists()
+
+
+def test_over_long_fields_answer_400_naming_the_field(marketer_api, segment):
+    body = spec()
+    body["variants"][0]["preheader"] = "p" * 501
+    response = marketer_api.post("/api/campaigns/", body, format="json")
+    assert response.status_code == 400 and "preheader: at most 500" in response.json()["detail"]
+    response = marketer_api.post("/api/offers/", {"name": "x", "code": "c" * 65}, format="json")
+    assert response.status_code == 400 and "offer.code: at most 64" in response.json()["detail"]
+
+
+def test_a_from_email_with_cr_lf_answers_400(marketer_api, segment):
+    response = marketer_api.post("/api/campaigns/", spec(from_email="a@example.com\r\nBcc: b@example.com"), format="json")
+    assert response.status_code == 400 and response.json()["detail"].startswith("from_email: ")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_four_concurrent_creates_of_one_name_make_one_campaign_and_no_500(marketer, segment):
+    import threading
+
+    from django.db import connection
+
+    from core.db import is_postgres
+    from tests.conftest import _api
+
+    if not is_postgres():
+        pytest.skip("SQLite has one writer at a time: concurrent requests are a PostgreSQL matter")
+    barrier, codes = threading.Barrier(4), []
+
+    def create():
+        try:
+            barrier.wait()
+            codes.append(_api(marketer).post("/api/campaigns/", spec(name="twin"), format="json").status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=create) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(codes) == [201, 400, 400, 400]
+    assert Campaign.objects.filter(name="twin").count() == 1

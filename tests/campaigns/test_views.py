@@ -34,7 +34,7 @@ def test_a_marketer_creates_a_draft_with_two_variants_and_a_holdout(client, mark
 def test_a_bad_template_keeps_the_form_and_says_why(client, marketer, segment):
     client.force_login(marketer)
     response = client.post("/campaigns/new/", form(segment, v0_subject="Hi {{ customer.name "))
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert "was not saved" in response.content.decode()
     assert not Campaign.objects.exists()
 
@@ -150,3 +150,15 @@ def test_the_form_refuses_a_template_over_the_render_budget(client, marketer, se
     response = client.post("/campaigns/new/", form(segment, v1_text="{{ 'a' * 300000000 }}"))
     assert "variant &#x27;B&#x27;, text: over the render budget" in response.content.decode()
     assert not Campaign.objects.exists()
+
+
+@pytest.mark.parametrize("holdout", ["inf", "nan", "-5", "100", "150", "abc"])
+def test_the_estimate_refuses_a_holdout_outside_0_to_100_percent(client, viewer, segment, holdout):
+    client.force_login(viewer)
+    response = client.get("/campaigns/estimate/", {"segment": segment.id, "holdout": holdout})
+    assert response.status_code == 400
+
+
+def test_the_estimate_refuses_a_window_too_long_to_compute(client, viewer, segment):
+    client.force_login(viewer)
+    assert client.get("/campaigns/estimate/", {"segment": segment.id, "attribution_days": "10000000"}).status_code == 400

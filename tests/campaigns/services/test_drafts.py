@@ -60,3 +60,39 @@ def test_a_loop_hidden_from_the_sample_customer_saves_but_its_preview_stops_in_t
     campaign = campaign_create(body)
     with pytest.raises(CampaignError, match="over the render budget"):
         campaign_preview(campaign, "A", customers[5])
+
+
+@pytest.mark.parametrize("value", ["offers@example.com\r\nBcc: all@example.com", "a@example.com\nX: y", "not an address"])
+def test_a_from_email_with_a_line_break_or_no_address_is_refused_naming_the_field(segment, value):
+    with pytest.raises(CampaignError, match="from_email: "):
+        campaign_create(spec(from_email=value))
+
+
+def test_a_from_email_with_a_display_name_is_kept(segment):
+    assert campaign_create(spec(from_email="Shop <offers@example.com>")).from_email == "Shop <offers@example.com>"
+
+
+def test_a_from_email_stored_with_a_line_break_is_never_used(campaign):
+    from campaigns.models import Campaign
+    from campaigns.services.launch import campaign_check
+
+    Campaign.objects.filter(id=campaign.id).update(from_email="a@example.com\r\nBcc: b@example.com")
+    campaign.refresh_from_db()
+    assert any(p.startswith("from_email: line breaks") for p in campaign_check(campaign))
+    with pytest.raises(Exception, match="line breaks"):
+        campaign.full_clean()
+
+
+@pytest.mark.parametrize("change, field", [
+    (lambda s: s | {"name": "n" * 201}, "name: at most 200"),
+    (lambda s: s | {"offer": s["offer"] | {"discount": "d" * 101}}, "offer.discount: at most 100"),
+    (lambda s: s | {"offer": s["offer"] | {"name": "o" * 201}}, "offer.name: at most 200"),
+    (lambda s: s | {"variants": [s["variants"][0] | {"subject": "s" * 999}]}, "variant 'A': subject: at most 998"),
+    (lambda s: s | {"variants": [s["variants"][0] | {"name": "v" * 101}]}, "name: at most 100"),
+    (lambda s: s | {"attribution_days": 10**10}, "attribution_days"),
+    (lambda s: s | {"frequency_cap": 10**10}, "frequency_cap"),
+    (lambda s: s | {"holdout": "nan"}, "holdout"),
+])
+def test_values_too_long_or_too_large_are_refused_naming_the_field(segment, change, field):
+    with pytest.raises(CampaignError, match=field.replace("'", ".")):
+        campaign_create(change(spec()))
