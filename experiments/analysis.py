@@ -93,7 +93,8 @@ def _aggregates(arm: ArmData, metric: MetricSpec) -> tuple[float, ...]:
     return arm.sums.get(metric.name) or (0.0,) * len(kind_get(metric.kind).aggregates)
 
 
-def _metric(design: Design, metric: MetricSpec, arms: Mapping[str, ArmData], cuped: Cuped | None) -> dict:
+def _metric(design: Design, metric: MetricSpec, arms: Mapping[str, ArmData], cuped: Cuped | None,
+            units: Mapping[str, np.ndarray] | None = None) -> dict:
     control = design.control
     kind = kind_get(metric.kind)
     counted = {a: int(_aggregates(d, metric)[0] or 0) for a, d in arms.items()}
@@ -107,7 +108,14 @@ def _metric(design: Design, metric: MetricSpec, arms: Mapping[str, ArmData], cup
                   "comparisons": [], "note": "no comparison: the control or every other arm has no units"}
         _missing(result, arms, counted)
         return result
-    if cuped is not None and kind.analyze_units is not None:
+    if kind.units_only:
+        if units is None:
+            rows = [{"arm": a, "n": counted.get(a, 0), "mean": None, "ci": [None, None]} for a in present]
+            result = {"name": metric.name, "kind": metric.kind, "primary": metric.primary, "arms": rows,
+                      "comparisons": [], "note": f"a {kind.label} needs every unit's value: not in breakdowns"}
+        else:
+            result = kind.section(kind.analyze_units(metric.name, {a: units[a] for a in present}, control, **common))
+    elif cuped is not None and kind.analyze_units is not None:
         result = kind.section(kind.analyze_units(
             metric.name, {a: cuped.values[a] for a in present}, control,
             covariates={a: cuped.covariates[a] for a in present}, **common))
@@ -183,6 +191,7 @@ def analyze(
     arms: Mapping[str, ArmData],
     *,
     cuped: Mapping[str, Cuped] | None = None,
+    unit_values: Mapping[str, Mapping[str, np.ndarray]] | None = None,
     open_windows: int = 0,
     notes: Sequence[str] = (),
 ) -> dict:
@@ -204,7 +213,8 @@ def analyze(
         "srm": srm,
         "arms": [{"name": a.name, "control": a.control, "n": n, "weight": a.weight}
                  for a, n in zip(design.arms, sizes)],
-        "metrics": [_metric(design, m, arms, cuped.get(m.name)) for m in design.metrics],
+        "metrics": [_metric(design, m, arms, cuped.get(m.name), (unit_values or {}).get(m.name))
+                    for m in design.metrics],
     }
     if design.attribution_days is not None:
         report["attribution_days"] = design.attribution_days

@@ -31,7 +31,7 @@ from core.parsing import FileError, ValueProblem
 from core.rejects import RejectWriter
 
 from . import outcomes
-from .kinds import KINDS, finite_number
+from .kinds import KINDS, finite_number, quantile_metric_name
 from .models import Arm, Experiment, Exposure, Metric
 from .services.definitions import ExperimentError, MetricDefinition, experiment_create, experiment_delete
 from .services.reports import report_refresh_enqueue
@@ -90,11 +90,14 @@ def parse_metric_option(text: str) -> tuple[str, str]:
     kind = kind.strip().lower()
     if not sep or not column.strip() or kind not in KINDS:
         raise ImportFailed(f"--metric {text!r}: expected COLUMN:KIND, KIND one of {', '.join(KINDS)}")
+    column = column.strip()
+    if KINDS[kind].units_only and not column.startswith(f"{kind}("):
+        column = quantile_metric_name(kind, column)  # spend:median is the metric median(spend)
     try:
-        KINDS[kind].columns(column.strip())
+        KINDS[kind].columns(column)
     except ValueError as exc:
         raise ImportFailed(f"--metric {text!r}: {exc}") from None
-    return column.strip(), kind
+    return column, kind
 
 
 def experiment_import(
@@ -354,6 +357,6 @@ def _arm_summary(experiment: Experiment) -> list[dict]:
         n = s.n if s else 0
         rows.append({
             "name": arm.name, "control": arm.is_control, "n": n, "weight": arm.weight,
-            "means": {m.name: _mean(m, s) for m in metrics},
+            "means": {m.name: _mean(m, s) for m in metrics if not KINDS[m.kind].units_only},
         })
     return rows

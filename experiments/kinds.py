@@ -27,7 +27,7 @@ import numpy as np
 
 from core import formatting, parsing
 
-from .stats import means, planning, proportions, ratio
+from .stats import means, planning, proportions, quantile, ratio
 
 Aggregates = tuple[float, ...]  # one value per MetricKind.aggregates entry
 ArmTotals = tuple[int, Aggregates]  # units in the arm, its aggregates
@@ -76,6 +76,9 @@ class MetricKind:
     # first aggregate is COUNT: the units with a value, so n - count are missing.
     with_zeros: Callable[[Aggregates, int], Aggregates] = lambda aggregates, n: aggregates
     unit_mean: Callable[[Aggregates], float | None] = lambda aggregates: aggregates[1]
+    # True when the statistics need every unit's value (a quantile): analyze_units is called
+    # with them, and the SQL aggregates only count the units with a value.
+    units_only: bool = False
 
     def section(self, result: dict) -> dict:
         """A stats result as the report's metric section: its kind right after its name."""
@@ -260,10 +263,54 @@ RATIO = MetricKind(
 )
 
 
+# --------------------------------------------------------------------------- quantiles
+
+
+def _no_power(p: Power) -> dict:
+    raise ValueError("no power calculation for a quantile metric")
+
+
+def _quantile_kind(name: str, q: float, label: str) -> MetricKind:
+    def analyze_units(metric: str, values: Mapping[str, np.ndarray], control: str, **options) -> dict:
+        options.pop("covariates", None)
+        return quantile.analyze_quantiles(metric, values, control, q=q, **options)
+
+    def analyze(metric: str, arms: Mapping[str, ArmTotals], control: str, **options) -> dict:
+        raise ValueError(f"a {name} metric needs per-unit values")
+
+    return MetricKind(
+        name=name, label=label, share=False, unit_value_sql="{v}", aggregates=("COUNT({v})",),
+        unit_mean=lambda aggregates: None, units_only=True, parse=finite_number,
+        analyze=analyze, analyze_units=analyze_units, power=_no_power, plan_input="sd",
+        method=(f"sample {label} per arm with a distribution-free order-statistic interval (Price-Bonett); "
+                "normal test on the difference; delta-method interval for the lift"),
+        sequential_method=f"always-valid normal-mixture mSPRT on the {label} difference",
+        power_method="not computed for quantile metrics",
+        value_text=formatting.number, diff_text=formatting.signed, interval_text=formatting.signed_interval,
+        effect_text=lambda x: f"{formatting.signed(x)} change",
+        columns=lambda metric: [_quantile_column(name, metric)],
+    )
+
+
+def _quantile_column(kind: str, metric: str) -> str:
+    """'median(spend)' reads column spend: the name keeps spend itself free for its mean."""
+    if metric.startswith(f"{kind}(") and metric.endswith(")") and len(metric) > len(kind) + 2:
+        return metric[len(kind) + 1:-1]
+    raise ValueError(f"a {kind} metric is named {kind}(COLUMN), not {metric!r}")
+
+
+def quantile_metric_name(kind: str, column: str) -> str:
+    return f"{kind}({column})"
+
+
+MEDIAN = _quantile_kind("median", 0.5, "median")
+P90 = _quantile_kind("p90", 0.9, "90th percentile")
+
+
 # --------------------------------------------------------------------------- the table
 
 
-KINDS: dict[str, MetricKind] = {k.name: k for k in (BINARY, CONTINUOUS, RATIO)}
+KINDS: dict[str, MetricKind] = {k.name: k for k in (BINARY, CONTINUOUS, RATIO, MEDIAN, P90)}
 KIND_CHOICES = [(name, name) for name in KINDS]  # for the API's enum
 
 

@@ -215,7 +215,7 @@ def unit_values(
     select = ["e.id", "e.arm_id", "e.unit", "e.customer_id"] + (["e.attributes"] if attributes else [])
     params: list = []
     for metric in imported:
-        value, value_params = json_number("e.outcomes", metric.name)
+        value, value_params = json_number("e.outcomes", kind_get(metric.kind).columns(metric.name)[0])
         select.append(value)
         params += value_params
     sql = f"SELECT {', '.join(select)} FROM {EXPOSURE} e WHERE e.experiment_id = %s{arm_sql} ORDER BY e.id"

@@ -81,8 +81,8 @@ def report_build(experiment: Experiment, *, by: str | None = None, now: datetime
     arm_data = {names[arm_id]: analysis.ArmData(s.n, s.metrics) for (_, arm_id), s in sums.items()}
     notes: list[str] = []
     cuped = _cuped(experiment, metrics, names, notes) if experiment.covariate else None
-    body = analysis.analyze(design, arm_data, cuped=cuped, open_windows=outcomes.open_windows(experiment, now),
-                            notes=notes)
+    body = analysis.analyze(design, arm_data, cuped=cuped, unit_values=_unit_values(experiment, metrics, names),
+                            open_windows=outcomes.open_windows(experiment, now), notes=notes)
     if by:
         groups: dict[str, dict[str, analysis.ArmData]] = {}
         for (grp, arm_id), s in outcomes.arm_sums(experiment, metrics, by=by).items():
@@ -95,9 +95,20 @@ def report_build(experiment: Experiment, *, by: str | None = None, now: datetime
     return body
 
 
+def _unit_values(experiment: Experiment, metrics: list[Metric], names: dict[int, str]) -> dict | None:
+    """Every unit's value, by arm, for the metrics whose kind needs them (quantiles)."""
+    chosen = [m for m in metrics if kind_get(m.kind).units_only]
+    if not chosen:
+        return None
+    frame = outcomes.unit_values(experiment, chosen)
+    arm_of = frame["arm_id"].map(names)
+    return {m.name: {a: frame.loc[(arm_of == a) & frame[m.name].notna(), m.name].to_numpy(float)
+                     for a in names.values()} for m in chosen}
+
+
 def _cuped(experiment: Experiment, metrics: list[Metric], names: dict[int, str], notes: list[str]):
     """Per-unit values and covariates for every metric whose kind supports CUPED, by arm."""
-    continuous = [m for m in metrics if kind_get(m.kind).analyze_units is not None]
+    continuous = [m for m in metrics if kind_get(m.kind).analyze_units is not None and not kind_get(m.kind).units_only]
     if not continuous:
         return None
     after = outcomes.unit_values(experiment, continuous)

@@ -210,3 +210,20 @@ def test_ratio_metric_imported_end_to_end(tmp_path):
 
     assert any(r["metric"] == "spend/visit" and r["kind"] == "ratio" for r in report_csv_rows(body))
     assert "spend/visit" in report_text(body)
+
+
+def test_median_and_p90_metrics_imported_end_to_end(tmp_path):
+    rng = np.random.default_rng(15)
+    n = 800
+    arms = np.array(["A", "B"] * (n // 2))
+    spend = rng.lognormal(3, 1, n) * np.where(arms == "B", 1.3, 1.0)
+    _, body = imported_report(tmp_path, {"arm": list(arms), "spend": [repr(float(v)) for v in spend]},
+                              ["spend:median", "spend:p90", "spend:continuous"])
+    metrics = {m["name"]: m for m in body["metrics"]}
+    assert set(metrics) == {"median(spend)", "p90(spend)", "spend"}
+    for name, q in (("median(spend)", 0.5), ("p90(spend)", 0.9)):
+        rows = {r["arm"]: r for r in metrics[name]["arms"]}
+        assert rows["B"]["mean"] == pytest.approx(np.quantile(spend[arms == "B"], q))
+        comp = metrics[name]["comparisons"][0]
+        assert comp["diff"] == pytest.approx(np.quantile(spend[arms == "B"], q) - np.quantile(spend[arms == "A"], q))
+        assert comp["p_value"] is not None and 0 <= comp["chance_to_win"] <= 1

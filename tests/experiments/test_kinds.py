@@ -13,6 +13,8 @@ from .report_schema import assert_report_schema
 
 
 def _name(kind_name: str) -> str:
+    if kind_get(kind_name).units_only:
+        return f"{kind_name}(y)"  # a quantile names its column: median(y)
     return "y/z" if kind_name == "ratio" else "y"  # a ratio is named NUMERATOR/DENOMINATOR
 
 
@@ -39,7 +41,9 @@ def test_every_kind_gives_a_report_with_the_contract_and_its_own_spelling(name):
     design = Design("k", [ArmSpec("control", 1, True), ArmSpec("treatment", 1, False)],
                     [MetricSpec(_name(name), name, True)])
 
-    body = analysis.analyze(design, {"control": _arm(control, name), "treatment": _arm(treatment, name)})
+    units = {_name(name): {"control": control, "treatment": treatment}} if kind.units_only else None
+    body = analysis.analyze(design, {"control": _arm(control, name), "treatment": _arm(treatment, name)},
+                            unit_values=units)
 
     assert_report_schema(body)
     json.dumps(body, allow_nan=False)

@@ -5,7 +5,8 @@
 
 Writes customers, orders, events and an experiment named 'bench-report' into the
 configured database, so it refuses to run without --confirm. Times are wall-clock for
-reports.report_build (the whole analysis, SQL included), best and median of --repeat runs.
+reports.report_build (the whole analysis, SQL included, with two ratio metrics and the
+Bayesian read of every comparison), best and median of --repeat runs.
 """
 
 import json
@@ -132,7 +133,9 @@ class Command(BaseCommand):
         )
         experiment = experiment_create(
             NAME, [("control", 1, True), ("treatment", 1, False)], primary_metric="conversion",
-            secondary_metrics=["revenue", "orders", "visit"], attribution_days=14, salt="bench")
+            # Two ratio metrics: one within orders, one across orders and events (the costlier kind).
+            secondary_metrics=["revenue", "orders", "visit", "revenue/orders", "orders/visit"], attribution_days=14,
+            salt="bench")
         exposures_record(
             experiment, ((int(ids[i]), "treatment" if treated[i] else "control", launch) for i in range(n)))
         if is_postgres():
