@@ -4,6 +4,8 @@ The token signs the ledger row's random key, so it says nothing about the custom
 be forged, and can only ever unsubscribe the customer that message went to.
 """
 
+import re
+
 from django.conf import settings
 from django.core import signing
 
@@ -37,3 +39,13 @@ def unsubscribe_url(key: str) -> str:
 def unsubscribe_headers(url: str) -> dict[str, str]:
     """RFC 2369 + RFC 8058: mail clients show an unsubscribe button that POSTs to url."""
     return {"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+
+
+_token_in_url = re.compile(r"/u/[0-9a-f]{32}\.[A-Za-z0-9_-]+/")
+REDACTED = "/u/[hidden]/"
+
+
+def unsubscribe_redact(text: str) -> str:
+    """The text with every unsubscribe link's token hidden: a token unsubscribes its
+    customer, so only those who may act for the customers see it."""
+    return _token_in_url.sub(REDACTED, text)

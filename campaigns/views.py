@@ -24,6 +24,7 @@ from .services.drafts import MAX_ATTRIBUTION_DAYS, campaign_create, campaign_pre
 from .services.launch import campaign_check, campaign_launch
 from .services.lifecycle import campaign_cancel, campaign_pause, campaign_resume
 from .services.unsubscribe import unsubscribe_apply
+from .unsubscribe import unsubscribe_redact
 from .models import Campaign, LedgerEntry, OutboxMessage
 
 S = LedgerEntry.Status
@@ -195,6 +196,10 @@ def outbox_index(request):
 @role_required(VIEWER)
 def outbox_detail(request, message_id: int):
     message = get_object_or_404(OutboxMessage, pk=message_id)
+    if not has_role(request.user, MARKETER):
+        # Each link unsubscribes its customer: a Viewer reads the message without it.
+        message.text, message.html = unsubscribe_redact(message.text), unsubscribe_redact(message.html)
+        message.headers = {k: unsubscribe_redact(str(v)) for k, v in message.headers.items()}
     return render(request, "campaigns/pages/outbox_detail.html", {"message": message})
 
 

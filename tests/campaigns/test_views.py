@@ -162,3 +162,18 @@ def test_the_estimate_refuses_a_holdout_outside_0_to_100_percent(client, viewer,
 def test_the_estimate_refuses_a_window_too_long_to_compute(client, viewer, segment):
     client.force_login(viewer)
     assert client.get("/campaigns/estimate/", {"segment": segment.id, "attribution_days": "10000000"}).status_code == 400
+
+
+def test_a_viewer_reads_outbox_messages_without_their_unsubscribe_tokens(client, viewer, marketer, campaign, settings):
+    settings.EMAIL_BACKEND = "campaigns.outbox.OutboxBackend"
+    campaign_launch(campaign)
+    campaign_send(campaign.id)
+    message = OutboxMessage.objects.filter(html__contains="/u/").first()
+    row = LedgerEntry.objects.get(key=message.metadata["offerlab_id"])
+    token = unsubscribe_token(row.key)
+    assert token in message.html and token in message.headers["List-Unsubscribe"]
+    client.force_login(viewer)
+    seen = client.get(f"/campaigns/outbox/{message.id}/").content.decode()
+    assert token not in seen and "/u/[hidden]/" in seen and message.subject in seen
+    client.force_login(marketer)
+    assert token in client.get(f"/campaigns/outbox/{message.id}/").content.decode()
