@@ -18,6 +18,8 @@ CSV_COLUMNS = [
     "section", "segment", "metric", "kind", "primary", "arm", "control_arm", "is_control", "n", "mean",
     "ci_lo", "ci_hi", "diff", "diff_ci_lo", "diff_ci_hi", "lift", "lift_ci_lo", "lift_ci_hi",
     "p_value", "p_adjusted", "p_adjusted_across_segments", "test", "significant",
+    # Added with issue 12, at the end so existing readers keep their columns.
+    "missing", "testable", "chance_to_win", "expected_loss", "credible_lo", "credible_hi",
 ]
 BANNER = "!" * 78
 
@@ -42,7 +44,8 @@ def _metric_lines(metric: dict, indent: str = "") -> list[str]:
     for row in metric["arms"]:
         lo, hi = row["ci"]
         ci = "n/a" if lo is None else f"[{value_text(lo)}, {value_text(hi)}]"
-        lines.append(f"{indent}  {row['arm']:<{width}}  n={row['n']:>10,}  mean {value_text(row['mean']):>10}  {ci}")
+        missing = f"  ({row['missing']:,} missing)" if row.get("missing") else ""
+        lines.append(f"{indent}  {row['arm']:<{width}}  n={row['n']:>10,}  mean {value_text(row['mean']):>10}  {ci}{missing}")
     for c in metric["comparisons"]:
         adjusted = f", Holm {p_clause(c['p_adjusted'])}" if c.get("p_adjusted") is not None else ""
         across = c.get("p_adjusted_across_segments")
@@ -52,6 +55,11 @@ def _metric_lines(metric: dict, indent: str = "") -> list[str]:
             f"(CI {kind.interval_text(c['diff_ci'])}), lift {formatting.lift(c['lift'])} (CI {formatting.lift_interval(c['lift_ci'])}), "
             f"{p_clause(c['p_value'])}{adjusted}{across_text} [{c['test']}]"
             f"{'  SIGNIFICANT' if c['significant'] else ''}")
+        if c.get("chance_to_win") is not None:
+            ci = c["credible_interval"]
+            lines.append(f"{indent}    Bayesian: {c['chance_to_win'] * 100:.1f}% chance to beat {c['control']}, "
+                         f"expected loss {c['expected_loss'] * 100:.2f}%, relative effect "
+                         f"{formatting.lift(c['posterior_mean'])} (credible interval {formatting.lift_interval(ci)})")
         if c.get("note"):
             lines.append(f"{indent}    note: {c['note']}")
     if metric.get("cuped"):
@@ -142,6 +150,10 @@ def _metric_rows(metric: dict, section: str, segment: str) -> list[dict]:
             "p_value": c.get("p_value"), "p_adjusted": c.get("p_adjusted"),
             "p_adjusted_across_segments": c.get("p_adjusted_across_segments"),
             "test": c.get("test", ""), "significant": c.get("significant", ""),
+            "missing": arm.get("missing", 0), "testable": c.get("testable", ""),
+            "chance_to_win": c.get("chance_to_win"), "expected_loss": c.get("expected_loss"),
+            "credible_lo": (c.get("credible_interval") or [None, None])[0],
+            "credible_hi": (c.get("credible_interval") or [None, None])[1],
         })
     return rows
 

@@ -59,3 +59,20 @@ def test_csv_cells_a_spreadsheet_would_run_are_escaped_arm_names_and_by_values_i
     assert {r["arm"] for r in rows} == {"control", "'=cmd|' /C calc'!A0"}
     assert {r["segment"] for r in rows} == {"", "'@SUM(1+1)"}
     assert not any(cell.startswith(("=", "+", "@")) for row in rows for cell in row.values())
+
+
+def test_csv_keeps_its_columns_and_adds_the_bayesian_and_missing_ones_at_the_end():
+    from experiments.presentation import CSV_COLUMNS
+
+    assert CSV_COLUMNS[:23] == [
+        "section", "segment", "metric", "kind", "primary", "arm", "control_arm", "is_control", "n", "mean",
+        "ci_lo", "ci_hi", "diff", "diff_ci_lo", "diff_ci_hi", "lift", "lift_ci_lo", "lift_ci_hi",
+        "p_value", "p_adjusted", "p_adjusted_across_segments", "test", "significant"]
+    assert CSV_COLUMNS[23:] == ["missing", "testable", "chance_to_win", "expected_loss", "credible_lo", "credible_hi"]
+    arms = {"control": ArmData(1000, {"conversion": (1000, 50)}), "treatment": ArmData(1000, {"conversion": (1000, 70)})}
+    design = Design("t", [ArmSpec("control", 1, True), ArmSpec("treatment", 1, False)],
+                    [MetricSpec("conversion", "binary", True)])
+    body = analysis.analyze(design, arms)
+    row = [r for r in presentation.report_csv_rows(body) if r["arm"] == "treatment"][0]
+    assert 0 < row["chance_to_win"] < 1 and row["credible_lo"] < row["credible_hi"]
+    assert "chance to beat control" in presentation.report_text(body)
