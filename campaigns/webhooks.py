@@ -9,14 +9,19 @@ and hard bounces, complaints and provider unsubscribes suppress the customer.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import hmac
 import json
 import logging
 from functools import wraps
 
+from anymail.exceptions import AnymailError
+
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.http import HttpResponseForbidden
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
 from django.utils import timezone
 
 from customers.models import Customer, Suppression
@@ -136,14 +141,41 @@ def on_tracking(sender, event, esp_name: str, **kwargs) -> None:
     tracking_event_record(esp_name.lower().replace(" ", "_"), event)
 
 
-def require_webhook_secret(view):
-    """Webhooks without a configured WEBHOOK_SECRET would be open to anyone: refuse them."""
+def _basic_auth(request) -> str | None:
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic" or not value:
+        return None
+    try:
+        return base64.b64decode(value.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+
+
+def webhook_guard(view, provider: str):
+    """Around anymail's tracking view of `provider`: only the provider EMAIL_PROVIDER names
+    answers (the others are 404), closed (403) while no WEBHOOK_SECRET is set, 401 without
+    the secret, and a body anymail cannot read is a 400, not a 500 with a traceback."""
 
     @wraps(view)
     def wrapped(request, *args, **kwargs):
-        if not (getattr(settings, "ANYMAIL", {}) or {}).get("WEBHOOK_SECRET"):
+        if settings.EMAIL_PROVIDER != provider:
+            raise Http404("no such webhook")
+        secrets = (getattr(settings, "ANYMAIL", {}) or {}).get("WEBHOOK_SECRET")
+        if not secrets:
             return HttpResponseForbidden("webhooks are disabled until ANYMAIL_WEBHOOK_SECRET is set")
-        return view(request, *args, **kwargs)
+        secrets = [secrets] if isinstance(secrets, str) else list(secrets)
+        given = _basic_auth(request)
+        if given is None or not any(hmac.compare_digest(given, secret) for secret in secrets):
+            response = HttpResponse("the webhook secret is missing or wrong", status=401, content_type="text/plain")
+            response["WWW-Authenticate"] = 'Basic realm="offerlab webhooks"'
+            return response
+        try:
+            return view(request, *args, **kwargs)
+        except (AnymailError, ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+            # Not the shape this provider sends (malformed JSON, a missing field): the
+            # sender's mistake. A database error still answers 5xx, so the provider retries.
+            logger.warning("refused a malformed %s webhook: %s: %s", provider, type(exc).__name__, exc)
+            return HttpResponseBadRequest(f"malformed {provider} webhook payload", content_type="text/plain")
 
     return wrapped
-
