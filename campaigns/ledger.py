@@ -18,6 +18,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -214,6 +215,8 @@ def ledger_reconcile(provider, *, max_batches: int = 50, now: datetime | None = 
         rows = list(LedgerEntry.objects.filter(status=S.UNKNOWN, batch=batch).values("id", "key", "attempts"))
         try:
             found = provider.lookup(batch)
+        except SoftTimeLimitExceeded:
+            raise  # the task's own time limit, not the provider's failure
         except Exception as exc:  # the provider may be down: try again next time
             found = None
             error = f"reconcile lookup failed: {exc}"[:500]
@@ -239,7 +242,23 @@ def ledger_reconcile(provider, *, max_batches: int = 50, now: datetime | None = 
                     status=S.PENDING, due_at=now, updated_at=now,
                     error="the provider does not have it: sent again",
                 )
+    # A requeued row of a campaign cancelled (or failed) meanwhile is never sent: settle it.
+    summary["cancelled"] = ledger_settle_stopped(now)
     return summary
+
+
+STOPPED_STATES = (Campaign.State.CANCELLED, Campaign.State.FAILED)
+
+
+def ledger_settle_stopped(now: datetime | None = None) -> int:
+    """Pending rows of stopped campaigns become `cancelled`. Cancelling a campaign cancels
+    its pending rows at once, but rows in flight then (claimed by a worker that died, or
+    recorded as a retry after the cancel) come back to `pending` later; nobody would
+    claim them, so without this they would stay open for ever."""
+    now = now or timezone.now()
+    return LedgerEntry.objects.filter(status=S.PENDING, campaign__state__in=STOPPED_STATES).update(
+        status=S.CANCELLED, updated_at=now, error="the campaign was stopped before this was sent"
+    )
 
 
 def ledger_cancel_pending(campaign_id: int) -> int:

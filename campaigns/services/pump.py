@@ -8,7 +8,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from campaigns.errors import CampaignError
-from campaigns.ledger import ledger_expire_leases, ledger_reconcile
+from campaigns.ledger import ledger_expire_leases, ledger_reconcile, ledger_settle_stopped
 from campaigns.models import Campaign, LedgerEntry
 from campaigns.providers.registry import provider_for
 
@@ -21,7 +21,7 @@ S = LedgerEntry.Status
 def campaign_pump(*, now: datetime | None = None, provider=None) -> dict:
     """What celery beat runs every few seconds, so that nothing depends on one message:
     starts scheduled campaigns that are due, turns expired leases into `unknown`, settles
-    `unknown` rows with the provider, wakes campaigns whose workers went quiet, and closes
+    `unknown` rows with the provider, cancels what stopped campaigns left pending, wakes campaigns whose workers went quiet, and closes
     campaigns that are done."""
     now = now or timezone.now()
     summary = {"started": 0, "expired": 0, "woken": 0, "finished": 0}
@@ -40,6 +40,7 @@ def campaign_pump(*, now: datetime | None = None, provider=None) -> dict:
         finally:
             if own:
                 provider.close()
+    summary["cancelled"] = ledger_settle_stopped(now)
     stale = now - timedelta(seconds=settings.CAMPAIGN_STALE_SECONDS)
     for campaign in Campaign.objects.filter(state=Campaign.State.SENDING):
         due = LedgerEntry.objects.filter(campaign=campaign, status=S.PENDING, due_at__lte=now).exists()
