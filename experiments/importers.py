@@ -116,6 +116,7 @@ def experiment_import(
     alpha: float = 0.05,
     rejects_path: Path | None = None,
     refuse_missing: bool = False,
+    prior: dict | None = None,
 ) -> ExperimentImportResult:
     """Import a file of units: arm label, outcome columns and any other columns (kept as
     typed unit attributes). Without ``unit_column`` the unit is the row's number in the
@@ -144,7 +145,7 @@ def experiment_import(
             _import(header, records, result, rejects, name=name, arm_column=arm_column, control=control,
                     metrics=metrics, unit_column=unit_column, primary=primary, covariate=covariate,
                     weights=weights or {}, replace=replace, mode=mode, alpha=alpha,
-                    refuse_missing=refuse_missing)
+                    refuse_missing=refuse_missing, prior=prior)
         finally:
             rejects.close()
     except FileError as exc:
@@ -180,7 +181,7 @@ def _check_header(header: list[str], arm_column: str, unit_column: str | None, m
 
 def _import(header, records, result: ExperimentImportResult, rejects: RejectWriter, *, name, arm_column,
             control, metrics, unit_column, primary, covariate, weights, replace, mode, alpha,
-            refuse_missing) -> None:
+            refuse_missing, prior) -> None:
     _check_header(header, arm_column, unit_column, metrics, covariate)
     roles = {arm_column, unit_column, covariate, *(c for m in metrics for c in KINDS[m[1]].columns(m[0]))}
     extra = [h for h in header if h not in roles]
@@ -228,7 +229,7 @@ def _import(header, records, result: ExperimentImportResult, rejects: RejectWrit
                     name, [(a, float(weights.get(a, 1.0)), a == control) for a in order],
                     primary_metric=definitions[0], secondary_metrics=definitions[1:],
                     source=Experiment.Source.IMPORTED, mode=mode, alpha=alpha, covariate=covariate or "",
-                    unit_label=unit_column or "row", retention_event="", retention_days=[],
+                    unit_label=unit_column or "row", retention_event="", retention_days=[], prior=prior,
                     import_info={"file": result.source, "attributes": types, "arm_column": arm_column,
                                  "imported_at": timezone.now().isoformat()},
                 )

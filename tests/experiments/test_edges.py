@@ -227,3 +227,13 @@ def test_median_and_p90_metrics_imported_end_to_end(tmp_path):
         comp = metrics[name]["comparisons"][0]
         assert comp["diff"] == pytest.approx(np.quantile(spend[arms == "B"], q) - np.quantile(spend[arms == "A"], q))
         assert comp["p_value"] is not None and 0 <= comp["chance_to_win"] <= 1
+
+
+def test_import_prior_option_sets_the_bayesian_prior(tmp_path):
+    path = write_units(tmp_path, {"arm": ["A", "B"] * 10, "v": [str(i % 7) for i in range(20)]})
+    call_command("import_experiment", str(path), "--name", "pri", "--arm", "arm", "--control", "A",
+                 "--metric", "v:continuous", "--prior", "0,0.1", "--rejects", str(tmp_path / "r.csv"))
+    assert Experiment.objects.get(name="pri").prior == {"mean": 0.0, "variance": pytest.approx(0.01), "proper": True}
+    with pytest.raises(CommandError, match="--prior"):
+        call_command("import_experiment", str(path), "--name", "pri2", "--arm", "arm", "--control", "A",
+                     "--metric", "v:continuous", "--prior", "0,-1")

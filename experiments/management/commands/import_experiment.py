@@ -21,6 +21,18 @@ def _weights(values: list[str]) -> dict[str, float]:
     return weights
 
 
+def _prior(text: str | None) -> dict | None:
+    if not text:
+        return None
+    mean, sep, sd = text.partition(",")
+    try:
+        if not sep or not float(sd) > 0:
+            raise ValueError
+        return {"mean": float(mean), "variance": float(sd) ** 2, "proper": True}
+    except ValueError:
+        raise CommandError(f"--prior {text!r}: expected MEAN,SD with SD > 0, e.g. 0,0.1") from None
+
+
 class Command(BaseCommand):
     help = ("Import per-unit results of a test run elsewhere: one row per unit with its arm and outcomes; "
             "other columns are kept as unit attributes for breakdowns and uplift models.")
@@ -42,6 +54,9 @@ class Command(BaseCommand):
         parser.add_argument("--replace", action="store_true",
                             help="replace an experiment of the same name (default: refuse)")
         parser.add_argument("--rejects", type=Path, help="where to write rejected rows (default: var/rejects/)")
+        parser.add_argument("--prior", metavar="MEAN,SD",
+                            help="the Bayesian engine's normal prior on the relative effect, e.g. 0,0.1 "
+                                 "(default: flat, as GrowthBook)")
         parser.add_argument("--refuse-missing", action="store_true",
                             help="reject rows with a blank outcome (default: missing for that metric only, counted)")
         parser.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -53,7 +68,7 @@ class Command(BaseCommand):
                 metrics=options["metric"], unit_column=options["unit"], primary=options["primary"],
                 covariate=options["covariate"], weights=_weights(options["weight"]), replace=options["replace"],
                 mode=options["mode"], alpha=options["alpha"], rejects_path=options["rejects"],
-                refuse_missing=options["refuse_missing"],
+                refuse_missing=options["refuse_missing"], prior=_prior(options["prior"]),
             )
         except ImportFailed as exc:
             raise CommandError(f"{options['file']}: {exc}") from None
