@@ -74,6 +74,7 @@ class Campaign(models.Model):
     )
     runs = models.PositiveIntegerField(default=0)  # launches so far (recurring: one per run)
     launched_at = models.DateTimeField(null=True, blank=True)
+    last_run_at = models.DateTimeField(null=True, blank=True)  # a second beat's run of the same tick is skipped
     completed_at = models.DateTimeField(null=True, blank=True)
     # Workers touch this while they send; a stale value tells the pump to wake new ones.
     heartbeat_at = models.DateTimeField(null=True, blank=True)

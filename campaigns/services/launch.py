@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import accumulate
 
 from django.conf import settings
@@ -35,6 +35,7 @@ from .lifecycle import campaign_wake
 S = LedgerEntry.Status
 TABLE = LedgerEntry._meta.db_table
 TWO_64 = 18446744073709551616
+RUN_MIN_GAP_SECONDS = 50  # a crontab fires at most once a minute
 
 
 def campaign_check(campaign: Campaign, audience=None) -> list[str]:
@@ -228,6 +229,7 @@ def _campaign_run(campaign: Campaign, now: datetime) -> int:
     campaign.runs = run
     campaign.state = Campaign.State.SENDING
     campaign.launched_at = campaign.launched_at or now
+    campaign.last_run_at = now
     campaign.heartbeat_at = now
     campaign.completed_at = None
     campaign.last_error = ""
@@ -254,6 +256,10 @@ def campaign_run_recurring(campaign_id: int, *, now: datetime | None = None) -> 
         if campaign is None or campaign.state not in (Campaign.State.SCHEDULED, Campaign.State.SENDING, Campaign.State.COMPLETED):
             return 0
         if campaign.send_at and campaign.send_at > now:
+            return 0
+        if campaign.last_run_at and campaign.last_run_at > now - timedelta(seconds=RUN_MIN_GAP_SECONDS):
+            # Two beat processes (an operator's mistake) both fire this tick: the second,
+            # waiting on the row lock above, finds the run done and adds nothing.
             return 0
         problems = campaign_check(campaign)
         if problems:

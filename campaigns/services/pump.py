@@ -30,7 +30,9 @@ def campaign_pump(*, now: datetime | None = None, provider=None) -> dict:
             campaign_launch(campaign, now=now)
             summary["started"] += 1
         except CampaignError as exc:
-            Campaign.objects.filter(id=campaign.id).update(last_error=str(exc)[:2000])
+            # Only if it is still waiting: a second pump (two beats) finding it launched by
+            # the first is no error.
+            Campaign.objects.filter(id=campaign.id, state=Campaign.State.SCHEDULED).update(last_error=str(exc)[:2000])
     summary["expired"] = ledger_expire_leases(now)
     if LedgerEntry.objects.filter(status=S.UNKNOWN).exists():
         own = provider is None

@@ -1,5 +1,7 @@
 """campaigns/services/launch.py: the ledger, arms, the experiment, checks, recurring runs."""
 
+from datetime import timedelta
+
 import pytest
 from django.utils import timezone
 
@@ -95,7 +97,7 @@ def test_a_recurring_run_adds_only_the_segments_new_members(segment, customers):
     campaign_send(campaign.id)
     newcomers = make_customers(5, prefix="new")
     Membership.objects.bulk_create([Membership(segment=segment, customer=c, version=1) for c in newcomers])
-    added = campaign_run_recurring(campaign.id)
+    added = campaign_run_recurring(campaign.id, now=timezone.now() + timedelta(minutes=1))  # the next tick
     assert added == 5
     assert LedgerEntry.objects.filter(campaign=campaign, run=2).count() == 5
     assert Exposure.objects.filter(experiment=campaign.experiment).count() == 205
@@ -105,3 +107,15 @@ def test_a_recurring_campaigns_beat_row_carries_its_crontab_and_time_zone(segmen
     campaign = launch(campaign_create(spec(recurrence="30 6 * * 1-5", timezone="Europe/Berlin")))
     crontab = campaign.periodic_task.crontab
     assert (crontab.minute, crontab.hour, crontab.day_of_week, str(crontab.timezone)) == ("30", "6", "1-5", "Europe/Berlin")
+
+
+def test_two_beats_firing_one_tick_run_a_recurring_campaign_once(segment, customers):
+    campaign = launch(campaign_create(spec(recurrence="0 9 * * 1")))
+    campaign_send(campaign.id)
+    newcomers = make_customers(5, prefix="new")
+    Membership.objects.bulk_create([Membership(segment=segment, customer=c, version=1) for c in newcomers])
+    tick = timezone.now() + timedelta(minutes=1)
+    assert campaign_run_recurring(campaign.id, now=tick) == 5
+    assert campaign_run_recurring(campaign.id, now=tick + timedelta(seconds=2)) == 0  # the second beat
+    campaign.refresh_from_db()
+    assert campaign.runs == 2 and campaign.last_error == ""

@@ -41,3 +41,37 @@ def test_rows_in_flight_when_a_campaign_is_cancelled_and_its_worker_is_lost_are_
     rows = LedgerEntry.objects.filter(id__in=[r.id for r in lost + retried])
     assert set(rows.values_list("status", flat=True)) == {S.CANCELLED}
     assert not LedgerEntry.objects.filter(campaign=campaign, status__in=[S.PENDING, S.SENDING, S.UNKNOWN]).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_beats_pumping_at_once_launch_a_scheduled_campaign_once(segment):
+    import threading
+
+    from django.db import connection
+
+    from core.db import is_postgres
+
+    later = timezone.now() + timedelta(hours=2)
+    campaign = launch(campaign_create(spec(send_at=later.isoformat())))
+    due = later + timedelta(seconds=1)
+    summaries = []
+
+    def pump():
+        try:
+            summaries.append(campaign_pump(now=due))
+        finally:
+            connection.close()
+
+    if is_postgres():  # two pumps in parallel: the row lock makes the second wait, then see it launched
+        threads = [threading.Thread(target=pump) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+    else:  # SQLite has one writer: one pump after the other
+        pump()
+        pump()
+    campaign.refresh_from_db()
+    assert sorted(s["started"] for s in summaries) == [0, 1]
+    assert campaign.runs == 1 and campaign.last_error == "" and campaign.state == Campaign.State.SENDING
+    assert LedgerEntry.objects.filter(campaign=campaign).count() == 200
