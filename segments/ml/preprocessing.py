@@ -95,7 +95,11 @@ def tabular_preprocessor(numeric: Sequence[str], categorical: Sequence[str], *,
     columns = ColumnTransformer([
         ("numeric", Pipeline(numeric_steps), list(numeric)),
         ("categorical", Pipeline([
-            ("impute", SimpleImputer(strategy="constant", fill_value=MISSING)),
+            # keep_empty_features: an attribute no training customer has (Hillstrom's columns
+            # when training on the demo customers) is then one "(missing)" column, as the
+            # numbers keep theirs. Without it the imputer drops the column and warns on every
+            # fit and transform: about 150 UserWarnings per propensity training.
+            ("impute", SimpleImputer(strategy="constant", fill_value=MISSING, keep_empty_features=True)),
             # A value first seen after training joins the infrequent column (or, without one,
             # encodes as all zeros) rather than failing a whole segment refresh. Dense output
             # because HistGradientBoosting does not take sparse input.

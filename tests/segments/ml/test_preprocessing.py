@@ -35,3 +35,15 @@ def test_an_unseen_category_and_an_empty_column_do_not_fail_scoring():
     out = pipeline.transform(pd.DataFrame({"spend": [5.0], "empty": [np.nan], "plan": ["never seen"]}))
     assert out.shape == (1, 2 + 2)  # the empty column is kept; the unseen plan encodes as zeros
     assert np.isfinite(out).all()
+
+
+def test_a_column_no_training_row_has_is_kept_without_a_warning():
+    import warnings
+
+    frame = pd.DataFrame({"spend": [1.0, 2.0, 3.0], "score": [np.nan] * 3,
+                          "region": pd.Series([None] * 3, dtype=object), "plan": ["a", "b", "a"]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # sklearn warned on every fit and transform of an empty column
+        pipeline = Pipeline(tabular_preprocessor(["spend", "score"], ["region", "plan"])).fit(frame)
+        out = pipeline.transform(frame)
+    assert out.shape == (3, 2 + 1 + 2)  # spend, score; region's (missing); plan's a / b
