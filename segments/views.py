@@ -20,6 +20,7 @@ from django.views.decorators.http import require_POST
 
 from core import charts
 from core.jobs import enqueue
+from core.nul import NUL_MESSAGE, nul_paths
 from core.roles import MARKETER, VIEWER, has_role, role_required
 from core.schedules import schedule_describe
 
@@ -85,9 +86,14 @@ def rule_from_form(data: QueryDict, fields: dict[str, dict]) -> dict | None:
     raw = data.get("rule_json", "").strip()
     if raw:
         try:
-            return json.loads(raw)
+            rule = json.loads(raw)
         except json.JSONDecodeError as exc:
             raise rules.RuleInvalid([rules.RuleError("rule", f"not valid JSON: {exc.msg} at character {exc.pos}")]) from None
+        # A \u0000 escape decodes to a NUL byte, which PostgreSQL cannot compare: refuse it here.
+        problems = [rules.RuleError(f"rule.{path}" if path != "body" else "rule", NUL_MESSAGE) for path in nul_paths(rule)]
+        if problems:
+            raise rules.RuleInvalid(problems)
+        return rule
     conditions = []
     for i in data.getlist("row"):
         name = data.get(f"c{i}_field", "")
