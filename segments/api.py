@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.db.models import ProtectedError
-from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -28,8 +27,9 @@ from .services import membership, schedules, specs
 
 
 class SegmentSerializer(serializers.ModelSerializer):
-    model_name = serializers.CharField(source="model.name", read_only=True, default=None)
-    model_version = serializers.IntegerField(source="model.version", read_only=True, default=None)
+    # null for a rule segment, which has no model
+    model_name = serializers.CharField(source="model.name", read_only=True, default=None, allow_null=True)
+    model_version = serializers.IntegerField(source="model.version", read_only=True, default=None, allow_null=True)
     schedule = serializers.SerializerMethodField()
 
     class Meta:
@@ -81,6 +81,16 @@ RuleErrors = inline_serializer("RuleErrors", {
     "errors": serializers.ListField(child=inline_serializer("RuleError", {
         "path": serializers.CharField(), "message": serializers.CharField()})),
 })
+# A 400 comes in two shapes: a spec or rule problem as {"errors": [{path, message}]}, a body
+# the serializer or parser refused as DRF's {field: [messages]} (or {"detail": ...}).
+Invalid = OpenApiResponse(
+    OpenApiTypes.OBJECT,
+    description='{"errors": [{"path", "message"}]} for a rule or spec problem; {field: [messages]} or '
+                '{"detail": ...} for a malformed body',
+)
+# Path and query numbers stay within PostgreSQL's integer columns (a larger one is a 400, not a 500).
+INT_MAX = 2**31 - 1
+BIGINT_MAX = 2**63 - 1
 
 
 class SegmentMemberSerializer(serializers.ModelSerializer):
@@ -132,10 +142,10 @@ class SegmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.De
     def get_serializer_class(self):
         return {"members": SegmentMemberSerializer, "history": SegmentRefreshSerializer}.get(self.action, SegmentSerializer)
 
-    @extend_schema(request=SegmentSpecSerializer, responses={201: SegmentSerializer, 400: RuleErrors})
+    @extend_schema(request=SegmentSpecSerializer, responses={201: SegmentSerializer, 400: Invalid})
     def create(self, request):
         """Create a rule or model-derived segment; its first refresh is queued."""
-        spec = dict(request.data)
+        spec = _body_object(request)
         refresh = spec.pop("refresh", True)
         try:
             with transaction.atomic():
@@ -146,12 +156,12 @@ class SegmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.De
             return _invalid(exc.errors)
         return Response(SegmentSerializer(segment).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=SegmentSpecSerializer, responses={200: SegmentSerializer, 400: RuleErrors})
+    @extend_schema(request=SegmentSpecSerializer, responses={200: SegmentSerializer, 400: Invalid})
     def partial_update(self, request, pk=None):
         """Change the definition (name, description, rule, band, schedule...)."""
         segment = self.get_object()
         try:
-            segment = membership.segment_update(segment, dict(request.data))
+            segment = membership.segment_update(segment, _body_object(request))
         except specs.SpecInvalid as exc:
             return _invalid(exc.errors)
         return Response(SegmentSerializer(segment).data)
@@ -170,7 +180,7 @@ class SegmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.De
                             status=status.HTTP_409_CONFLICT)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(request=SegmentPreviewRequestSerializer, responses={200: PreviewResult, 400: RuleErrors})
+    @extend_schema(request=SegmentPreviewRequestSerializer, responses={200: PreviewResult, 400: Invalid})
     @action(detail=False, methods=["post"])
     def preview(self, request):
         """Count (exact, or estimated on a large base) and a sample of a rule's members; saves nothing."""
@@ -197,6 +207,7 @@ class SegmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.De
         enqueue("segments.tasks.segment_refresh", segment.pk)
         return Response({"queued": True, "segment": segment.pk}, status=status.HTTP_202_ACCEPTED)
 
+    @extend_schema(responses=SegmentMemberSerializer(many=True))
     @action(detail=True, methods=["get"])
     def members(self, request, pk=None):
         """The current version's customers, paginated, by id."""
@@ -204,6 +215,7 @@ class SegmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.De
         page = self.paginate_queryset(selectors.segment_customers(segment).order_by("id"))
         return self.get_paginated_response(SegmentMemberSerializer(page, many=True).data)
 
+    @extend_schema(responses=SegmentRefreshSerializer(many=True))
     @action(detail=True, methods=["get"])
     def history(self, request, pk=None):
         """One row per refresh: size, entered, left; newest first, paginated."""
@@ -224,7 +236,8 @@ class SegmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.De
         family = segment.family
         if not family:
             raise ValidationError({"family": "this segment belongs to no family; migration compares a family"})
-        old, new, customer = (_int_param(request, name) for name in ("old", "new", "customer"))
+        old, new = (_int_param(request, name) for name in ("old", "new"))
+        customer = _int_param(request, "customer", maximum=BIGINT_MAX)
         body = migration.family_migration(family, old=old, new=new)
         body["versions"] = migration.family_versions(family)
         if customer is not None:
@@ -243,12 +256,14 @@ class SegmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.De
         segment = self.get_object()
         if not segment.family:
             raise ValidationError({"family": "this segment belongs to no family"})
-        limit = min(_int_param(request, "limit") or 100, 1000)
-        margin = _float_param(request, "margin") or 0.1
+        limit = _int_param(request, "limit", minimum=1, maximum=1000)
+        margin = _float_param(request, "margin", maximum=1.0)
+        limit = 100 if limit is None else limit
+        margin = 0.1 if margin is None else margin
         return Response(migration.family_at_risk(segment.family, old=_int_param(request, "old"),
                                                  new=_int_param(request, "new"), limit=limit, margin=margin))
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT, 400: RuleErrors})
+    @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT, 400: Invalid})
     @action(detail=True, methods=["put", "delete"])
     def schedule(self, request, pk=None):
         """PUT a schedule ({"every": "day", "at": "06:00"}, {"every_minutes": 60}, {"crontab": "..."}); DELETE it."""
@@ -283,24 +298,36 @@ class SegmentModelViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"])
     def retrain(self, request, pk=None):
         """Queue a re-train with the same settings; its family of segments follows."""
-        model = get_object_or_404(SegmentModel.objects.defer("pipeline"), pk=pk)
+        model = self.get_object()  # DRF's lookup: a malformed id is a 404, not a 500
         enqueue("segments.tasks.model_retrain", model.pk)
         return Response({"queued": True, "model": model.pk}, status=status.HTTP_202_ACCEPTED)
 
 
-def _int_param(request, name: str) -> int | None:
-    return _number_param(request, name, int, "a whole number")
+def _body_object(request) -> dict:
+    """The request body as a dict of fields; a JSON list or scalar is a 400, not a 500."""
+    data = request.data
+    if not hasattr(data, "items"):
+        raise ValidationError({"non_field_errors": ["the body must be a JSON object of fields"]})
+    return dict(data.items())
 
 
-def _float_param(request, name: str) -> float | None:
-    return _number_param(request, name, float, "a number")
+def _int_param(request, name: str, minimum: int = 0, maximum: int = INT_MAX) -> int | None:
+    return _number_param(request, name, int, "a whole number", minimum, maximum)
 
 
-def _number_param(request, name: str, parse, what: str):
+def _float_param(request, name: str, minimum: float = 0.0, maximum: float = 1.0) -> float | None:
+    return _number_param(request, name, float, "a number", minimum, maximum)
+
+
+def _number_param(request, name: str, parse, what: str, minimum, maximum):
     raw = request.query_params.get(name)
     if raw in (None, ""):
         return None
     try:
-        return parse(raw)
+        value = parse(raw)
     except ValueError:
         raise ValidationError({name: f"{raw!r} is not {what}"}) from None
+    # NaN fails both comparisons, so it is refused too.
+    if not minimum <= value <= maximum:
+        raise ValidationError({name: f"must be between {minimum} and {maximum}"})
+    return value

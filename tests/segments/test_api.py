@@ -173,3 +173,46 @@ def test_openapi_schema_still_generates_with_the_segment_endpoints(viewer_api):
         assert path in text
     if schema:
         assert "SegmentPreview" in schema["components"]["schemas"]
+
+
+# --------------------------------------------------------------------------- bad input is a 4xx (issue 11 item 8)
+
+
+def test_a_body_that_is_not_an_object_is_a_400(marketer_api, refreshed):
+    for body in ([None, None], [], "text", 3):
+        assert marketer_api.post("/api/segments/", body, format="json").status_code == 400
+        assert marketer_api.patch(f"/api/segments/{refreshed.pk}/", body, format="json").status_code == 400
+
+
+def test_a_malformed_model_id_is_a_404(marketer_api):
+    assert marketer_api.post("/api/segment-models/null,null/retrain/").status_code == 404
+    assert marketer_api.post("/api/segment-models/999999/retrain/").status_code == 404
+
+
+@pytest.mark.parametrize("query", ["limit=-5", "limit=0", "limit=1001", "margin=nan", "margin=-1", "margin=inf",
+                                   "old=99999999999999999999", "new=-1", "limit=x"])
+def test_at_risk_numbers_out_of_range_are_a_400_naming_the_parameter(viewer_api, refreshed, query):
+    response = viewer_api.get(f"/api/segments/{refreshed.pk}/at-risk/?{query}")
+    assert response.status_code == 400
+    assert query.split("=")[0] in response.json()
+
+
+def test_migration_customer_beyond_bigint_is_a_400(viewer_api, refreshed):
+    response = viewer_api.get(f"/api/segments/{refreshed.pk}/migration/?customer=99999999999999999999")
+    assert response.status_code == 400 and "customer" in response.json()
+
+
+def test_the_schema_documents_paginated_members_and_history_and_nullable_model_fields(viewer_api):
+    schema = viewer_api.get("/api/schema/?format=json").json()
+    paths = schema["paths"]
+    for path, item in (("members", "SegmentMember"), ("history", "SegmentRefresh")):
+        ok = paths[f"/api/segments/{{id}}/{path}/"]["get"]["responses"]["200"]["content"]["application/json"]
+        paginated = schema["components"]["schemas"][ok["schema"]["$ref"].rsplit("/", 1)[-1]]
+        assert paginated["properties"]["results"]["items"]["$ref"].endswith(f"/{item}")
+    segment = schema["components"]["schemas"]["Segment"]["properties"]
+    assert segment["model_name"]["nullable"] and segment["model_version"]["nullable"]
+
+
+def test_a_rule_segment_answers_null_model_fields_as_documented(viewer_api, refreshed):
+    detail = viewer_api.get(f"/api/segments/{refreshed.pk}/").json()
+    assert detail["model_name"] is None and detail["model_version"] is None
