@@ -171,7 +171,13 @@ class SegmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.De
         """Delete the segment (refused while another rule or a campaign uses it)."""
         segment = self.get_object()
         try:
-            membership.segment_delete(segment)
+            with transaction.atomic():
+                # Lock the row as a refresh does: a refresh under way commits first and its new
+                # memberships go with the segment, instead of failing the delete at commit (a 500).
+                segment = Segment.objects.select_for_update().get(pk=segment.pk)
+                membership.segment_delete(segment)
+        except Segment.DoesNotExist:
+            return Response(status=status.HTTP_404_NOT_FOUND)
         except specs.SpecInvalid as exc:
             return Response({"errors": exc.errors}, status=status.HTTP_409_CONFLICT)
         except ProtectedError as exc:

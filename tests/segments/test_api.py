@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
+from django.db import connections, transaction
 from django_celery_beat.models import PeriodicTask
 
+from core.db import is_postgres
 from customers.models import Customer
 from segments.services import membership
-from segments.models import Segment
+from segments.models import Membership, Segment, SegmentRefresh
 from tests.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db
@@ -216,3 +220,33 @@ def test_the_schema_documents_paginated_members_and_history_and_nullable_model_f
 def test_a_rule_segment_answers_null_model_fields_as_documented(viewer_api, refreshed):
     detail = viewer_api.get(f"/api/segments/{refreshed.pk}/").json()
     assert detail["model_name"] is None and detail["model_version"] is None
+
+
+@pytest.mark.skipif(not is_postgres(), reason="row locks and deferred foreign keys are PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+def test_deleting_a_segment_while_its_refresh_writes_waits_and_takes_the_new_rows(marketer_api, customers):
+    segment = membership.segment_create({"name": "racing", "rule": RULE})
+    writing, release = threading.Event(), threading.Event()
+
+    def refresh_in_progress():
+        # What a first refresh does: lock the row, write the next version, commit.
+        try:
+            with transaction.atomic():
+                Segment.objects.select_for_update().get(pk=segment.pk)
+                Membership.objects.create(segment_id=segment.pk, customer=Customer.objects.first(), version=1)
+                SegmentRefresh.objects.create(segment_id=segment.pk, version=1, size=1, entered=1, left=0)
+                writing.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=refresh_in_progress)
+    thread.start()
+    assert writing.wait(10)
+    threading.Timer(1.0, release.set).start()
+    response = marketer_api.delete(f"/api/segments/{segment.pk}/")
+    thread.join(10)
+    assert response.status_code == 204
+    assert not Segment.objects.filter(pk=segment.pk).exists()
+    assert not Membership.objects.filter(segment_id=segment.pk).exists()
+    assert not SegmentRefresh.objects.filter(segment_id=segment.pk).exists()
