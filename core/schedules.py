@@ -117,7 +117,7 @@ def schedule_clean(schedule: Any) -> dict[str, Any]:
 
 
 def periodic_task_set(name: str, task: str, args: list, schedule: dict, description: str = "",
-                      start_time=None) -> PeriodicTask:
+                      start_time=None, kwargs: dict | None = None) -> PeriodicTask:
     """Create or replace the beat row called `name` (a schedule as schedule_clean reads it)."""
     clean = schedule_clean(schedule)
     interval = crontab = None
@@ -129,7 +129,7 @@ def periodic_task_set(name: str, task: str, args: list, schedule: dict, descript
     # Saving through the model (not .update()) lets django-celery-beat tell a running
     # beat that the schedule changed.
     periodic = PeriodicTask.objects.filter(name=name).first() or PeriodicTask(name=name)
-    periodic.task, periodic.args, periodic.kwargs = task, json.dumps(args), "{}"
+    periodic.task, periodic.args, periodic.kwargs = task, json.dumps(args), json.dumps(kwargs or {})
     periodic.interval, periodic.crontab, periodic.enabled = interval, crontab, True
     periodic.description = description[:2000]
     periodic.start_time = start_time

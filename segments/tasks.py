@@ -6,16 +6,24 @@ more), a range scoring replaces its range's scores, a re-train adds a version.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from celery import shared_task
 
 from .models import Segment, SegmentModel
 from .services import membership, scoring, training
 
 
+# Schedules are at least core.schedules.MIN_INTERVAL_MINUTES apart: a scheduled run this
+# soon after a refresh is the same tick fired twice (two beats running), not the next one.
+SCHEDULED_TICK_SECONDS = 60
+
+
 @shared_task(name="segments.tasks.segment_refresh", acks_late=True, reject_on_worker_lost=True)
-def segment_refresh(segment_id: int) -> dict | None:
+def segment_refresh(segment_id: int, scheduled: bool = False) -> dict | None:
+    window = timedelta(seconds=SCHEDULED_TICK_SECONDS) if scheduled else None
     try:
-        refreshes = membership.segment_refresh(segment_id)
+        refreshes = membership.segment_refresh(segment_id, unless_refreshed_within=window)
     except Segment.DoesNotExist:
         return None  # deleted since the refresh was queued or scheduled
     return {"segments": [r.segment_id for r in refreshes], "sizes": [r.size for r in refreshes]}

@@ -6,7 +6,7 @@ import logging
 import math
 import time
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -85,7 +85,8 @@ def segment_update(segment: Segment, changes: Any) -> Segment:
 # --------------------------------------------------------------------------- refresh
 
 
-def segment_refresh(segment: Segment | int, *, now: datetime | None = None) -> list[SegmentRefresh]:
+def segment_refresh(segment: Segment | int, *, now: datetime | None = None,
+                    unless_refreshed_within: timedelta | None = None) -> list[SegmentRefresh]:
     """Materialise a new version of the segment (and of its whole family) and switch to it.
 
     Everything happens in one transaction: the new memberships are written with
@@ -93,11 +94,17 @@ def segment_refresh(segment: Segment | int, *, now: datetime | None = None) -> l
     the new one, never a half-written one. The segment rows are locked first
     (select_for_update), so two refreshes of one segment run one after the other instead
     of writing the same version. Old versions are pruned after the commit.
+
+    `unless_refreshed_within`: skip (return []) when the segment was refreshed that recently.
+    Checked under the lock, so of two scheduled runs of one tick (two beats) the second
+    waits for the first, then sees its refresh and does nothing.
     """
     segment_id = segment.pk if isinstance(segment, Segment) else int(segment)
     now = now or timezone.now()
     with transaction.atomic():
         first = Segment.objects.select_for_update().get(pk=segment_id)
+        if unless_refreshed_within and first.refreshed_at and first.refreshed_at > now - unless_refreshed_within:
+            return []
         if first.family:
             # Lock every family member in id order: two family refreshes cannot deadlock.
             locked = list(Segment.objects.select_for_update().filter(family=first.family).order_by("id"))

@@ -42,8 +42,10 @@ def model_schedule_name(name: str) -> str:
 def segment_schedule_set(segment: Segment, schedule: dict) -> PeriodicTask:
     """Refresh the segment on this schedule (replacing any earlier one)."""
     with _as_spec_errors():
+        # `scheduled`: a tick that a second beat (an operator's mistake) fires again is
+        # recognised by the task and not refreshed twice.
         return periodic_task_set(segment_schedule_name(segment), REFRESH_TASK, [segment.pk], schedule,
-                                 f"Refresh segment {segment.name}")
+                                 f"Refresh segment {segment.name}", kwargs={"scheduled": True})
 
 
 def segment_schedule_clear(segment: Segment) -> int:

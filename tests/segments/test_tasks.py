@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from segments import tasks
 from segments.services import training
+from segments.services.schedules import segment_schedule_set
 from segments.models import Segment, SegmentModel
 from tests.conftest import wait_for
 from tests.factories import CustomerFactory
@@ -49,3 +52,18 @@ def test_a_real_worker_refreshes_a_queued_segment(celery_worker_process):
 
     wait_for(refreshed, timeout=90, what="the worker to refresh the segment")
     assert segment.size == 4
+
+
+def test_two_beats_firing_one_scheduled_tick_refresh_once():
+    CustomerFactory.create_batch(3, country="US")
+    segment = Segment.objects.create(name="us", rule={"field": "country", "op": "eq", "value": "US"})
+    tasks.segment_refresh(segment.pk, scheduled=True)
+    tasks.segment_refresh(segment.pk, scheduled=True)  # the same tick from a second beat
+    segment.refresh_from_db()
+    assert segment.current_version == 1 and segment.size == 3
+
+
+def test_a_segments_schedule_marks_its_runs_as_scheduled():
+    segment = Segment.objects.create(name="us", rule={"field": "country", "op": "eq", "value": "US"})
+    periodic = segment_schedule_set(segment, {"every": "day", "at": "06:00"})
+    assert json.loads(periodic.kwargs) == {"scheduled": True}
