@@ -25,9 +25,12 @@ TOO_COMPLEX = ("This query is too complex to finish in time: narrow it (fewer or
 
 def statement_timeout_set(milliseconds: int) -> None:
     """This connection's statement_timeout from now on (0: no limit)."""
-    if not is_postgres():
-        return
-    with connection.cursor() as cursor:
+    if is_postgres():
+        _timeout_apply(connection, milliseconds)
+
+
+def _timeout_apply(conn, milliseconds: int) -> None:
+    with conn.cursor() as cursor:
         cursor.execute("SELECT set_config('statement_timeout', %s, false)", [str(max(int(milliseconds), 0))])
 
 
@@ -43,9 +46,7 @@ def query_canceled(exc: BaseException) -> bool:
 def worker_connection_prepare(sender, connection, **kwargs) -> None:
     """connection_created in a worker process: the worker's own (longer) timeout."""
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT set_config('statement_timeout', %s, false)",
-                           [str(max(int(settings.WORKER_STATEMENT_TIMEOUT_MS), 0))])
+        _timeout_apply(connection, settings.WORKER_STATEMENT_TIMEOUT_MS)
 
 
 def too_complex_response(request) -> HttpResponse:
