@@ -18,7 +18,7 @@ from scipy import stats as sps
 from .bayes import GaussianPrior, bayes_compare
 from .common import interval, json_float, z_quantile
 from .metrics import check_control, comparison_row, metric_result
-from .sequential import DEFAULT_SEQUENTIAL_TUNING_N, sequential_for
+from .sequential import DEFAULT_SEQUENTIAL_TUNING_N, sequential_update
 
 
 @dataclass(frozen=True)
@@ -120,12 +120,7 @@ def compare_ratios(t: RatioMoments, c: RatioMoments, *, alpha: float = 0.05,
             half = z * math.sqrt(var_lift)
             result["lift_ci"] = interval(result["lift"] - half, result["lift"] + half)
     else:
-        n = t.n + c.n
-        seq = sequential_for(diff, var_diff, n, sequential_tuning_n, alpha)
-        result.update(p_value=seq["p_value"], diff_ci=seq["ci"], test="msprt_normal_mixture",
-                      diff_ci_method="msprt_normal_mixture")
-        if var_lift is not None:
-            result["lift_ci"] = sequential_for(result["lift"], var_lift, n, sequential_tuning_n, alpha)["ci"]
+        sequential_update(result, diff, var_diff, result["lift"], var_lift, t.n + c.n, sequential_tuning_n, alpha)
     return result
 
 

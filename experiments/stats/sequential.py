@@ -53,6 +53,16 @@ def sequential_interval(
     return {"ci": interval(estimate - half, estimate + half), "p_value": json_float(p)}
 
 
+def sequential_update(result: dict, diff: float, var_diff: float, lift: float | None, var_lift: float | None,
+                      n: int, tuning_n: int, alpha: float) -> None:
+    """A comparison's p-value and intervals from the always-valid confidence sequence."""
+    seq = sequential_for(diff, var_diff, n, tuning_n, alpha)
+    result.update(p_value=seq["p_value"], diff_ci=seq["ci"], test="msprt_normal_mixture",
+                  diff_ci_method="msprt_normal_mixture")
+    if var_lift is not None:
+        result["lift_ci"] = sequential_for(lift, var_lift, n, tuning_n, alpha)["ci"]
+
+
 def sequential_for(estimate: float | None, variance: float | None, n: int, tuning_n: int,
                     alpha: float) -> dict:
     if estimate is None or variance is None or variance <= 0:

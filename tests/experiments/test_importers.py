@@ -1,24 +1,16 @@
 """experiments/importers.py: per-unit results of a test run elsewhere, from CSV."""
 
-import csv
-
 import pytest
 
 from experiments.importers import ImportFailed, experiment_import
 from experiments.models import Experiment, Exposure
+from tests.csvfiles import rejects_of, write as csv_write
 
 pytestmark = pytest.mark.django_db
 
 
 def write(tmp_path, text, name="units.csv"):
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def rejects_of(result):
-    with open(result.rejects_path, newline="", encoding="utf-8") as fh:
-        return {int(row["line"]): row["reason"] for row in csv.DictReader(fh)}
+    return csv_write(tmp_path, text, name)
 
 
 def run(path, **kwargs):

@@ -1,6 +1,5 @@
 """The types of a file's extra columns: one odd value does not decide them, and the result says them."""
 
-import csv
 import json
 
 import pytest
@@ -8,19 +7,13 @@ from django.core.management import call_command
 
 from customers.importers.run import import_file
 from customers.models import AttributeDefinition, Customer
+from tests.csvfiles import rejects_of, write as csv_write
 
 pytestmark = pytest.mark.django_db
 
 
 def write(tmp_path, text, name="c.csv"):
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def rejects_of(result):
-    with open(result.rejects_path, newline="", encoding="utf-8") as fh:
-        return {int(row["line"]): row["reason"] for row in csv.DictReader(fh)}
+    return csv_write(tmp_path, text, name)
 
 
 def test_one_odd_value_in_a_yes_no_column_rejects_its_row_and_the_column_stays_boolean(tmp_path):
