@@ -85,6 +85,13 @@ def extra_types(spec: Spec, extra: list[str], head: list, overrides: dict[str, s
     stored = {}
     if spec.kind == "customers":
         stored = dict(AttributeDefinition.objects.filter(name__in=extra).values_list("name", "type"))
+    # A type is fixed once a column is first imported: asking for another one later is a
+    # mistake to say, not a request to ignore.
+    clash = {c: (stored[c], t) for c, t in overrides.items() if c in stored and stored[c] != t}
+    if clash:
+        raise ImportFailed("; ".join(
+            f"column {c!r} is already typed {was}: --type {c}={asked} cannot change it" for c, (was, asked) in clash.items()
+        ))
     types = {}
     for column in extra:
         if column in stored:

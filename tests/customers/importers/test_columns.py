@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from customers.importers.run import import_file
 from customers.models import AttributeDefinition, Customer
@@ -38,6 +38,16 @@ def test_the_result_says_which_type_each_new_column_got(tmp_path, capsys):
 
     call_command("import_customers", str(write(tmp_path, "external_id,spend\n2,1.5\n", "e.csv")))
     assert "new columns typed spend (number)" in capsys.readouterr().out
+
+
+def test_asking_another_type_for_an_already_typed_column_is_an_error(tmp_path):
+    import_file("customers", write(tmp_path, "external_id,tier\n1,3\n"))
+    again = write(tmp_path, "external_id,tier\n2,gold\n", "d.csv")
+    with pytest.raises(CommandError, match="column 'tier' is already typed integer: --type tier=text cannot change it"):
+        call_command("import_customers", str(again), "--type", "tier=text")
+    assert not Customer.objects.filter(external_id="2").exists()
+    call_command("import_customers", str(write(tmp_path, "external_id,tier\n3,4\n", "e.csv")), "--type", "tier=integer")
+    assert Customer.objects.get(external_id="3").attributes == {"tier": 4}
 
 
 def test_a_column_of_codes_with_leading_zeros_stays_text(tmp_path):
