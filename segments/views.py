@@ -9,6 +9,7 @@ never express something the API could not.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from django.contrib import messages
@@ -30,6 +31,7 @@ from .models import Segment, SegmentModel, SegmentRefresh
 from .services import membership, schedules, specs
 
 MAX_ROWS = 20
+ROW_FIELD = re.compile(r"^c(\d+)_field$")
 LIST_OPS = {"in", "not_in"}
 
 
@@ -154,10 +156,14 @@ def segment_new(request):
 def rule_row(request):
     """htmx: one condition row, rebuilt when its field changes or a row is added."""
     _, fields = _registry()
-    try:
-        index = min(int(request.GET.get("index", 0)), MAX_ROWS)
-    except ValueError:
-        index = 0
+    if "index" in request.GET:  # a row rebuilt in place
+        try:
+            index = min(int(request.GET["index"]), MAX_ROWS)
+        except ValueError:
+            index = 0
+    else:  # "Add condition" sends the rows there are (no script: the CSP allows none inline)
+        taken = [int(m.group(1)) for key in request.GET if (m := ROW_FIELD.match(key))]
+        index = min(max(taken, default=-1) + 1, MAX_ROWS)
     chosen = {"field": request.GET.get(f"c{index}_field", "")}
     return render(request, "segments/pages/_row.html", {"row": _row_context(index, fields, chosen), "fields": fields})
 

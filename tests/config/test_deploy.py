@@ -19,7 +19,9 @@ PRODUCTION = {
 
 
 def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG", "SITE_URL", "ALLOWED_HOSTS")}
+    # (the browser tests set DJANGO_ALLOW_ASYNC_UNSAFE for Playwright; no deployment has it)
+    dropped = ("SECRET_KEY", "DEBUG", "SITE_URL", "ALLOWED_HOSTS", "DJANGO_ALLOW_ASYNC_UNSAFE")
+    clean = {k: v for k, v in os.environ.items() if k not in dropped}
     clean.update(env)
     return subprocess.run([sys.executable, "manage.py", *args], cwd=REPO, env=clean, capture_output=True, text=True)
 

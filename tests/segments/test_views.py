@@ -50,6 +50,15 @@ def test_a_row_offers_the_operators_of_its_field(client, viewer, base):
     assert 'name="c3_op"' in html and ">eq<" in html and ">contains<" not in html
 
 
+def test_add_condition_numbers_the_new_row_after_the_rows_sent(client, viewer, base):
+    # The button sends the rows there are (hx-include) instead of counting them in script,
+    # which the Content-Security-Policy would block.
+    client.force_login(viewer)
+    html = client.get("/segments/builder/row/", {"c0_field": "country", "c2_field": "attributes.vip"}).content.decode()
+    assert 'id="c3_field"' in html
+    assert 'id="c0_field"' in client.get("/segments/builder/row/").content.decode()
+
+
 def test_saving_creates_refreshes_and_shows_the_segment(client, marketer, base):
     client.force_login(marketer)
     response = client.post("/segments/new/", {"name": "Americans", "row": ["0"], "c0_field": "country", "c0_op": "eq", "c0_value": "US"})
