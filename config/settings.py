@@ -112,6 +112,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            # Every template spells numbers and times through core.formatting without {% load %}.
+            "builtins": ["core.templatetags.present"],
         },
     },
 ]

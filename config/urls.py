@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic.base import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from campaigns import api_urls as campaign_api_urls
@@ -15,6 +17,8 @@ urlpatterns = [
     path("campaigns/", include("campaigns.urls")),
     path("segments/", include("segments.urls")),
     path("healthz", healthz, name="healthz"),
+    # Browsers ask for /favicon.ico on pages that link no icon (admin, API docs): no 404 there either.
+    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
@@ -29,3 +33,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
 ]
+
+# Error pages inside the layout, with the navigation (web.views).
+handler404 = "web.views.page_not_found"
+handler500 = "web.views.server_error"

@@ -88,3 +88,96 @@ def signed_interval(ci: Sequence[float | None]) -> str:
 def lift_interval(ci: Sequence[float | None]) -> str:
     """"+3.1% to +9.8%"."""
     return interval(ci, lift)
+
+
+# ---- times -------------------------------------------------------------------------------
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def day(d) -> str:
+    """A date: "2 Dec 2026" (day first, month in words: no 02/12 vs 12/02 ambiguity)."""
+    return NA if d is None else f"{d.day} {MONTHS[d.month - 1]} {d.year}"
+
+
+def moment(t, tz_name: str) -> str:
+    """A moment already in the zone ``tz_name``: "2 Dec 2026, 14:05 UTC" — every page, export
+    and command writes a time this way, always with its zone."""
+    if t is None:
+        return NA
+    return f"{day(t)}, {t.hour:02d}:{t.minute:02d}{' ' + tz_name if tz_name else ''}"
+
+
+# ---- names for people --------------------------------------------------------------------
+METHOD_NAMES = {
+    "two_proportion_ztest": "two-proportion z-test",
+    "fisher_exact": "Fisher's exact test",
+    "welch_t": "Welch's t-test",
+    "msprt_normal_mixture": "sequential test (mSPRT)",
+    "delta_method_z": "z-test on the ratio (delta method)",
+    "quantile_z": "z-test on the quantile",
+    "logrank": "log-rank test",
+}
+
+
+def method_name(key: str | None) -> str:
+    """The name a manager reads for a test the engine ran: "two-proportion z-test"."""
+    if not key:
+        return NA
+    return METHOD_NAMES.get(key, key.replace("_", " "))
+
+
+# A model's holdout metrics, in words: (name, what it says, how to read it).
+METRIC_TERMS = {
+    "roc_auc": ("ROC AUC", "how well the score ranks those who did above those who did not",
+                "0.5 is a coin toss, 1 is perfect"),
+    "cv_roc_auc": ("cross-validated ROC AUC", "ROC AUC averaged over training folds",
+                   "0.5 is a coin toss, 1 is perfect"),
+    "brier": ("Brier score", "the mean squared error of the predicted probabilities", "lower is better, 0 is perfect"),
+    "precision": ("precision", "of those flagged, the share who really did", "higher is better"),
+    "recall": ("recall", "of those who did, the share flagged", "higher is better"),
+    "f1": ("F1 score", "the balance of precision and recall", "higher is better, 1 is perfect"),
+    "cv_f1_at_threshold": ("cross-validated F1", "F1 over the training folds at the chosen threshold",
+                           "higher is better"),
+    "threshold": ("threshold", "the score above which a customer is flagged", ""),
+    "base_rate": ("base rate", "the share who did, among held-out customers", "what a model must beat"),
+    "silhouette": ("silhouette", "how clearly customers fall into separate groups",
+                   "from -1 to 1; above 0.5 clear groups, below 0.25 weak ones"),
+    "inertia": ("inertia", "the spread of customers around their group's centre", "lower is tighter"),
+    "k": ("groups", "the number of clusters chosen", ""),
+    "mae": ("mean absolute error", "the average miss of the prediction, in its unit", "lower is better"),
+    "rmse": ("root mean squared error", "the typical miss, large misses weighing more", "lower is better"),
+    "r2": ("R²", "the share of the variation the model explains", "1 is perfect, 0 no better than the average"),
+    "baseline_mae": ("baseline mean absolute error", "the average miss when predicting the training mean",
+                     "the model must beat it"),
+    "baseline_rmse": ("baseline root mean squared error", "the typical miss when predicting the training mean",
+                      "the model must beat it"),
+    "baseline_r2": ("baseline R²", "R² of predicting the training mean", ""),
+    "beats_baseline": ("beats the baseline", "the model misses less than predicting the average", ""),
+    "qini_coefficient": ("Qini coefficient", "extra conversions from targeting by predicted uplift, beyond random",
+                         "above 0 beats random targeting"),
+}
+
+
+def metric_term(key: str) -> str:
+    """roc_auc -> "ROC AUC"; unknown keys lose their underscores."""
+    term = METRIC_TERMS.get(key)
+    return term[0] if term else key.replace("_", " ")
+
+
+def metric_explained(key: str) -> str:
+    """roc_auc -> "how well the score ranks ... (0.5 is a coin toss, 1 is perfect)"."""
+    term = METRIC_TERMS.get(key)
+    if not term:
+        return ""
+    return term[1] + (f" ({term[2]})" if term[2] else "")
+
+
+# ---- rates that never contradict each other ----------------------------------------------
+def percent_pair(a: float | None, b: float | None, digits: int = 2) -> tuple[str, str]:
+    """Two shares with enough digits that different values never read the same
+    ("moving from 2.00% to 2.20%", never "from 2% to 2%"). Up to 4 decimals."""
+    if a is None or b is None or a == b:
+        return percent(a, digits), percent(b, digits)
+    while digits < 4 and f"{a * 100:.{digits}f}" == f"{b * 100:.{digits}f}":
+        digits += 1
+    return percent(a, digits), percent(b, digits)

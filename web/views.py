@@ -25,3 +25,20 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 def customer_detail(request: HttpRequest, customer_id: int) -> HttpResponse:
     customer = get_object_or_404(Customer, pk=customer_id)
     return render(request, "web/customer.html", selectors.customer_overview(customer))
+
+
+def page_not_found(request: HttpRequest, exception=None) -> HttpResponse:
+    """404 inside the layout, with the navigation, so a dead link is not a dead end."""
+    return render(request, "404.html", status=404)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """500 inside the layout. Django's default renders it with no context (no user, no nav);
+    this one keeps the request so the navigation shows. If the layout itself is what fails,
+    a plain page still answers."""
+    try:
+        return render(request, "500.html", status=500)
+    except Exception:  # noqa: BLE001 - an error page must never raise
+        return HttpResponse(
+            "<!doctype html><title>Server error</title><h1>Something went wrong on our side</h1>"
+            '<p><a href="/">Go to the dashboard</a></p>', status=500)

@@ -43,3 +43,24 @@ def test_anything_undefined_reads_n_a():
                   formatting.count, formatting.money, formatting.p_value):
         assert spell(None) == "n/a"
     assert formatting.signed_interval([None, 1.0]) == "n/a"
+
+
+def test_a_moment_reads_day_month_year_time_and_zone():
+    import datetime as dt
+    assert formatting.moment(dt.datetime(2026, 12, 2, 4, 7), "UTC") == "2 Dec 2026, 04:07 UTC"
+    assert formatting.day(dt.date(2026, 1, 9)) == "9 Jan 2026"
+
+
+def test_tests_and_model_metrics_have_plain_names():
+    assert formatting.method_name("two_proportion_ztest") == "two-proportion z-test"
+    assert formatting.method_name("welch_t") == "Welch's t-test"
+    assert formatting.metric_term("roc_auc") == "ROC AUC"
+    assert "lower is better" in formatting.metric_explained("brier")
+    assert formatting.metric_term("some_new_key") == "some new key"
+
+
+@pytest.mark.parametrize("a, b, text", [
+    (0.02, 0.022, ("2.00%", "2.20%")), (0.02, 0.02001, ("2.000%", "2.001%")), (0.015, 0.0505, ("1.50%", "5.05%")),
+])
+def test_two_different_rates_never_read_the_same(a, b, text):
+    assert formatting.percent_pair(a, b) == text

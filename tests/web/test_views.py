@@ -38,3 +38,36 @@ def test_the_dashboard_shows_a_sending_campaigns_progress_and_segment_trends(cli
     assert Campaign.objects.get(id=campaign.id).state == Campaign.State.SENDING
     assert campaign.name in html and 'role="progressbar"' in html
     assert "everyone" in html and "<svg" in html  # the segment with its size sparkline
+
+
+def test_a_missing_page_is_a_404_inside_the_layout_with_the_navigation(client, viewer, settings):
+    settings.DEBUG = False
+    client.force_login(viewer)
+    response = client.get("/no-such-page/")
+    html = response.content.decode()
+    assert response.status_code == 404
+    assert 'aria-label="Main"' in html and "This page does not exist" in html and 'rel="icon"' in html
+
+
+def test_a_server_error_is_a_500_inside_the_layout_with_the_navigation(client, viewer, settings):
+    settings.DEBUG = False
+    settings.ROOT_URLCONF = "tests.web.boom_urls"
+    client.raise_request_exception = False
+    client.force_login(viewer)
+    response = client.get("/boom/")
+    html = response.content.decode()
+    assert response.status_code == 500
+    assert 'aria-label="Main"' in html and "Something went wrong on our side" in html
+
+
+def test_the_favicon_is_served_and_linked(client, viewer):
+    client.force_login(viewer)
+    assert client.get("/favicon.ico").status_code == 301
+    assert 'href="/static/favicon.svg"' in client.get("/").content.decode()
+
+
+def test_every_nav_link_marks_the_current_section(client, viewer):
+    client.force_login(viewer)
+    html = client.get("/experiments/").content.decode()
+    assert html.count('aria-current="page"') == 1
+    assert '<a href="/experiments/" aria-current="page">Experiments</a>' in html

@@ -1,0 +1,42 @@
+"""The pages a marketer sees first, at a desktop (1440 px) and a phone (390 px) width: the
+screenshots in test-artifacts/ are what the closing notes show and what a person looks at."""
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser import seed
+from tests.browser.conftest import ARTIFACTS, login
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+WIDTHS = {"desktop": (1440, 900), "phone": (390, 844)}
+
+
+@pytest.mark.parametrize("width", list(WIDTHS))
+def test_tour_of_the_main_pages_at_each_width(browser, live_server, marketer, width):
+    segment = seed.shop()
+    experiment = seed.finished_experiment()
+    seed.fresh_campaign(segment)
+    w, h = WIDTHS[width]
+    context = browser.new_context(viewport={"width": w, "height": h})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    folder = ARTIFACTS / f"tour-{width}"
+    folder.mkdir(parents=True, exist_ok=True)
+    login(page, live_server, marketer)
+    pages = {
+        "dashboard": "/",
+        "rule-builder": "/segments/new/",
+        "composer": "/campaigns/new/",
+        "report": f"/experiments/{experiment.id}/",
+        "experiments": "/experiments/",
+        "planner": "/experiments/plan/?baseline=2&lift=10",
+        "segments": "/segments/",
+        "campaigns": "/campaigns/",
+        "not-found": "/no-such-page/",
+    }
+    for name, path in pages.items():
+        page.goto(live_server.url + path)
+        expect(page.locator("body")).to_be_visible()
+        page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+    context.close()
