@@ -18,10 +18,11 @@ from core.parsing import FileError
 from core.rejects import RejectWriter
 
 from .columns import columns_resolve, extra_columns, extra_types
+from .indexes import indexes_deferred, load_plan
 from .result import ImportFailed, ImportResult
 from .rows import rows_parse
 from .specs import SPECS
-from .staging import STAGING, rejects_find, staged_upsert, staging_columns
+from .staging import STAGING, rejects_find, staged_upsert, staging_analyze, staging_columns
 
 TYPE_SAMPLE_ROWS = 1000
 
@@ -34,6 +35,7 @@ class ImportOptions(TypedDict, total=False):
     id_from_row: bool  # no id column: a row's id is its line number
     id_prefix: str
     currency: str | None  # for order rows without one
+    defer_indexes: bool | None  # rebuild the secondary indexes after the load (None: decide)
 
 
 def import_file(
@@ -96,10 +98,13 @@ def import_records(
     id_prefix: str = "",
     currency: str | None = None,
     rejects_path: Path | None = None,
+    defer_indexes: bool | None = None,
 ) -> ImportResult:
     """Import already-split records: (line number, {column: text}) pairs.
 
     The REST batch endpoint calls this with JSON objects, the CSV path with file rows.
+    `defer_indexes` forces the choice `indexes.load_plan` makes by default: whether the
+    table's secondary indexes are rebuilt after the upsert instead of kept.
     """
     spec = SPECS[kind]
     started = time.monotonic()
@@ -119,10 +124,16 @@ def import_records(
             rows = rows_parse(spec, sources, typed, itertools.chain(head, records), rejects, result, id_prefix, defaults)
             columns = staging_columns(spec)
             with staging_table(STAGING, columns) as stage:
-                stage.copy_rows(rows, [name for name, _ in columns if name not in ("customer_id", "reject")])
+                stage.copy_rows(
+                    rows, [name for name, _ in columns if name not in ("customer_id", "reject")], analyze=False
+                )
+                staging_analyze(spec)
                 rejects_find(spec, sources, rejects)
-                result.created, changed = staged_upsert(spec, sources)
                 result.imported = stage.count()
+                table = spec.model._meta.db_table
+                plan = load_plan(table, result.imported, defer_indexes)
+                with indexes_deferred(table, plan):
+                    result.created, changed = staged_upsert(spec, sources, into_empty=plan.empty)
             result.updated = changed - result.created
             result.unchanged = result.imported - changed
     finally:
