@@ -194,6 +194,7 @@ def analyze(
     unit_values: Mapping[str, Mapping[str, np.ndarray]] | None = None,
     open_windows: int = 0,
     notes: Sequence[str] = (),
+    ready_at: str | None = None,
 ) -> dict:
     """The report body (see the experiments issue for the schema)."""
     if sum(1 for a in design.arms if a.control) != 1:
@@ -219,6 +220,8 @@ def analyze(
     if design.attribution_days is not None:
         report["attribution_days"] = design.attribution_days
     report["open_windows"] = int(open_windows)
+    if ready_at is not None:  # when the last attribution window closes: "too early" until then
+        report["ready_at"] = ready_at
     primary = next((m for m in report["metrics"] if m["primary"]), None)
     report["power"] = power_section(design, primary, arms) if primary else {}
     report["methods"] = _methods(design)

@@ -192,6 +192,12 @@ def open_windows(experiment: Experiment, now: datetime) -> int:
     ).count()
 
 
+def windows_close_at(experiment: Experiment) -> datetime | None:
+    """When the last exposure's attribution window closes: the report is final from then."""
+    latest = Exposure.objects.filter(experiment=experiment).aggregate(latest=Max("exposed_at"))["latest"]
+    return latest + timedelta(days=window_days(experiment)) if latest else None
+
+
 # --------------------------------------------------------------------------- per unit
 
 

@@ -6,12 +6,14 @@ command line, the API export and the stored report always say the same thing.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import IO
 
 from core import formatting
 from core.csvout import SafeDictWriter
 from core.formatting import p_clause
 
+from . import readout
 from .kinds import kind_get
 
 CSV_COLUMNS = [
@@ -33,7 +35,7 @@ def _srm_lines(srm: dict) -> list[str]:
     return [f"SRM ok - {srm['message']} ({p_clause(srm['p_value'])})"]
 
 
-def _metric_lines(metric: dict, indent: str = "") -> list[str]:
+def _metric_lines(metric: dict, body: dict, early: dict | None, indent: str = "") -> list[str]:
     kind = kind_get(metric["kind"])
     value_text, diff_text = kind.value_text, kind.diff_text
     title = f"{metric['name']} ({kind.name}{', primary' if metric['primary'] else ''})"
@@ -46,15 +48,18 @@ def _metric_lines(metric: dict, indent: str = "") -> list[str]:
         ci = "n/a" if lo is None else f"[{value_text(lo)}, {value_text(hi)}]"
         missing = f"  ({row['missing']:,} missing)" if row.get("missing") else ""
         lines.append(f"{indent}  {row['arm']:<{width}}  n={row['n']:>10,}  mean {value_text(row['mean']):>10}  {ci}{missing}")
+    means = {r["arm"]: r["mean"] for r in metric["arms"]}
     for c in metric["comparisons"]:
+        state = readout.comparison_state(c, body, early, no_variance=readout.no_variance_in(
+            metric["kind"], means.get(c["control"]), means.get(c["arm"])))
         adjusted = f", Holm {p_clause(c['p_adjusted'])}" if c.get("p_adjusted") is not None else ""
         across = c.get("p_adjusted_across_segments")
         across_text = f", across segments {p_clause(across)}" if across is not None else ""
         lines.append(
             f"{indent}  {c['arm']} vs {c['control']}: {diff_text(c['diff'])} "
             f"(CI {kind.interval_text(c['diff_ci'])}), lift {formatting.lift(c['lift'])} (CI {formatting.lift_interval(c['lift_ci'])}), "
-            f"{p_clause(c['p_value'])}{adjusted}{across_text} [{c['test']}]"
-            f"{'  SIGNIFICANT' if c['significant'] else ''}")
+            f"{p_clause(c['p_value'])}{adjusted}{across_text} [{formatting.method_name(c['test'])}]"
+            f"  {readout.LABELS[state].upper()}")
         if c.get("chance_to_win") is not None:
             ci = c["credible_interval"]
             lines.append(f"{indent}    Bayesian: {c['chance_to_win'] * 100:.1f}% chance to beat {c['control']}, "
@@ -72,8 +77,9 @@ def _metric_lines(metric: dict, indent: str = "") -> list[str]:
     return lines
 
 
-def report_text(body: dict) -> str:
+def report_text(body: dict, now: datetime | None = None) -> str:
     mode = "sequential (always-valid)" if body["mode"] == "sequential" else "fixed horizon"
+    early = readout.readiness(body, now)
     lines = _srm_lines(body["srm"])
     lines += [
         "",
@@ -81,6 +87,7 @@ def report_text(body: dict) -> str:
         + (f", attribution window {body['attribution_days']} days" if body.get("attribution_days") else ""),
         "",
         "Verdict: " + body["verdict"],
+        *([early["text"]] if early and early["text"] not in body["verdict"] else []),
         "",
         "Arms:",
     ]
@@ -88,8 +95,10 @@ def report_text(body: dict) -> str:
         lines.append(f"  {arm['name']}{' (control)' if arm['control'] else ''}: {arm['n']:,} units "
                      f"(planned weight {arm['weight']:g})")
     for metric in body["metrics"]:
-        lines += [""] + _metric_lines(metric)
+        lines += [""] + _metric_lines(metric, body, early)
     power = body.get("power") or {}
+    if power.get("comparisons"):
+        lines += ["", "Power in words:"] + [f"  {sentence}" for sentence in readout.power_sentences(body)]
     if power:
         lines += ["", f"Power ({power['metric']}, effect of interest {power['effect_of_interest']['text']}, "
                       f"{power['effect_of_interest']['source']}):"]
@@ -126,10 +135,11 @@ def report_text(body: dict) -> str:
         for segment in breakdown["segments"]:
             lines += ["", f"  {breakdown['by']} = {segment['value']} ({segment['units']:,} units)"]
             for metric in segment["metrics"]:
-                lines += _metric_lines(metric, indent="    ")
+                lines += _metric_lines(metric, body, early, indent="    ")
     if body.get("notes"):
         lines += ["", "Notes:"] + [f"  - {n}" for n in body["notes"]]
-    lines += ["", f"Computed at {body.get('computed_at', 'n/a')} in {body.get('seconds', 0):.2f}s."]
+    computed = readout.when_text(readout._moment(body.get("computed_at")))
+    lines += ["", f"Computed {computed} in {body.get('seconds', 0):.2f}s."]
     return "\n".join(lines)
 
 

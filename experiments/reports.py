@@ -81,8 +81,11 @@ def report_build(experiment: Experiment, *, by: str | None = None, now: datetime
     arm_data = {names[arm_id]: analysis.ArmData(s.n, s.metrics) for (_, arm_id), s in sums.items()}
     notes: list[str] = []
     cuped = _cuped(experiment, metrics, names, notes) if experiment.covariate else None
+    open_windows = outcomes.open_windows(experiment, now)
+    ready_at = outcomes.windows_close_at(experiment) if open_windows else None
     body = analysis.analyze(design, arm_data, cuped=cuped, unit_values=_unit_values(experiment, metrics, names),
-                            open_windows=outcomes.open_windows(experiment, now), notes=notes)
+                            open_windows=open_windows, notes=notes,
+                            ready_at=ready_at.isoformat() if ready_at else None)
     if by:
         groups: dict[str, dict[str, analysis.ArmData]] = {}
         for (grp, arm_id), s in outcomes.arm_sums(experiment, metrics, by=by).items():

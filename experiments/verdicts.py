@@ -4,12 +4,16 @@ control and expected loss); which one the report shows is its ``engine``."""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from core import formatting
 
 from .kinds import kind_get
+from .readout import readiness
 from .stats.bayes import CHANCE_TO_WIN_BAR
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 if TYPE_CHECKING:
     from .analysis import Design
@@ -49,6 +53,9 @@ def _comparison_sentence(design: Design, metric: dict, comp: dict, power_row: di
     value_text, diff_text = kind.value_text, kind.diff_text
     means = {r["arm"]: r["mean"] for r in metric["arms"]}
     c, t = means.get(comp["control"]), means.get(comp["arm"])
+    if kind.share:  # two different rates never read the same ("from 2% to 2%")
+        pair = dict(zip((c, t), formatting.percent_pair(c, t))) if c != t else {}
+        value_text = lambda x, _pair=pair, _v=value_text: _pair.get(x, _v(x))  # noqa: E731
     ci_name = f"{(1 - design.alpha) * 100:g}% {'always-valid ' if design.sequential else ''}CI"
     detail = f"{diff_text(comp['diff'])}, {ci_name} {kind.interval_text(comp['diff_ci'])}"
     if not comp.get("testable", True):
@@ -92,6 +99,14 @@ def verdict_text(design: Design, report: dict) -> str:
     primary = next((m for m in report["metrics"] if m["primary"]), None)
     if primary is None or not primary["comparisons"]:
         return " ".join(parts + ["No comparison possible yet: an arm has no units."])
+    early = readiness(report, now=EPOCH)  # stored with the report: judged against the build time
+    if early is not None:
+        # Until the windows close (or the planned size is reached) a fixed-horizon test is not
+        # judged: "no significant difference" minutes after launch would mislead. A sequential
+        # test may still call a significant result early.
+        called = [c for c in primary["comparisons"] if design.sequential and c["significant"]]
+        if not called:
+            return " ".join(parts + [early["text"]])
     power_rows = {r["arm"]: r for r in report["power"].get("comparisons", [])}
     for comp in primary["comparisons"]:
         parts.append(_comparison_sentence(design, primary, comp, power_rows.get(comp["arm"]),

@@ -10,10 +10,10 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from core import charts
+from core import charts, formatting
 from core.roles import MARKETER, VIEWER, has_role, role_required
 
-from . import presentation, selectors, survival, timeline
+from . import presentation, readout, selectors, survival, timeline
 from .verdicts import ENGINES, report_for_engine
 from .kinds import kind_get
 from .breakdowns import breakdown_choices
@@ -43,16 +43,18 @@ def _report_body(experiment: Experiment) -> tuple[dict, bool]:
 @role_required(VIEWER)
 def experiment_index(request):
     rows = []
+    now = timezone.now()
     for experiment in selectors.experiment_list()[:200]:
         report = selectors.report_cached(experiment)
-        rows.append({"experiment": experiment, "report": report.body if report else None})
+        rows.append({"experiment": experiment, "report": report.body if report else None,
+                     "headline": readout.headline(report.body, now) if report else None})
     return render(request, "experiments/index.html", {"rows": rows})
 
 
 def _metric_chart(metric: dict) -> str:
     percent = kind_get(metric["kind"]).share
     rows = [(a["arm"], a["mean"], *(a["ci"] or [None, None])) for a in metric["arms"]]
-    label = "share of units (95% interval)" if percent else "mean per unit (95% interval)"
+    label = "share of units" if percent else "mean per unit"
     return charts.interval_chart(rows, title=f"{metric['name']} by arm", value_label=label, percent=percent)
 
 
@@ -106,7 +108,15 @@ def experiment_detail(request, experiment_id: int):
             breakdown = report_refresh(experiment, by=by).body.get("breakdown")
         except ValueError as exc:
             by_error = str(exc)
-    metrics = [{"data": m, "chart": mark_safe(_metric_chart(m))} for m in body["metrics"]]
+    now = timezone.now()
+    early = readout.readiness(body, now)
+    metrics = [
+        {"data": m, "chart": mark_safe(_metric_chart(m)), "rows": readout.comparison_rows(m, body, early),
+         "axis": readout.axis_text(m) if m["comparisons"] else "", "share": kind_get(m["kind"]).share}
+        for m in body["metrics"]
+    ]
+    total_weight = sum(a["weight"] for a in body["arms"]) or 1
+    arms = [{**a, "share": formatting.percent(a["weight"] / total_weight, 1)} for a in body["arms"]]
     retention = body.get("retention")
     context = {
         "experiment": experiment,
@@ -120,6 +130,12 @@ def experiment_detail(request, experiment_id: int):
         "uplift_models": experiment.uplift_models.order_by("-id")[:5],
         "by": by, "by_error": by_error, "breakdown": breakdown,
         "by_choices": breakdown_choices(experiment),
+        "breakdown_rows": readout.breakdown_rows(breakdown) if breakdown else [],
+        "early": early,
+        "headline": readout.headline(body, now),
+        "power_sentences": readout.power_sentences(body),
+        "confidence": f"{(1 - body['alpha']) * 100:g}",
+        "arms": arms,
     }
     return render(request, "experiments/detail.html", context)
 
@@ -183,6 +199,11 @@ def experiment_plan(request):
         "baseline": baseline * 100, "lift": lift * 100, "alpha": alpha, "power": power,
         "result": result, "errors": errors,
     }
+    if result:
+        # Enough digits that the two rates never read the same ("from 2% to 2%").
+        context["rates"] = formatting.percent_pair(baseline, result["treatment_rate"])
+        context["power_text"] = formatting.percent(power, 0)
+        context["points"] = formatting.points(result["treatment_rate"] - baseline)
     if request.htmx:
         return render(request, "experiments/_plan_result.html", context)
     return render(request, "experiments/plan.html", context)

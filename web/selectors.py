@@ -28,6 +28,8 @@ def dashboard_read() -> dict:
         "reports": Report.objects.filter(by="").select_related("experiment").order_by("-computed_at")[:8],
         "segments": [(s, sizes.get(s.id, [])[-TREND_POINTS:]) for s in segments],
         "customers": Customer.objects.count(),
+        "segment_count": Segment.objects.count(),
+        "campaign_count": Campaign.objects.count(),
     }
 
 

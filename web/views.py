@@ -2,11 +2,13 @@
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
 from django.utils.safestring import mark_safe
 
 from core import charts
 from core.roles import VIEWER, role_required
 from customers.models import Customer
+from experiments import readout
 
 from . import selectors
 
@@ -15,9 +17,16 @@ from . import selectors
 def dashboard(request: HttpRequest) -> HttpResponse:
     context = selectors.dashboard_read()
     context["segments"] = [
-        {"segment": s, "spark": mark_safe(charts.sparkline(sizes, title=f"{s.name} size"))}
+        # One refresh is one point: no line to draw, so the page says so instead of an empty box.
+        {"segment": s, "refreshes": len(sizes),
+         "spark": mark_safe(charts.sparkline(sizes, title=f"{s.name}: size at each refresh")) if len(sizes) > 1 else ""}
         for s, sizes in context["segments"]
     ]
+    now = timezone.now()
+    # The state is read now, not when the report was stored: a report stored as "too early"
+    # stops being so once its windows close, and one stored minutes after launch never says
+    # "no significant difference".
+    context["reports"] = [{"report": r, **readout.headline(r.body, now)} for r in context["reports"]]
     return render(request, "web/dashboard.html", context)
 
 
