@@ -16,6 +16,7 @@ urlpatterns = [
     path("experiments/", include("experiments.urls")),
     path("campaigns/", include("campaigns.urls")),
     path("segments/", include("segments.urls")),
+    path("jobs/", include("core.urls")),
     path("healthz", healthz, name="healthz"),
     # Browsers ask for /favicon.ico on pages that link no icon (admin, API docs): no 404 there either.
     path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),

@@ -14,6 +14,7 @@ class CoreConfig(AppConfig):
 
     def ready(self) -> None:
         from .groups import groups_ensure
+        from .jobs import signals_connect
         from .schedules import periodic_jobs_sync
 
         # After every migrate, so new models' permissions reach the role groups and beat's
@@ -25,6 +26,8 @@ class CoreConfig(AppConfig):
         # core.statement_timeout's middleware): prefork children and a solo worker alike.
         worker_process_init.connect(worker_database_prepare, dispatch_uid="offerlab-worker-timeout", weak=False)
         worker_init.connect(worker_database_prepare, dispatch_uid="offerlab-worker-timeout-main", weak=False)
+        # Tracked jobs (core.jobs) move to running / done / failed from the worker's signals.
+        signals_connect()
 
 
 def worker_database_prepare(**kwargs) -> None:

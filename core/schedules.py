@@ -178,6 +178,8 @@ def periodic_jobs() -> list[PeriodicJob]:
         # Orders and events arrive through customers, which must not import experiments:
         # this is how their arrival reaches cached reports.
         PeriodicJob("experiments: refresh stale reports", "experiments.tasks.experiment_reports_refresh_stale", 600),
+        # A job whose worker vanished becomes a failure with a retry even if no page is open.
+        PeriodicJob("core: expire lost jobs", "core.tasks.jobs_expire_lost", 60),
     ]
 
 

@@ -5,10 +5,13 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
+from core.jobs import JobView, jobs_expire_lost
 from core.roles import MARKETER, VIEWER, has_role, role_required
+from core.selectors import jobs_for
 from core.uploads import UploadLimit, limit_describe
 
 from .importers.result import ImportFailed
@@ -19,6 +22,7 @@ from .services.imports import (
     import_job_progress,
     import_job_start,
     import_job_upload,
+    import_target,
     upload_limit,
     upload_too_large_message,
 )
@@ -94,9 +98,30 @@ def import_map(request, job_id: int):
 @role_required(VIEWER)
 def import_detail(request, job_id: int):
     job = get_object_or_404(ImportJob, pk=job_id)
-    context = {"job": job, "progress": import_job_progress(job)}
+    context = {"job": job, "progress": import_job_progress(job), "state": _import_state(job)}
     template = "customers/_import_status.html" if request.htmx else "customers/import_detail.html"
     return render(request, template, context)
+
+
+def _import_state(job: ImportJob) -> JobView | None:
+    """The import's state for core/_job.html. The ImportJob row says how it went; the core
+    Job queued with it says when the worker running it vanished (no heartbeat)."""
+    if job.status == ImportJob.Status.DRAFT:
+        return None
+    state, error = job.status, job.error
+    tracked = jobs_for(import_target(job.id))
+    if tracked and state in (ImportJob.Status.QUEUED, ImportJob.Status.RUNNING):
+        jobs_expire_lost(ids=[tracked[0].id])
+        tracked[0].refresh_from_db()
+        if tracked[0].state == tracked[0].State.FAILED:
+            state, error = ImportJob.Status.FAILED, tracked[0].error
+    started = tracked[0].started_at if tracked else None
+    return JobView(
+        id=f"import-{job.id}", state=state, label=f"Import of {job.options.get('filename') or 'the file'}",
+        error=error, created_at=job.created_at, started_at=started or job.created_at, finished_at=job.finished_at,
+        retry_link=reverse("customers:imports") if state == ImportJob.Status.FAILED else "",
+        retry_link_text="Upload the file again",
+    )
 
 
 @role_required(VIEWER)

@@ -1,8 +1,9 @@
 """Celery entry points: take ids, re-read the database, safe to run twice."""
 
 from celery import shared_task
+from django.urls import reverse
 
-from core.jobs import enqueue
+from core.jobs import enqueue, job_note
 
 from . import selectors
 from .models import Experiment
@@ -15,7 +16,9 @@ def experiment_report_refresh(experiment_id: int, by: str = "", force: bool = Fa
     experiment = Experiment.objects.filter(id=experiment_id).first()
     if experiment is None:  # deleted since the task was queued
         return
-    report_refresh(experiment, by=by, force=force)
+    report = report_refresh(experiment, by=by, force=force)
+    job_note(f"Computed from the latest data in {report.seconds:.1f} s.",
+             url=reverse("experiments:detail", args=[experiment_id]))
 
 
 @shared_task
@@ -26,3 +29,4 @@ def experiment_reports_refresh_stale() -> int:
     for experiment_id, by in stale:
         enqueue("experiments.tasks.experiment_report_refresh", experiment_id, by, False)
     return len(stale)
+

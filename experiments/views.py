@@ -11,6 +11,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from core import charts, formatting
+from core.selectors import jobs_for
 from core.roles import MARKETER, VIEWER, has_role, role_required
 
 from . import presentation, readout, selectors, survival, timeline
@@ -18,7 +19,7 @@ from .verdicts import ENGINES, report_for_engine
 from .kinds import kind_get
 from .breakdowns import breakdown_choices
 from .models import Experiment
-from .services.reports import report_refresh
+from .services.reports import experiment_target, report_refresh, report_refresh_enqueue
 from .services.uplift import uplift_segment_create
 from .stats import planning
 
@@ -136,6 +137,7 @@ def experiment_detail(request, experiment_id: int):
         "power_sentences": readout.power_sentences(body),
         "confidence": f"{(1 - body['alpha']) * 100:g}",
         "arms": arms,
+        "jobs": jobs_for(experiment_target(experiment.id)),
     }
     return render(request, "experiments/detail.html", context)
 
@@ -144,8 +146,9 @@ def experiment_detail(request, experiment_id: int):
 @require_POST
 def experiment_refresh(request, experiment_id: int):
     experiment = _experiment(experiment_id)
-    report_refresh(experiment, force=True)
-    messages.success(request, "The report was recomputed from the latest data.")
+    # On a worker: a large experiment takes longer than a page should wait; the page
+    # shows the job until it is done (or failed, with the reason and a retry).
+    report_refresh_enqueue(experiment, force=True, user=request.user, tracked=True)
     return redirect("experiments:detail", experiment_id=experiment.id)
 
 

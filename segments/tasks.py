@@ -9,6 +9,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from celery import shared_task
+from django.urls import reverse
+
+from core.formatting import count
+from core.jobs import job_note
 
 from .models import Segment, SegmentModel
 from .services import membership, scoring, training
@@ -26,6 +30,10 @@ def segment_refresh(segment_id: int, scheduled: bool = False) -> dict | None:
         refreshes = membership.segment_refresh(segment_id, unless_refreshed_within=window)
     except Segment.DoesNotExist:
         return None  # deleted since the refresh was queued or scheduled
+    mine = next((r for r in refreshes if r.segment_id == segment_id), None)
+    if mine is not None:
+        job_note(f"{count(mine.size)} customers now ({count(mine.entered)} entered, {count(mine.left)} left).",
+                 url=reverse("segments:detail", args=[segment_id]))
     return {"segments": [r.segment_id for r in refreshes], "sizes": [r.size for r in refreshes]}
 
 
@@ -37,9 +45,11 @@ def segment_refresh_all() -> int:
 @shared_task(name="segments.tasks.model_retrain")
 def model_retrain(model_id: int) -> int | None:
     try:
-        return training.model_retrain(model_id).pk
+        model = training.model_retrain(model_id)
     except SegmentModel.DoesNotExist:
         return None
+    _trained_note(model)
+    return model.pk
 
 
 @shared_task(name="segments.tasks.model_score_range", acks_late=True, reject_on_worker_lost=True)
@@ -53,4 +63,11 @@ def model_score_range(model_id: int, low: int, high: int) -> bool:
 @shared_task(name="segments.tasks.model_train")
 def model_train(kind: str, **options) -> int:
     """Train a new model from the API's JSON options (kind, name, target, churn_days...)."""
-    return training.model_train(kind, **options).pk
+    model = training.model_train(kind, **options)
+    _trained_note(model)
+    return model.pk
+
+
+def _trained_note(model: SegmentModel) -> None:
+    job_note(f"{model.name} v{model.version} trained on {count(model.training_rows)} customers.",
+             url=reverse("segments:model", args=[model.pk]), link_text=f"Open {model.name} v{model.version}")

@@ -20,13 +20,14 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from core import charts
-from core.jobs import enqueue
+from core.jobs import Track, enqueue
+from core.selectors import jobs_for
 from core.nul import NUL_MESSAGE, nul_paths
 from core.roles import MARKETER, VIEWER, has_role, role_required
 from core.schedules import schedule_describe
 
 from . import migration, rules, selectors
-from .ml.common import KINDS
+from .forms import KIND_LABELS, ModelTrainForm, attribute_choices, error_words
 from .models import Segment, SegmentModel, SegmentRefresh
 from .services import membership, schedules, specs
 
@@ -222,16 +223,25 @@ def segment_detail(request, segment_id: int):
         "members": members,
         "schedule": schedule_describe(schedules.segment_schedule(segment)),
         "can_edit": has_role(request.user, MARKETER),
+        "jobs": jobs_for(segment_target(segment.id)),
     }
     return render(request, "segments/pages/detail.html", context)
+
+
+def segment_target(segment_id: int) -> str:
+    return f"segments.segment:{segment_id}"
+
+
+MODELS_TARGET = "segments.models"
 
 
 @role_required(MARKETER)
 @require_POST
 def segment_refresh(request, segment_id: int):
     segment = get_object_or_404(Segment, pk=segment_id)
-    membership.segment_refresh(segment)
-    messages.success(request, "Refreshed.")
+    # On a worker: a family or a large base takes longer than a page should wait.
+    enqueue("segments.tasks.segment_refresh", segment.id,
+            track=Track("segment_refresh", f"Refresh {segment.name}", target=segment_target(segment.id), user=request.user))
     return redirect("segments:detail", segment_id=segment.id)
 
 
@@ -260,23 +270,28 @@ def segment_schedule(request, segment_id: int):
 @role_required(VIEWER)
 def model_index(request):
     models = SegmentModel.objects.defer("pipeline").order_by("name", "-version")
-    return render(request, "segments/pages/models.html", {"models": models, "can_edit": has_role(request.user, MARKETER)})
+    context = {
+        "models": models,
+        "can_edit": has_role(request.user, MARKETER),
+        "kinds": KIND_LABELS,
+        "attributes": attribute_choices(),
+        "jobs": jobs_for(MODELS_TARGET, limit=8),
+    }
+    return render(request, "segments/pages/models.html", context)
 
 
 @role_required(MARKETER)
 @require_POST
 def model_train(request):
-    kind = request.POST.get("kind", "")
-    options: dict[str, Any] = {}
-    if request.POST.get("target"):
-        options["target"] = request.POST["target"]
-    if request.POST.get("churn_days", "").isdigit():
-        options["churn_days"] = int(request.POST["churn_days"])
-    if kind not in KINDS:
-        messages.error(request, "Choose what kind of model to train.")
-    else:
-        enqueue("segments.tasks.model_train", kind, **options)
-        messages.success(request, f"Training a {kind} model in the background; it appears here when done.")
+    form = ModelTrainForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Nothing was trained. " + error_words(form))
+        return redirect("segments:models")
+    kind = form.cleaned_data["kind"]
+    # Queued with a Job: the Models page shows it queued, running, done (with a link to the
+    # model) or failed with the reason and a retry, instead of promising it will appear.
+    enqueue("segments.tasks.model_train", kind, track=Track("model_train", form.describe(), target=MODELS_TARGET,
+                                                            user=request.user), **form.options())
     return redirect("segments:models")
 
 

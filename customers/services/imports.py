@@ -12,7 +12,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from core import parsing
-from core.jobs import enqueue
+from core.jobs import Track, enqueue
 from core.uploads import limit_describe
 
 from ..importers.result import ImportFailed
@@ -100,9 +100,17 @@ def import_job_start(job: ImportJob, *, mapping: dict[str, str], id_from_row: bo
         status=ImportJob.Status.QUEUED, options=options
     )
     if started:
-        enqueue(IMPORT_TASK, job.id)
+        # Tracked as a core Job too: its heartbeat tells the page when the worker running
+        # the import vanished, which the ImportJob row alone cannot.
+        enqueue(IMPORT_TASK, job.id, track=Track("import", f"Import {job.options.get('filename') or 'file'}",
+                                                 target=import_target(job.id), user=job.created_by))
     job.refresh_from_db()
     return job
+
+
+def import_target(job_id: int) -> str:
+    """The core Job target of an import's page."""
+    return f"customers.import:{job_id}"
 
 
 def import_job_progress(job: ImportJob) -> dict:

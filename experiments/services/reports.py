@@ -6,7 +6,7 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from core.jobs import enqueue
+from core.jobs import Track, enqueue
 
 from .. import reports, selectors
 from ..breakdowns import breakdown_known
@@ -35,6 +35,15 @@ def report_refresh(experiment: Experiment, *, by: str = "", force: bool = False,
     return report
 
 
-def report_refresh_enqueue(experiment: Experiment, *, by: str = "", force: bool = True) -> None:
-    """Queue a recomputation once the current transaction commits."""
-    enqueue("experiments.tasks.experiment_report_refresh", experiment.id, by or "", force)
+def report_refresh_enqueue(experiment: Experiment, *, by: str = "", force: bool = True, user=None,
+                           tracked: bool = False):
+    """Queue a recomputation once the current transaction commits; `tracked`: as a Job
+    the experiment's page shows (queued, running, done or failed with a retry)."""
+    track = Track("report_refresh", "Recompute the report", target=experiment_target(experiment.id),
+                  user=user) if tracked else None
+    return enqueue("experiments.tasks.experiment_report_refresh", experiment.id, by or "", force, track=track)
+
+
+def experiment_target(experiment_id: int) -> str:
+    """The Job target of an experiment's page."""
+    return f"experiments.experiment:{experiment_id}"

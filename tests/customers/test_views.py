@@ -36,6 +36,7 @@ def test_upload_map_and_run_an_import_then_download_its_rejects(client, marketer
     assert list(Customer.objects.values_list("external_id", "email")) == [("1", "a@example.com")]
     detail = client.get(f"/customers/imports/{job.id}/").content.decode()
     assert "1 imported" in detail and "1 rejected" in detail
+    assert 'data-job-state="done"' in detail  # the same status include as every background job
     rejects = b"".join(client.get(f"/customers/imports/{job.id}/rejects.csv").streaming_content).decode()
     assert "line 3" in rejects and "nope" in rejects
 
@@ -108,3 +109,22 @@ def test_the_upload_still_checks_csrf(marketer):
     upload = SimpleUploadedFile("c.csv", b"external_id\n1\n", content_type="text/csv")
     assert client.post("/customers/imports/upload/", {"kind": "customers", "file": upload}).status_code == 403
     assert not ImportJob.objects.exists()
+
+
+def test_an_import_whose_worker_vanished_shows_failed_with_a_way_to_start_again(client, viewer):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from core.jobs import LOST_AFTER
+    from core.models import Job
+
+    client.force_login(viewer)
+    job = ImportJob.objects.create(kind="customers", path="/nowhere.csv", status=ImportJob.Status.RUNNING,
+                                   options={"filename": "people.csv"})
+    Job.objects.create(task="customers.tasks.import_job_run", args=[job.id], kind="import", label="Import people.csv",
+                       target=f"customers.import:{job.id}", state="running",
+                       heartbeat_at=timezone.now() - LOST_AFTER - timedelta(seconds=1))
+    page = client.get(f"/customers/imports/{job.id}/").content.decode()
+    assert 'data-job-state="failed"' in page and "stopped answering" in page
+    assert "Upload the file again" in page and "hx-get" not in page  # it stops polling
