@@ -226,3 +226,9 @@ class OutboxMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subject} -> {', '.join(self.to)}"
+
+
+# Triggered offers live in their own module; imported here so Django registers them.
+from .automation_models import (  # noqa: E402,F401
+    Automation, AutomationEntry, AutomationSend, AutomationStep, AutomationVariant, AutomationVersion, CapSlot,
+)

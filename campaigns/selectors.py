@@ -13,7 +13,7 @@ from experiments.stats.planning import detectable_effect_binary
 from segments.models import Segment
 from segments.selectors import segment_customers
 
-from .models import Campaign, LedgerEntry, Offer
+from .models import AutomationSend, Campaign, LedgerEntry, Offer
 from .unsubscribe import unsubscribe_key
 
 S = LedgerEntry.Status
@@ -119,12 +119,15 @@ def ledger_list(campaign: Campaign, *, status: str = "", arm: str = "") -> Query
     return rows.order_by("id")
 
 
-def unsubscribe_find(token: str) -> LedgerEntry | None:
+def unsubscribe_find(token: str) -> LedgerEntry | AutomationSend | None:
     """The ledger row an unsubscribe token was made for; None for anything we did not sign."""
     key = unsubscribe_key(token)
     if not key:
         return None
-    return LedgerEntry.objects.select_related("customer", "campaign").filter(key=key).first()
+    row = LedgerEntry.objects.select_related("customer", "campaign").filter(key=key).first()
+    if row is None:  # an automation's message carries its send row's key
+        row = AutomationSend.objects.select_related("customer", "automation").filter(key=key).first()
+    return row
 
 
 def campaign_progress(campaign: Campaign) -> dict:

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.utils import timezone
 
+from .caps import cap_release, cap_reserve
 from .ledger import Claimed, Outcome, backoff_seconds, ledger_claim, ledger_record
 from .messages import landing_url_for, message_compose
 from .models import Campaign, LedgerEntry, Variant
@@ -26,7 +27,6 @@ from .services.lifecycle import campaign_fail, campaign_finish_if_done, campaign
 
 logger = logging.getLogger(__name__)
 S = LedgerEntry.Status
-CAP_WINDOW = timedelta(days=7)
 
 
 @dataclass
@@ -64,35 +64,21 @@ def quiet_until(now: datetime, zone: str, start, end) -> datetime | None:
     return datetime.combine(end_day, end, tzinfo=tz).astimezone(now.tzinfo)
 
 
-def _cap_due(campaign: Campaign, claimed: list[Claimed], now: datetime) -> dict[int, datetime]:
-    """customer id -> when a slot frees up, for customers already at the frequency cap."""
-    cap = campaign.frequency_cap
-    if not cap:
-        return {}
-    sent: dict[int, list[datetime]] = {}
-    rows = (
-        LedgerEntry.objects.filter(customer_id__in=[r.customer_id for r in claimed], sent_at__gt=now - CAP_WINDOW)
-        .exclude(campaign_id=campaign.id)
-        .values_list("customer_id", "sent_at")
-    )
-    for customer_id, sent_at in rows:
-        sent.setdefault(customer_id, []).append(sent_at)
-    due = {}
-    for customer_id, times in sent.items():
-        if len(times) >= cap:
-            times.sort()
-            # The send that must age out of the window before one more fits.
-            due[customer_id] = times[len(times) - cap] + CAP_WINDOW + timedelta(seconds=1)
-    return due
-
-
 def batch_send(
     campaign: Campaign, variants: dict[int, Variant], batch: str, claimed: list[Claimed],
     provider: Provider, limiter: RateLimiter, stats: SendStats,
 ) -> None:
     now = timezone.now()
     outcomes: list[Outcome] = []
-    capped = _cap_due(campaign, claimed, now)
+    # Slots are taken for the rows that would go out now (not suppressed, not in quiet
+    # hours): under a per-customer lock, so campaigns and automations sending to the same
+    # customer at the same instant cannot both pass the cap (caps.py).
+    eligible = [
+        (r.customer_id, r.key) for r in claimed
+        if not r.suppressed and r.email
+        and not quiet_until(now, r.customer["time_zone"], campaign.quiet_start, campaign.quiet_end)
+    ]
+    capped = cap_reserve(eligible, campaign.frequency_cap, now)
     landing = {vid: landing_url_for(campaign.offer, campaign, v) for vid, v in variants.items()}
     to_send = []
     for index, row in enumerate(claimed):
@@ -124,6 +110,7 @@ def batch_send(
             unsent = [r for r, _, _ in to_send] + claimed[index + 1 :]
             outcomes += [Outcome(r.id, r.attempts, S.CANCELLED, error="the campaign failed") for r in unsent]
             ledger_record(outcomes, provider=provider.name)
+            cap_release([r.key for r in claimed])
             return
         except TemplateProblem as exc:
             outcomes.append(Outcome(row.id, row.attempts, S.FAILED, error=str(exc)))
@@ -162,6 +149,8 @@ def batch_send(
         elif results and all(r.outcome == SENT for r in results):
             limiter.recover()
     ledger_record(outcomes, provider=provider.name)
+    keys = {r.id: r.key for r in claimed}
+    cap_release([keys[o.id] for o in outcomes if o.status not in (S.SENT, S.UNKNOWN)])
 
 
 def campaign_send(

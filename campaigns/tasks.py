@@ -4,7 +4,9 @@ from celery import shared_task
 
 from core.jobs import enqueue
 
+from .automation_sending import automation_send
 from .sending import campaign_send
+from .services.automations.tick import automation_tick
 from .services.launch import campaign_run_recurring
 from .services.pump import campaign_pump
 
@@ -29,3 +31,18 @@ def campaign_pump_task() -> dict:
 def campaign_run_task(campaign_id: int) -> int:
     """A recurring campaign's run (from django-celery-beat): new segment members only."""
     return campaign_run_recurring(campaign_id)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def automation_send_task() -> dict:
+    """Send due step sends of every active automation; idempotent like campaign_send_task."""
+    stats = automation_send()
+    if stats.more:
+        enqueue("campaigns.tasks.automation_send_task")
+    return {"claimed": stats.claimed, "sent": stats.sent, "failed": stats.failed, "more": stats.more}
+
+
+@shared_task
+def automation_tick_task() -> dict:
+    """What beat runs every few seconds: triggers into entries, leases, reconcile, wake."""
+    return automation_tick()

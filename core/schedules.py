@@ -175,6 +175,8 @@ def periodic_jobs() -> list[PeriodicJob]:
     return [
         # Re-wakes sending campaigns, expires leases, reconciles unknown rows.
         PeriodicJob("campaigns: pump", "campaigns.tasks.campaign_pump_task", settings.CAMPAIGN_PUMP_SECONDS),
+        # Triggered offers: segment refreshes and events past the watermark become entries.
+        PeriodicJob("campaigns: automations", "campaigns.tasks.automation_tick_task", settings.CAMPAIGN_PUMP_SECONDS),
         # Orders and events arrive through customers, which must not import experiments:
         # this is how their arrival reaches cached reports.
         PeriodicJob("experiments: refresh stale reports", "experiments.tasks.experiment_reports_refresh_stale", 600),

@@ -1,0 +1,165 @@
+"""Reads of automations: status (the `automation_status --json` keys), the step funnel,
+entries per day, and the report: every automation is an always-running experiment whose
+exposures are its entries (held out: control) and whose outcome is an order within the
+attribution window after entry, judged with the always-valid confidence sequence
+(experiments.stats.sequential), so the report is valid whenever it is read."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import connection
+from django.db.models import Count
+from django.utils import timezone
+
+from core.lookups import by_name_or_id
+from customers.models import Order
+from experiments.stats.proportions import compare_proportions
+from experiments.stats.sequential import DEFAULT_SEQUENTIAL_TUNING_N
+
+from .models import Automation, AutomationEntry, AutomationSend
+
+S = AutomationSend.Status
+E = AutomationEntry.Status
+SENT = (S.SENT, S.DELIVERED, S.OPENED, S.CLICKED, S.BOUNCED, S.COMPLAINED)
+OPEN = (S.PENDING, S.SENDING, S.UNKNOWN)
+ALPHA = 0.05
+
+
+def automation_get(name_or_id) -> Automation:
+    return by_name_or_id(Automation.objects.all(), name_or_id, "automation")
+
+
+def automation_list():
+    return Automation.objects.select_related("trigger_segment", "current_version").order_by("-created_at", "-id")
+
+
+def _send_counts(automation: Automation) -> dict[int, dict[str, int]]:
+    counts: dict[int, dict[str, int]] = {}
+    rows = AutomationSend.objects.filter(automation=automation).values("step_index", "status").annotate(n=Count("id"))
+    for row in rows:
+        counts.setdefault(row["step_index"], {})[row["status"]] = row["n"]
+    return counts
+
+
+def automation_steps(automation: Automation) -> list[dict]:
+    """Per step (index): sent, pending (waiting, in flight or being reconciled), failed, and the rest."""
+    counts = _send_counts(automation)
+    n_steps = automation.current_version.steps.count() if automation.current_version_id else 0
+    out = []
+    for index in range(max([n_steps, *[i + 1 for i in counts]])):
+        c = counts.get(index, {})
+        out.append({
+            "index": index,
+            "sent": sum(c.get(s, 0) for s in SENT),
+            "pending": sum(c.get(s, 0) for s in OPEN),
+            "failed": c.get(S.FAILED, 0),
+            "suppressed": c.get(S.SUPPRESSED, 0),
+            "skipped": c.get(S.SKIPPED, 0),
+            "cancelled": c.get(S.CANCELLED, 0),
+        })
+    return out
+
+
+def automation_exits(automation: Automation) -> dict[str, int]:
+    rows = (AutomationEntry.objects.filter(automation=automation, status=E.EXITED)
+            .values("exit_reason").annotate(n=Count("id")))
+    return {row["exit_reason"]: row["n"] for row in rows}
+
+
+def automation_counts(automation: Automation) -> dict:
+    rows = AutomationEntry.objects.filter(automation=automation).values("held_out").annotate(n=Count("id"))
+    by = {row["held_out"]: row["n"] for row in rows}
+    return {"entries": by.get(False, 0) + by.get(True, 0), "held_out": by.get(True, 0)}
+
+
+def entries_per_day(automation: Automation) -> list[dict]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT (entered_at AT TIME ZONE 'UTC')::date AS day, count(*), count(*) FILTER (WHERE held_out) "
+            "FROM campaigns_automationentry WHERE automation_id = %s GROUP BY 1 ORDER BY 1", [automation.id]
+        )
+        return [{"day": day.isoformat(), "entries": n, "held_out": held} for day, n, held in cursor.fetchall()]
+
+
+def automation_outcomes(automation: Automation, *, now: datetime | None = None) -> dict:
+    """(entries, converters, revenue) per arm: an order within the window after entry,
+    counted up to now for entries whose window is still open (both arms alike: the holdout
+    is a hash, so the same censoring falls on both)."""
+    now = now or timezone.now()
+    sql = f"""
+        SELECT e.held_out, count(*), count(*) FILTER (WHERE o.n > 0), COALESCE(sum(o.amount), 0)
+        FROM campaigns_automationentry e
+        LEFT JOIN LATERAL (
+            SELECT count(*) AS n, sum(amount) AS amount FROM {Order._meta.db_table} o
+            WHERE o.customer_id = e.customer_id AND o.ordered_at >= e.entered_at
+              AND o.ordered_at < LEAST(e.entered_at + make_interval(days => %s), %s)
+        ) o ON true
+        WHERE e.automation_id = %s
+        GROUP BY e.held_out
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [automation.attribution_days, now, automation.id])
+        rows = cursor.fetchall()
+    arms = {"treatment": {"entries": 0, "converted": 0, "revenue": 0.0},
+            "holdout": {"entries": 0, "converted": 0, "revenue": 0.0}}
+    for held, n, converted, revenue in rows:
+        arms["holdout" if held else "treatment"] = {"entries": n, "converted": converted, "revenue": float(revenue)}
+    return arms
+
+
+def report_from_counts(arms: dict, *, alpha: float = ALPHA, tuning_n: int = DEFAULT_SEQUENTIAL_TUNING_N) -> dict:
+    """The treatment effect on conversion with its always-valid interval (None until both
+    arms have entries)."""
+    t, c = arms["treatment"], arms["holdout"]
+    report = {"metric": "conversion", "mode": "sequential", "alpha": alpha, "arms": arms,
+              "diff": None, "diff_ci": [None, None], "lift": None, "lift_ci": [None, None], "p_value": None,
+              "test": "msprt_normal_mixture", "status": "too early"}
+    if t["entries"] and c["entries"]:
+        result = compare_proportions(t["converted"], t["entries"], c["converted"], c["entries"], alpha=alpha,
+                                     sequential_tuning_n=tuning_n)
+        report.update({k: result[k] for k in ("diff", "diff_ci", "lift", "lift_ci", "p_value", "test", "note")})
+        low, high = report["diff_ci"]
+        if low is not None and (low > 0 or high < 0):
+            report["status"] = "significant"
+        else:
+            report["status"] = "running"
+        for arm in (t, c):
+            arm["rate"] = arm["converted"] / arm["entries"]
+    return report
+
+
+def automation_report(automation: Automation, *, now: datetime | None = None) -> dict:
+    report = report_from_counts(automation_outcomes(automation, now=now))
+    report["attribution_days"] = automation.attribution_days
+    report["entries_per_day"] = entries_per_day(automation)
+    return report
+
+
+def automation_status(automation: Automation, *, now: datetime | None = None) -> dict:
+    """What `automation_status NAME --json` prints (keys are added, never renamed)."""
+    counts = automation_counts(automation)
+    return {
+        "name": automation.name,
+        "state": automation.state,
+        "entries": counts["entries"],
+        "held_out": counts["held_out"],
+        "steps": automation_steps(automation),
+        "exits": automation_exits(automation),
+        "report": automation_report(automation, now=now),
+        "trigger": automation.trigger,
+        "version": automation.current_version.number if automation.current_version_id else None,
+        "last_error": automation.last_error,
+    }
+
+
+def automation_funnel(automation: Automation) -> list[dict]:
+    """Entered, then sent at each step, then exited by reason: the funnel chart's bars."""
+    counts = automation_counts(automation)
+    bars = [{"label": "entered", "count": counts["entries"]},
+            {"label": "held out", "count": counts["held_out"]}]
+    for step in automation_steps(automation):
+        bars.append({"label": f"step {step['index'] + 1} sent", "count": step["sent"]})
+    for reason, n in sorted(automation_exits(automation).items()):
+        bars.append({"label": f"exited: {reason}", "count": n})
+    return bars

@@ -1,0 +1,78 @@
+"""Frequency caps that hold across campaigns and automations, under concurrency.
+
+A check that reads past sends and then sends lets two workers (two campaigns, or a campaign
+and an automation) both pass the cap at the same instant. Here each send takes a slot
+first: under a transaction-scoped advisory lock per customer (taken in customer-id order,
+so two batches never deadlock), the slots of the last 7 days are counted and a new one is
+written only if the cap allows. The lock is held until the slots commit, so the next worker
+counts them. A slot is written for every marketing email, capped or not, since an uncapped
+campaign's sends count against another one's cap.
+
+A slot whose message did not go out (retry, failure, suppression) is released; an `unknown`
+one is kept: it may have gone out.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.db import connection, transaction
+
+from core.db import is_postgres
+
+from .models import CapSlot
+
+CAP_WINDOW = timedelta(days=7)
+LOCK_NAMESPACE = 71302  # pg_advisory_xact_lock(namespace, customer id)
+TABLE = CapSlot._meta.db_table
+
+
+def cap_reserve(rows: list[tuple[int, str]], cap: int | None, now: datetime) -> dict[int, datetime]:
+    """Take a slot for each (customer id, key) the cap allows; returns customer id -> when a
+    slot frees up, for those refused. A key that already holds its slot (a retry) keeps it."""
+    if not rows:
+        return {}
+    customers = sorted({customer for customer, _ in rows})
+    refused: dict[int, datetime] = {}
+    with transaction.atomic(), connection.cursor() as cursor:
+        if is_postgres():
+            cursor.execute(
+                "SELECT count(pg_advisory_xact_lock(%s, c)) FROM unnest(%s::int[]) AS c",
+                [LOCK_NAMESPACE, customers],
+            )
+        keys = [key for _, key in rows]
+        held: dict[int, list[datetime]] = {}
+        if cap:
+            placeholders = ", ".join(["%s"] * len(customers))
+            key_marks = ", ".join(["%s"] * len(keys))
+            cursor.execute(
+                f"SELECT customer_id, at FROM {TABLE} WHERE customer_id IN ({placeholders}) AND at > %s "
+                f"AND key NOT IN ({key_marks})",
+                [*customers, now - CAP_WINDOW, *keys],
+            )
+            for customer, at in cursor.fetchall():
+                held.setdefault(customer, []).append(at)
+        granted: list[tuple[int, str]] = []
+        for customer, key in rows:
+            times = held.setdefault(customer, [])
+            if cap and len(times) >= cap:
+                times.sort()
+                # The send that must age out of the window before one more fits.
+                refused[customer] = times[len(times) - cap] + CAP_WINDOW + timedelta(seconds=1)
+                continue
+            times.append(now)
+            granted.append((customer, key))
+        if granted:
+            values = ", ".join(["(%s, %s, %s)"] * len(granted))
+            cursor.execute(
+                f"INSERT INTO {TABLE} (customer_id, key, at) VALUES {values} ON CONFLICT (key) DO NOTHING",
+                [v for customer, key in granted for v in (customer, key, now)],
+            )
+    return refused
+
+
+def cap_release(keys: list[str]) -> int:
+    """The messages of these keys did not go out: their slots are free again."""
+    if not keys:
+        return 0
+    return CapSlot.objects.filter(key__in=keys).delete()[0]
