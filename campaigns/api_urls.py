@@ -7,11 +7,13 @@ from rest_framework.routers import SimpleRouter
 
 from . import views
 from .api import CampaignViewSet, OfferViewSet
+from .automation_api import AutomationViewSet
 from .webhooks import webhook_guard
 
 router = SimpleRouter()
 router.register("offers", OfferViewSet, basename="offer")
 router.register("campaigns", CampaignViewSet, basename="campaign")
+router.register("automations", AutomationViewSet, basename="automation")
 api_urlpatterns = router.urls
 
 # anymail's tracking webhook views (/webhooks/postmark/tracking/, /webhooks/mailgun/tracking/,

@@ -108,3 +108,60 @@ class CustomerViewSet(viewsets.ReadOnlyModelViewSet):
         for key in ("rejects_path", "encoding", "delimiter", "source"):
             body.pop(key)
         return Response(body)
+
+
+EVENT_BATCH_LIMIT = 10000
+
+
+class EventItemSerializer(serializers.Serializer):
+    customer = serializers.CharField(help_text="the customer's external_id")
+    kind = serializers.CharField(max_length=64)
+    occurred_at = serializers.CharField(help_text="ISO 8601 date and time with an offset")
+    properties = serializers.DictField(required=False, default=dict)
+
+
+class EventBatchSerializer(serializers.Serializer):
+    events = EventItemSerializer(many=True, allow_empty=False, max_length=EVENT_BATCH_LIMIT)
+
+
+class EventViewSet(viewsets.ViewSet):
+    """Events from a product, in real time: a batch per request, the CSV importer's rules."""
+
+    nul_bytes_allowed = True
+
+    @extend_schema(request=EventBatchSerializer, responses={200: dict, 400: dict, 413: dict})
+    def create(self, request):
+        """Insert up to 10,000 events; an event already stored (same customer, kind and
+        instant) is not stored twice, so a product that posts a batch again changes nothing.
+        Triggered automations read new events past their watermark (campaigns' tick)."""
+        try:
+            data = request.data
+        except RequestDataTooBig:
+            limit = limit_describe(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+            return Response({"detail": f"the request body is larger than the {limit} a request may be: "
+                                       "send fewer events per request"},
+                            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        payload = EventBatchSerializer(data=data)
+        payload.is_valid(raise_exception=True)
+        items = payload.validated_data["events"]
+        props = list(dict.fromkeys(k for item in items for k in item["properties"]))
+        clash = [k for k in props if k in ("customer", "kind", "occurred_at")]
+        if clash:
+            raise ValidationError({"properties": f"property names {clash} are the event's own fields"})
+        header = ["customer", "kind", "occurred_at", *props]
+        records = []
+        for index, item in enumerate(items):
+            fields = [_text(item["customer"]), _text(item["kind"]), _text(item["occurred_at"]),
+                      *[_text(item["properties"].get(k)) for k in props]]
+            records.append((index, parsing.fields_problem(header, fields) or dict(zip(header, fields))))
+        try:
+            result = import_records("events", header, records, source_name="api", rejects_path=None)
+        except ImportFailed as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        body = result.as_dict()
+        body["rejects"] = [
+            {"index": r["line"], "reason": r["reason"].split(": ", 1)[-1]} for r in body.pop("reject_samples")
+        ]
+        for key in ("rejects_path", "encoding", "delimiter", "source"):
+            body.pop(key)
+        return Response(body)

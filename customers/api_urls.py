@@ -2,10 +2,11 @@
 
 from rest_framework.routers import DefaultRouter
 
-from .api import CustomerViewSet
+from .api import CustomerViewSet, EventViewSet
 
 # DefaultRouter, not SimpleRouter: its browsable root stays at /api/ ("api-root").
 router = DefaultRouter()
 router.register("customers", CustomerViewSet, basename="customer")
+router.register("events", EventViewSet, basename="event")
 
 urlpatterns = router.urls
