@@ -209,7 +209,9 @@ def test_two_campaigns_and_an_automation_under_a_cap_of_one_leave_nobody_over_it
                 open_rows = LedgerEntry.objects.filter(status__in=("sending", "unknown"), campaign__in=[one, two]).exists()
                 return slots >= 600 and not open_rows and not AutomationSend.objects.filter(
                     status__in=("sending", "unknown")).exists() and not LedgerEntry.objects.filter(
-                    campaign__in=[one, two], status="pending", due_at__lte=timezone.now()).exists()
+                    campaign__in=[one, two], status="pending", due_at__lte=timezone.now()).exists() and \
+                    AutomationSend.objects.filter(automation=automation).count() == 600 and not \
+                    AutomationSend.objects.filter(status="pending", due_at__lte=timezone.now()).exists()
             wait_for(done, timeout=180, interval=1.0, what="every customer to get one message")
         finally:
             for worker in workers:
