@@ -1,0 +1,54 @@
+"""campaigns/caps.py: a frequency-cap slot is taken under a per-customer lock, so a second
+sender counting at the same instant waits for the first one's slot and is refused."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from django.db import connection, transaction
+from django.utils import timezone
+
+from campaigns.caps import cap_release, cap_reserve
+from campaigns.models import CapSlot
+from tests.campaigns.automations import make_people
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_second_sender_at_the_same_instant_waits_for_the_first_and_is_refused():
+    customer = make_people(1, prefix="cc")[0]
+    now = timezone.now()
+    first_holds = threading.Event()
+    result: dict = {}
+
+    def second():
+        first_holds.wait(10)
+        started = time.monotonic()
+        result["refused"] = cap_reserve([(customer, "key-b")], 1, now)
+        result["waited"] = time.monotonic() - started
+        connection.close()
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    # The first sender has counted and written its slot, and has not committed yet
+    with transaction.atomic():
+        assert cap_reserve([(customer, "key-a")], 1, now) == {}
+        first_holds.set()
+        time.sleep(1.0)
+    thread.join(20)
+    assert result["waited"] >= 0.9, "the second count waits for the first slot's commit"
+    assert customer in result["refused"], "and then sees it: refused"
+    assert list(CapSlot.objects.values_list("key", flat=True)) == ["key-a"]
+
+
+@pytest.mark.django_db
+def test_a_retry_keeps_its_slot_and_a_failed_send_frees_it():
+    a, b = make_people(2, prefix="cr")
+    now = timezone.now()
+    assert cap_reserve([(a, "k1"), (b, "k2")], 1, now) == {}
+    assert cap_reserve([(a, "k1")], 1, now) == {}, "the same key again is not a second message"
+    assert a in cap_reserve([(a, "k3")], 1, now)
+    assert cap_reserve([(a, "k4")], None, now) == {}, "uncapped senders are not held, but counted"
+    assert cap_release(["k1", "k4"]) == 2
+    assert cap_reserve([(a, "k5")], 1, now) == {}
