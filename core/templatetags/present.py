@@ -112,3 +112,9 @@ def nav_items(context) -> list[dict]:
     request = context.get("request")
     current = nav_current(request.path if request is not None else "")
     return [{"label": label, "href": href, "current": href == current} for label, href in NAV]
+
+
+@register.filter
+def metric_explained(value) -> str:
+    """roc_auc -> "how well the score ranks ... (0.5 is a coin toss, 1 is perfect)"."""
+    return formatting.metric_explained(value)
