@@ -24,11 +24,12 @@ from datetime import datetime, timedelta
 import pandas as pd
 from django.db.models import Max, Min
 
-from .kinds import RATIO, kind_get, sql_fill
+from .kinds import kind_get, sql_fill
 from .models import MAX_ATTRIBUTION_DAYS, MIN_ATTRIBUTION_DAYS, Experiment, Exposure, Metric
-from .ratios import ratio_sums
+from .ratios import metric_parts
 from .unitsql import (CUSTOMER, EVENT, EVENT_SOURCES, EXPOSURE, NO_GROUPING, ORDER, ORDER_SOURCES, Grouping, arm_filter,
-                      fetch, in_window, json_number, json_text, order_value, per_unit_events, per_unit_orders)
+                      fetch, in_window, json_number, json_text, order_value, per_unit_events, per_unit_orders,
+                      unit_totals)
 
 CUSTOMER_COLUMNS = ("country", "time_zone")  # breakdowns may use these besides attributes
 
@@ -113,36 +114,44 @@ def arm_sums(
     if experiment.source == Experiment.Source.CUSTOMERS:
         window = (0, window_days(experiment))
         span = exposure_span(experiment)
-        for builder, sources in ((per_unit_orders, ORDER_SOURCES), (per_unit_events, EVENT_SOURCES)):
-            chosen = [m for m in metrics if m.source in sources and not m.denominator_source]
-            if not chosen:
-                continue
-            if all(kind_get(m.kind).share for m in chosen):
-                for metric in chosen:
-                    sql, sql_params = _converters(experiment, metric, window, span, (group, group_params, join))
-                    width = len(kind_get(metric.kind).aggregates)
-                    # A share's unit values are 0 or 1: over the converters, count and sum are both
-                    # the count of ones; the units without one are zeros, added below.
-                    for grp, arm_id, converted in fetch(sql, sql_params):
-                        out[(group_label(grp), arm_id)].add(metric.name, (converted,) * width)
-                continue
-            inner, inner_params = builder(experiment, chosen, window, span, (group, group_params, join))
-            outer = [_aggregates(m, [(_unit_level(m, f"u.m{i}"), [])])[0] for i, m in enumerate(chosen)]
-            rows = fetch(f"SELECT u.grp, u.arm_id, {', '.join(sum(outer, []))} FROM ({inner}) u GROUP BY 1, 2",
-                          inner_params)
-            for grp, arm_id, *values in rows:
-                _add_values(out[(group_label(grp), arm_id)], chosen, [len(o) for o in outer], values)
-        ratios = [m for m in metrics if m.denominator_source]
-        if ratios:
-            grouping = (group, group_params, join)
-            for (grp, arm_id), values in ratio_sums(experiment, ratios, window, span, grouping).items():
-                _add_values(out[(group_label(grp), arm_id)], ratios, [len(RATIO.aggregates)] * len(ratios), values)
         customer = [m for m in metrics if m.source != Metric.Source.IMPORTED]
+        grouping = (group, group_params, join)
+        if customer and all(kind_get(m.kind).share and not m.denominator_source for m in customer):
+            for metric in customer:
+                sql, sql_params = _converters(experiment, metric, window, span, grouping)
+                width = len(kind_get(metric.kind).aggregates)
+                # A share's unit values are 0 or 1: over the converters, count and sum are both
+                # the count of ones; the units without one are zeros, added below.
+                for grp, arm_id, converted in fetch(sql, sql_params):
+                    out[(group_label(grp), arm_id)].add(metric.name, (converted,) * width)
+        elif customer:
+            # Every metric's per-unit totals, each total once (orders count for conversion, count
+            # and the ratios over orders alike), and the columns each metric reads.
+            parts, columns = [], []
+            for metric in customer:
+                own = []
+                for part in metric_parts(metric):
+                    if part not in parts:
+                        parts.append(part)
+                    own.append(f"u.c{parts.index(part)}")
+                columns.append(own)
+            inner, inner_params = unit_totals(experiment, parts, window, span, grouping)
+            outer = []
+            for metric, cols in zip(customer, columns):
+                if metric.denominator_source:
+                    outer.append(_aggregates(metric, [(c, []) for c in cols])[0])
+                else:
+                    outer.append(_aggregates(metric, [(_unit_level(metric, cols[0]), [])])[0])
+            rows = fetch(f"SELECT u.grp, u.arm_id, {', '.join(sum(outer, []))} FROM ({inner}) u GROUP BY 1, 2",
+                         inner_params)
+            for grp, arm_id, *values in rows:
+                _add_values(out[(group_label(grp), arm_id)], customer, [len(o) for o in outer], values)
         for sums in out.values():
             for metric in customer:
                 kind = kind_get(metric.kind)
                 found = sums.metrics.get(metric.name) or (0,) + (None,) * (len(kind.aggregates) - 1)
-                sums.metrics[metric.name] = kind.with_zeros(found, sums.n)
+                # A customer unit with no order or event has the value 0, never a missing one.
+                sums.metrics[metric.name] = (sums.n,) if kind.units_only else kind.with_zeros(found, sums.n)
     return dict(out)
 
 
