@@ -124,7 +124,8 @@ def report_from_counts(arms: dict, *, alpha: float = ALPHA, tuning_n: int = DEFA
             report["status"] = "significant"
         else:
             report["status"] = "running"
-        for arm in (t, c):
+    for arm in (t, c):
+        if arm["entries"]:
             arm["rate"] = arm["converted"] / arm["entries"]
     return report
 

@@ -96,6 +96,7 @@ NAV = [
     ("Segments", "/segments/"),
     ("Models", "/segments/models/"),
     ("Campaigns", "/campaigns/"),
+    ("Automations", "/automations/"),
     ("Outbox", "/campaigns/outbox/"),
     ("Experiments", "/experiments/"),
 ]
