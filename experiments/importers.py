@@ -159,12 +159,24 @@ def experiment_import(
     return result
 
 
+def covariate_columns(covariate: str | None) -> list[str]:
+    """CUPED's pre-period columns: one for continuous metrics, or PRE_NUMERATOR/PRE_DENOMINATOR
+    for ratio metrics (their numerator and denominator before the test)."""
+    if not covariate:
+        return []
+    columns = [c.strip() for c in covariate.split("/")]
+    if len(columns) > 2 or not all(columns):
+        raise ImportFailed(f"--covariate is a column, or PRE_NUMERATOR/PRE_DENOMINATOR for ratio metrics; "
+                           f"not {covariate!r}")
+    return columns
+
+
 def _check_header(header: list[str], arm_column: str, unit_column: str | None, metrics, covariate) -> None:
     wanted = [("--arm", arm_column)] + [("--metric", c) for m in metrics for c in KINDS[m[1]].columns(m[0])]
     if unit_column:
         wanted.append(("--unit", unit_column))
-    if covariate:
-        wanted.append(("--covariate", covariate))
+    for column in covariate_columns(covariate):
+        wanted.append(("--covariate", column))
     missing = [f"{option} {column!r}" for option, column in wanted if column not in header]
     if missing:
         found = ", ".join(repr(h) for h in header[:15]) + (" ..." if len(header) > 15 else "")
@@ -183,7 +195,8 @@ def _import(header, records, result: ExperimentImportResult, rejects: RejectWrit
             control, metrics, unit_column, primary, covariate, weights, replace, mode, alpha,
             refuse_missing, prior) -> None:
     _check_header(header, arm_column, unit_column, metrics, covariate)
-    roles = {arm_column, unit_column, covariate, *(c for m in metrics for c in KINDS[m[1]].columns(m[0]))}
+    roles = {arm_column, unit_column, *covariate_columns(covariate),
+             *(c for m in metrics for c in KINDS[m[1]].columns(m[0]))}
     extra = [h for h in header if h not in roles]
     records = iter(records)
     head = [r for r in (next(records, None) for _ in range(TYPE_SAMPLE_ROWS)) if r is not None]
@@ -278,11 +291,11 @@ def _rows(records, result, rejects, *, unit_column, arm_column, metrics, covaria
                     except ValueProblem as exc:
                         raise ValueProblem(f"column '{column}' ({kind} outcome): {exc}") from None
             attributes = {}
-            if covariate:
+            for column in covariate_columns(covariate):
                 try:
-                    attributes[covariate] = finite_number(record[covariate])
+                    attributes[column] = finite_number(record[column])
                 except ValueProblem as exc:
-                    raise ValueProblem(f"column '{covariate}' (covariate): {exc}") from None
+                    raise ValueProblem(f"column '{column}' (covariate): {exc}") from None
             for column, kind in types.items():
                 try:
                     value = parsing.parse_attribute(kind, record.get(column) or "")

@@ -219,6 +219,15 @@ def _ratio_analyze(name: str, arms: Mapping[str, ArmTotals], control: str, **opt
     return ratio.analyze_ratios(name, moments, control, **options)
 
 
+def _ratio_analyze_units(name: str, values: Mapping[str, np.ndarray], control: str, *,
+                         covariates: Mapping[str, np.ndarray], **options) -> dict:
+    """CUPED: per arm, an n x 2 array of numerators and denominators and one of their
+    pre-period values."""
+    arms = {a: ratio.RatioUnits.from_arrays(values[a][:, 0], values[a][:, 1], covariates[a][:, 0],
+                                            covariates[a][:, 1]) for a in values}
+    return ratio.analyze_ratios_cuped(name, arms, control, **options)
+
+
 def _ratio_power(p: Power) -> dict:
     m = ratio.RatioMoments.from_aggregates(*p.control_aggregates[:6])
     sd = p.sd if p.sd is not None else m.unit_sd
@@ -248,7 +257,7 @@ RATIO = MetricKind(
     unit_mean=lambda aggregates: ratio.RatioMoments.from_aggregates(*aggregates[:6]).ratio,
     parse=finite_number,
     analyze=_ratio_analyze,
-    analyze_units=None,
+    analyze_units=_ratio_analyze_units,
     power=_ratio_power,
     plan_input="sd",
     method=("delta-method variance of the ratio of means over units; z-test of the difference; "

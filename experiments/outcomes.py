@@ -24,12 +24,11 @@ from datetime import datetime, timedelta
 import pandas as pd
 from django.db.models import Max, Min
 
-from .kinds import kind_get, sql_fill
+from .kinds import RATIO, kind_get, sql_fill
 from .models import MAX_ATTRIBUTION_DAYS, MIN_ATTRIBUTION_DAYS, Experiment, Exposure, Metric
 from .ratios import metric_parts
 from .unitsql import (CUSTOMER, EVENT, EVENT_SOURCES, EXPOSURE, NO_GROUPING, ORDER, ORDER_SOURCES, Grouping, arm_filter,
-                      fetch, in_window, json_number, json_text, order_value, per_unit_events, per_unit_orders,
-                      unit_totals)
+                      fetch, in_window, json_number, json_text, order_value, unit_totals)
 
 CUSTOMER_COLUMNS = ("country", "time_zone")  # breakdowns may use these besides attributes
 
@@ -219,7 +218,8 @@ def unit_values(
     attributes: bool = False,
 ) -> pd.DataFrame:
     """One row per exposure (index exposure_id): arm_id, unit, customer_id, a column per
-    metric and, with ``attributes``, the unit's attributes as a dict column.
+    metric (two for a ratio metric, its numerator and denominator: see value_column) and,
+    with ``attributes``, the unit's attributes as a dict column.
 
     ``window`` (days relative to exposure) defaults to the attribution window; CUPED asks
     for the pre-period (-attribution_days, 0) of the same metrics.
@@ -229,34 +229,51 @@ def unit_values(
     imported = [m for m in metrics if m.source == Metric.Source.IMPORTED]
     select = ["e.id", "e.arm_id", "e.unit", "e.customer_id"] + (["e.attributes"] if attributes else [])
     params: list = []
+    imported_columns: list[str] = []
     for metric in imported:
-        value, value_params = json_number("e.outcomes", kind_get(metric.kind).columns(metric.name)[0])
-        select.append(value)
-        params += value_params
+        keys = kind_get(metric.kind).columns(metric.name)
+        keys = keys if kind_get(metric.kind) is RATIO else keys[:1]
+        for k, key in enumerate(keys):
+            value, value_params = json_number("e.outcomes", key)
+            select.append(value)
+            params += value_params
+            imported_columns.append(value_column(metric, k))
     sql = f"SELECT {', '.join(select)} FROM {EXPOSURE} e WHERE e.experiment_id = %s{arm_sql} ORDER BY e.id"
     columns = ["exposure_id", "arm_id", "unit", "customer_id"] + (["attributes"] if attributes else [])
     frame = pd.DataFrame.from_records(
-        fetch(sql, params + [experiment.id] + arm_params), columns=columns + [m.name for m in imported]
+        fetch(sql, params + [experiment.id] + arm_params), columns=columns + imported_columns
     ).set_index("exposure_id")
     if attributes:
         frame["attributes"] = frame["attributes"].map(_as_dict)
 
-    if experiment.source == Experiment.Source.CUSTOMERS:
-        span = exposure_span(experiment)
-        for builder, sources in ((per_unit_orders, ORDER_SOURCES), (per_unit_events, EVENT_SOURCES)):
-            chosen = [m for m in metrics if m.source in sources and not m.denominator_source]
-            if not chosen:
-                continue
-            inner, inner_params = builder(experiment, chosen, window, span, NO_GROUPING, arm_ids)
-            levels = ", ".join(_unit_level(m, f"u.m{i}") for i, m in enumerate(chosen))
-            found = fetch(f"SELECT u.exposure_id, {levels} FROM ({inner}) u", inner_params)
-            names = [m.name for m in chosen]
-            per_unit = pd.DataFrame.from_records(found, columns=["exposure_id", *names]).set_index("exposure_id")
-            frame = frame.join(per_unit.astype(float), how="left")
-            frame[names] = frame[names].fillna(0.0)
+    customer = [m for m in metrics if m.source != Metric.Source.IMPORTED]
+    if experiment.source == Experiment.Source.CUSTOMERS and customer:
+        parts, levels, names = [], [], []
+        for metric in customer:
+            for k, part in enumerate(metric_parts(metric)):
+                if part not in parts:
+                    parts.append(part)
+                column = f"u.c{parts.index(part)}"
+                levels.append(column if metric.denominator_source else _unit_level(metric, column))
+                names.append(value_column(metric, k))
+        inner, inner_params = unit_totals(experiment, parts, window, exposure_span(experiment), NO_GROUPING, arm_ids)
+        found = fetch(f"SELECT u.exposure_id, {', '.join(levels)} FROM ({inner}) u", inner_params)
+        per_unit = pd.DataFrame.from_records(found, columns=["exposure_id", *names]).set_index("exposure_id")
+        frame = frame.join(per_unit.astype(float), how="left")
+        frame[names] = frame[names].fillna(0.0)
     for metric in metrics:
-        frame[metric.name] = pd.to_numeric(frame[metric.name], errors="coerce").astype(float)
+        for k in range(2 if kind_get(metric.kind) is RATIO else 1):
+            name = value_column(metric, k)
+            frame[name] = pd.to_numeric(frame[name], errors="coerce").astype(float)
     return frame
+
+
+def value_column(metric: Metric, part: int = 0) -> str:
+    """unit_values' column of a metric: its name, or for a ratio metric its numerator's (0)
+    or denominator's (1) per-unit total."""
+    if kind_get(metric.kind) is RATIO:
+        return f"{metric.name} {('numerator', 'denominator')[part]}"
+    return metric.name
 
 
 def unit_covariate(experiment: Experiment, column: str) -> pd.Series:

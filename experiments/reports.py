@@ -11,10 +11,11 @@ import time
 from datetime import datetime
 
 import numpy as np
+import pandas as pd
 from django.utils import timezone
 
 from . import analysis, outcomes, survival
-from .kinds import kind_get
+from .kinds import RATIO, kind_get
 from .stats.bayes import GaussianPrior
 from .retention import retention_section
 from .models import Arm, Experiment, Metric
@@ -110,36 +111,56 @@ def _unit_values(experiment: Experiment, metrics: list[Metric], names: dict[int,
 
 
 def _cuped(experiment: Experiment, metrics: list[Metric], names: dict[int, str], notes: list[str]):
-    """Per-unit values and covariates for every metric whose kind supports CUPED, by arm."""
-    continuous = [m for m in metrics if kind_get(m.kind).analyze_units is not None and not kind_get(m.kind).units_only]
-    if not continuous:
+    """Per-unit values and covariates for every metric whose kind supports CUPED, by arm:
+    continuous metrics one column each, ratio metrics two (numerator and denominator, after
+    exposure and before it)."""
+    chosen = [m for m in metrics if kind_get(m.kind).analyze_units is not None and not kind_get(m.kind).units_only]
+    if not chosen:
         return None
-    after = outcomes.unit_values(experiment, continuous)
+    after = outcomes.unit_values(experiment, chosen)
+    covariates: dict[str, pd.DataFrame] = {}
     if experiment.source == Experiment.Source.CUSTOMERS:
         if experiment.covariate != PRE_PERIOD:
             notes.append(f"covariate {experiment.covariate!r} ignored: customer experiments use 'pre_period'")
             return None
-        before = outcomes.unit_values(experiment, continuous, window=(-outcomes.window_days(experiment), 0))
-        covariates = {m.name: before[m.name] for m in continuous}
+        before = outcomes.unit_values(experiment, chosen, window=(-outcomes.window_days(experiment), 0))
+        for m in chosen:
+            covariates[m.name] = before[_columns(m)]
         label = f"the same metric in the {experiment.attribution_days} days before exposure"
     else:
-        cov = outcomes.unit_covariate(experiment, experiment.covariate)
-        if cov.isna().any():
-            notes.append(f"CUPED skipped: covariate '{experiment.covariate}' is missing for {int(cov.isna().sum()):,} units")
+        # A plain column adjusts continuous metrics; PRE_NUMERATOR/PRE_DENOMINATOR, ratio metrics.
+        ratio_covariate = "/" in experiment.covariate
+        columns = [c.strip() for c in experiment.covariate.split("/")]
+        values = pd.concat([outcomes.unit_covariate(experiment, c).rename(c) for c in columns], axis=1)
+        if values.isna().any().any():
+            missing = int(values.isna().any(axis=1).sum())
+            notes.append(f"CUPED skipped: covariate '{experiment.covariate}' is missing for {missing:,} units")
             return None
-        covariates = {m.name: cov for m in continuous}
+        chosen = [m for m in chosen if (kind_get(m.kind) is RATIO) == ratio_covariate]
+        covariates = {m.name: values for m in chosen}
         label = experiment.covariate
     arm_of = after["arm_id"].map(names)
     result = {}
-    for metric in continuous:
+    for metric in chosen:
+        y = after[_columns(metric)]
         x = covariates[metric.name].reindex(after.index)
-        known = after[metric.name].notna()  # a missing outcome is left out of this metric only
+        known = y.notna().all(axis=1)  # a missing outcome is left out of this metric only
         result[metric.name] = analysis.Cuped(
-            values={a: after.loc[known & (arm_of == a), metric.name].to_numpy(float) for a in names.values()},
-            covariates={a: x[known & (arm_of == a)].to_numpy(float) for a in names.values()},
+            values={a: _squeeze(y[known & (arm_of == a)]) for a in names.values()},
+            covariates={a: _squeeze(x[known & (arm_of == a)]) for a in names.values()},
             covariate=label,
         )
     return result
+
+
+def _columns(metric: Metric) -> list[str]:
+    return [outcomes.value_column(metric, k) for k in range(2 if kind_get(metric.kind) is RATIO else 1)]
+
+
+def _squeeze(frame: pd.DataFrame) -> np.ndarray:
+    """One column as a vector (continuous), two as an n x 2 array (ratio)."""
+    values = frame.to_numpy(float)
+    return values[:, 0] if values.shape[1] == 1 else values
 
 
 def _retention(experiment: Experiment, design: analysis.Design, names: dict[int, str], now: datetime) -> dict:

@@ -1,6 +1,6 @@
 """SQL shared by the report's queries: table names, JSON access spelled alike on PostgreSQL
-and SQLite, the attribution-window condition and the per-unit order and event totals that
-outcomes.py (plain metrics) and ratios.py (numerator and denominator) aggregate. Reads only."""
+and SQLite, the attribution-window condition and the per-unit order and event totals
+(unit_totals) that outcomes.py aggregates for every metric of a report. Reads only."""
 
 from __future__ import annotations
 
@@ -137,46 +137,6 @@ def order_value(metric: Metric | Part) -> tuple[str, list]:
     if not conditions:
         return value, params
     return f"CASE WHEN {' AND '.join(conditions)} THEN {value} ELSE 0 END", params
-
-
-def per_unit_orders(
-    experiment: Experiment, metrics: list[Metric], window: tuple[int, int], span,
-    grouping: Grouping = NO_GROUPING, arm_ids: list[int] | None = None,
-) -> tuple[str, list]:
-    """SQL (and params) of per-unit order totals, m0, m1, ... for the units that have any
-    order in the window: exposure_id, arm_id, grp, m0..."""
-    values, value_params = [], []
-    for i, metric in enumerate(metrics):
-        value, params = order_value(metric)
-        values.append(f"SUM({value}) AS m{i}")
-        value_params += params
-    condition, window_params = in_window("o.ordered_at", window, span)
-    join = f"JOIN {ORDER} o ON o.customer_id = e.customer_id AND {condition}"
-    return per_unit(experiment, values, value_params, join, window_params, grouping, arm_ids)
-
-
-def per_unit_events(
-    experiment: Experiment, metrics: list[Metric], window: tuple[int, int], span,
-    grouping: Grouping = NO_GROUPING, arm_ids: list[int] | None = None,
-) -> tuple[str, list]:
-    values = [f"SUM(CASE WHEN ev.kind = %s THEN 1 ELSE 0 END) AS m{i}" for i in range(len(metrics))]
-    kinds = sorted({m.event_kind for m in metrics})
-    condition, window_params = in_window("ev.occurred_at", window, span)
-    join = (f"JOIN {EVENT} ev ON ev.customer_id = e.customer_id "
-            f"AND ev.kind IN ({', '.join(['%s'] * len(kinds))}) AND {condition}")
-    return per_unit(experiment, values, [m.event_kind for m in metrics], join, kinds + window_params,
-                     grouping, arm_ids)
-
-
-def per_unit(experiment: Experiment, values: list[str], value_params: list, join: str, join_params: list,
-              grouping: Grouping, arm_ids: list[int] | None) -> tuple[str, list]:
-    group, group_params, group_join = grouping
-    arm_sql, arm_params = arm_filter(arm_ids)
-    sql = (
-        f"SELECT e.id AS exposure_id, e.arm_id AS arm_id, {group} AS grp, {', '.join(values)} "
-        f"FROM {EXPOSURE} e {group_join} {join} WHERE e.experiment_id = %s{arm_sql} GROUP BY 1, 2, 3"
-    )
-    return sql, group_params + value_params + join_params + [experiment.id] + arm_params
 
 
 def unit_totals(

@@ -13,6 +13,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import numpy as np
 from scipy import stats as sps
 
 from .bayes import GaussianPrior, bayes_compare
@@ -136,3 +137,145 @@ def analyze_ratios(name: str, arms: Mapping[str, RatioMoments], control: str, *,
         for a, m in arms.items() if a != control
     ]
     return metric_result(name, primary, rows, comparisons, alpha)
+
+
+# --------------------------------------------------------------------------- CUPED
+
+
+@dataclass(frozen=True)
+class RatioUnits:
+    """One arm's per-unit numerator and denominator after exposure and before it (the
+    pre-period covariates): GrowthBook's RegressionAdjustedRatioStatistic, from moments."""
+
+    n: int
+    means: np.ndarray  # [m_post, d_post, m_pre, d_pre]
+    cov: np.ndarray  # their 4 x 4 sample covariance (ddof=1)
+
+    @classmethod
+    def from_arrays(cls, m_post, d_post, m_pre, d_pre) -> RatioUnits:
+        x = np.column_stack([np.asarray(a, dtype=float) for a in (m_post, d_post, m_pre, d_pre)])
+        n = x.shape[0]
+        cov = np.cov(x, rowvar=False, ddof=1) if n > 1 else np.full((4, 4), np.nan)
+        return cls(n, x.mean(axis=0) if n else np.full(4, np.nan), cov)
+
+    @property
+    def post(self) -> float:
+        return self.means[0] / self.means[1] if self.means[1] != 0 else math.nan
+
+    @property
+    def pre(self) -> float:
+        return self.means[2] / self.means[3] if self.means[3] != 0 else math.nan
+
+    def gradient(self, theta: float) -> np.ndarray:
+        """d(post - theta pre) / d(means): the linearisation of the adjusted ratio."""
+        mp, dp, mq, dq = self.means
+        return np.array([1 / dp, -mp / dp**2, -theta / dq, theta * mq / dq**2])
+
+    def unit_var(self, theta: float) -> float:
+        """Variance of one unit's linearised contribution to post - theta pre."""
+        g = self.gradient(theta)
+        return float(g @ self.cov @ g)
+
+    def as_moments(self) -> RatioMoments:
+        c = self.cov
+        return RatioMoments(self.n, float(self.means[0]), float(self.means[1]), float(c[0, 0]), float(c[1, 1]),
+                            float(c[0, 1]))
+
+
+def ratio_cuped_theta(arms: list[RatioUnits]) -> float:
+    """GrowthBook's theta (compute_theta_regression_adjusted_ratio): minus the summed
+    covariance of the post and pre linearisations over their summed pre variance. Summed
+    over every arm (GrowthBook sums the two arms of a comparison): one theta for all arms,
+    as for continuous CUPED, so a treatment effect cannot leak in through one arm."""
+    cov = var_pre = 0.0
+    for a in arms:
+        g = a.gradient(1.0)
+        cov += float(g[2:] @ a.cov[2:, :2] @ g[:2])
+        var_pre += float(g[2:] @ a.cov[2:, 2:] @ g[2:])
+    return -cov / var_pre if var_pre > 0 else 0.0
+
+
+def _lift_var_cuped(t: RatioUnits, c: RatioUnits, theta: float, diff: float) -> float:
+    """Variance of diff / control's unadjusted ratio (GrowthBook's
+    frequentist_variance_relative_cuped_ratio): the control's post means appear in both the
+    difference and the baseline."""
+    base = abs(c.post)
+    g_abs = diff * math.copysign(1.0, c.post)
+    mp, dp = c.means[0], c.means[1]
+    gc = c.gradient(theta)
+    grad_c = np.array([-(base + g_abs) / dp / base**2, (mp * base / dp**2 + mp * g_abs / dp**2) / base**2,
+                       -gc[2] / base, -gc[3] / base])
+    grad_t = t.gradient(theta) / base
+    return float(grad_c @ c.cov @ grad_c / c.n + grad_t @ t.cov @ grad_t / t.n)
+
+
+def analyze_ratios_cuped(name: str, arms: Mapping[str, RatioUnits], control: str, *, primary: bool = False,
+                         alpha: float = 0.05, sequential: bool = False,
+                         sequential_tuning_n: int = DEFAULT_SEQUENTIAL_TUNING_N,
+                         prior: GaussianPrior = GaussianPrior()) -> dict:
+    """A ratio metric with CUPED: each arm's post-period ratio minus theta times its
+    pre-period ratio (GrowthBook's regression adjustment for ratio metrics), the variance by
+    the delta method over the four per-unit means. Arm means are shifted by theta times the
+    pooled pre-period ratio so that they keep the metric's scale (differences are unchanged);
+    the lift is the difference over the control's unadjusted ratio, as GrowthBook's."""
+    check_control(arms, control)
+    units = list(arms.values())
+    usable = all(a.n > 1 and a.means[1] != 0 and a.means[3] != 0 and np.isfinite(a.cov).all() for a in units)
+    theta = ratio_cuped_theta(units) if usable else 0.0
+    if not usable or abs(theta) < 1e-8:
+        # GrowthBook reverts to the unadjusted ratio when theta vanishes (no pre-period signal).
+        result = analyze_ratios(name, {a: u.as_moments() for a, u in arms.items()}, control, primary=primary,
+                                alpha=alpha, sequential=sequential, sequential_tuning_n=sequential_tuning_n,
+                                prior=prior)
+        result["cuped"] = {"theta": 0.0, "variance_reduction": 0.0, "control_sd": None,
+                           "note": "no pre-period signal (or a zero denominator): not adjusted"}
+        return result
+    total = sum(units[k].means[2] * units[k].n for k in range(len(units)))
+    total_d = sum(units[k].means[3] * units[k].n for k in range(len(units)))
+    pooled_pre = total / total_d
+    z = z_quantile(alpha)
+    adjusted = {a: u.post - theta * (u.pre - pooled_pre) for a, u in arms.items()}
+    var_mean = {a: u.unit_var(theta) / u.n for a, u in arms.items()}
+    rows = []
+    for a, u in arms.items():
+        half = z * math.sqrt(var_mean[a])
+        rows.append({"arm": a, "n": u.n, "mean": json_float(adjusted[a]),
+                     "ci": interval(adjusted[a] - half, adjusted[a] + half),
+                     "numerator_mean": json_float(u.means[0]), "denominator_mean": json_float(u.means[1]),
+                     "unadjusted_mean": json_float(u.post)})
+    comparisons = []
+    c = arms[control]
+    for a, t in arms.items():
+        if a == control:
+            continue
+        diff = adjusted[a] - adjusted[control]
+        var_diff = var_mean[a] + var_mean[control]
+        lift = diff / c.post if c.post != 0 else None
+        var_lift = _lift_var_cuped(t, c, theta, diff) if lift is not None else None
+        comp = {
+            "diff": json_float(diff), "diff_ci": [None, None], "diff_ci_method": "delta_method_cuped",
+            "lift": json_float(lift), "lift_ci": [None, None], "lift_ci_method": "delta_method_cuped",
+            "p_value": None, "test": "delta_method_z_cuped", "note": None, "testable": True,
+            **bayes_compare(adjusted[a], var_mean[a], adjusted[control], var_mean[control], prior=prior, alpha=alpha),
+        }
+        if not var_diff > 0:
+            comp.update(note="cannot be tested: no variance", testable=False)
+        elif not sequential:
+            se = math.sqrt(var_diff)
+            comp.update(p_value=json_float(2 * sps.norm.sf(abs(diff) / se)),
+                        diff_ci=interval(diff - z * se, diff + z * se))
+            if var_lift is not None and var_lift > 0:
+                half = z * math.sqrt(var_lift)
+                comp["lift_ci"] = interval(lift - half, lift + half)
+        else:
+            sequential_update(comp, diff, var_diff, lift, var_lift, t.n + c.n, sequential_tuning_n, alpha)
+        comparisons.append(comparison_row(a, control, comp))
+    before = sum((u.n - 1) * u.unit_var(0.0) for u in units)
+    after = sum((u.n - 1) * u.unit_var(theta) for u in units)
+    result = metric_result(name, primary, rows, comparisons, alpha)
+    result["cuped"] = {"theta": json_float(theta),
+                       "variance_reduction": json_float(1 - after / before) if before > 0 else None,
+                       "control_sd": json_float(math.sqrt(c.unit_var(theta))),
+                       "method": "GrowthBook's regression adjustment for ratio metrics: post ratio minus theta "
+                                 "times the pre-period ratio, delta method over the four per-unit means"}
+    return result

@@ -6,6 +6,7 @@ import pytest
 from scipy import stats as sps
 
 from experiments import reports
+from experiments.stats.ratio import RatioUnits, analyze_ratios_cuped
 
 from .factories import campaign_experiment, event, expose, order
 from .report_schema import assert_report_schema
@@ -53,3 +54,33 @@ def test_revenue_per_order_and_orders_per_visit_match_the_delta_method():
         comp = metric["comparisons"][0]
         assert comp["diff"] == pytest.approx(diff)
         assert comp["p_value"] == pytest.approx(2 * sps.norm.sf(abs(diff) / se), rel=1e-6)
+
+
+def test_pre_period_cuped_adjusts_a_ratio_metric_from_its_numerator_and_denominator_before_exposure():
+    experiment = campaign_experiment(primary_metric="revenue/orders", secondary_metrics=["revenue"],
+                                     covariate="pre_period", attribution_days=7)
+    rng = np.random.default_rng(31)
+    data = {"holdout": [], "offer": []}
+    for i in range(80):
+        arm = "offer" if i % 2 else "holdout"
+        customer = expose(experiment, arm)
+        habit = float(rng.uniform(20, 200))
+        before = [round(habit * rng.uniform(0.9, 1.1), 2) for _ in range(int(rng.integers(1, 4)))]
+        after = [round(habit * rng.uniform(0.9, 1.2), 2) for _ in range(int(rng.integers(1, 4)))]
+        for amount in before:
+            order(customer, days_after=-3, amount=amount)
+        for amount in after:
+            order(customer, days_after=2, amount=amount)
+        data[arm].append((sum(after), len(after), sum(before), len(before)))
+
+    metric = reports.report_build(experiment)["metrics"][0]
+
+    arrays = {a: np.array(rows, dtype=float) for a, rows in data.items()}
+    expected = analyze_ratios_cuped("revenue/orders", {a: RatioUnits.from_arrays(*v.T) for a, v in arrays.items()},
+                                    "holdout")
+    assert metric["name"] == "revenue/orders" and metric["kind"] == "ratio"
+    assert metric["cuped"]["theta"] == pytest.approx(expected["cuped"]["theta"])
+    assert metric["cuped"]["variance_reduction"] > 0.5
+    assert "before exposure" in metric["cuped"]["covariate"]
+    assert metric["comparisons"][0]["p_value"] == pytest.approx(expected["comparisons"][0]["p_value"])
+    assert metric["comparisons"][0]["diff"] == pytest.approx(expected["comparisons"][0]["diff"])

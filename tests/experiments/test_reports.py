@@ -8,6 +8,7 @@ import pytest
 from experiments import reports
 from experiments.importers import experiment_import
 from experiments.models import Experiment
+from experiments.stats.ratio import RatioUnits, analyze_ratios_cuped
 
 from .factories import EXPOSED_AT, campaign_experiment, expose, order
 from .report_schema import assert_report_schema
@@ -108,3 +109,31 @@ def test_breakdown_by_an_attribute_is_added_to_the_report():
 
     assert [s["value"] for s in body["breakdown"]["segments"]] == ["gold", "silver"]
     assert "by chance" in body["breakdown"]["caveat"]
+
+
+def test_an_imported_ratio_covariate_pair_adjusts_ratio_metrics(tmp_path):
+    rng = np.random.default_rng(4)
+    rows, data = ["arm,spend,visit,pre_spend,pre_visit"], {"A": [], "B": []}
+    for i in range(300):
+        arm = "B" if i % 2 else "A"
+        pre_visit, visit = int(rng.integers(1, 6)), int(rng.integers(1, 6))
+        per_visit = rng.uniform(5, 50)
+        pre_spend = round(pre_visit * per_visit, 2)
+        spend = round(visit * per_visit * rng.uniform(0.95, 1.05), 2)
+        rows.append(f"{arm},{spend},{visit},{pre_spend},{pre_visit}")
+        data[arm].append((spend, visit, pre_spend, pre_visit))
+    path = tmp_path / "ratio_cuped.csv"
+    path.write_text("\n".join(rows) + "\n")
+    experiment_import(path, name="ratio-cuped", arm_column="arm", control="A",
+                      metrics=["spend/visit:ratio", "spend:continuous"], covariate="pre_spend/pre_visit")
+
+    body = reports.report_build(Experiment.objects.get(name="ratio-cuped"))
+
+    ratio, spend = body["metrics"]
+    expected = analyze_ratios_cuped("spend/visit", {a: RatioUnits.from_arrays(*np.array(v).T) for a, v in data.items()},
+                                    "A")
+    assert ratio["cuped"]["covariate"] == "pre_spend/pre_visit"
+    assert ratio["cuped"]["theta"] == pytest.approx(expected["cuped"]["theta"])
+    assert ratio["comparisons"][0]["p_value"] == pytest.approx(expected["comparisons"][0]["p_value"])
+    assert ratio["cuped"]["variance_reduction"] > 0.5
+    assert "cuped" not in spend  # a pair of columns adjusts ratio metrics only

@@ -46,7 +46,8 @@ class Command(BaseCommand):
         parser.add_argument("--metric", action="append", default=[], required=True, metavar="COL:KIND",
                             help=f"an outcome column, KIND one of {', '.join(KINDS)} (repeatable; the first is primary)")
         parser.add_argument("--primary", help="the primary metric's column, if not the first --metric")
-        parser.add_argument("--covariate", help="a numeric pre-treatment column for CUPED on continuous metrics")
+        parser.add_argument("--covariate", help="CUPED: a numeric pre-treatment column for continuous metrics, or "
+                                 "PRE_NUMERATOR/PRE_DENOMINATOR (two columns) for ratio metrics")
         parser.add_argument("--weight", action="append", default=[], metavar="ARM=W",
                             help="planned assignment weight of an arm, for the SRM check (default: equal)")
         parser.add_argument("--mode", choices=Experiment.Mode.values, default=Experiment.Mode.FIXED)
