@@ -26,11 +26,12 @@ from django.db.models import Max, Min
 
 from .kinds import RATIO, kind_get, sql_fill
 from .models import MAX_ATTRIBUTION_DAYS, MIN_ATTRIBUTION_DAYS, Experiment, Exposure, Metric
+from .breakdowns import segment_by
 from .ratios import metric_parts
-from .unitsql import (CUSTOMER, EVENT, EVENT_SOURCES, EXPOSURE, NO_GROUPING, ORDER, ORDER_SOURCES, Grouping, arm_filter,
+from .unitsql import (CUSTOMER, CUSTOMER_COLUMNS, EVENT, EVENT_SOURCES, EXPOSURE, NO_GROUPING, ORDER, ORDER_SOURCES,
+                      Grouping, arm_filter,
                       fetch, in_window, json_number, json_text, order_value, unit_totals)
 
-CUSTOMER_COLUMNS = ("country", "time_zone")  # breakdowns may use these besides attributes
 
 
 @dataclass
@@ -68,6 +69,9 @@ def _group_sql(experiment: Experiment, by: str | None) -> tuple[str, list, str]:
     """(expression, params, join) for the breakdown group; a constant without one."""
     if not by:
         return "''", [], ""
+    segment = segment_by(experiment, by)
+    if segment is not None:
+        return segment.group_sql()
     if experiment.source == Experiment.Source.IMPORTED:
         sql, params = json_text("e.attributes", by)
         return sql, params, ""

@@ -15,6 +15,7 @@ import pandas as pd
 from django.utils import timezone
 
 from . import analysis, outcomes, survival
+from .breakdowns import segment_by
 from .kinds import RATIO, kind_get
 from .stats.bayes import GaussianPrior
 from .retention import retention_section
@@ -92,6 +93,10 @@ def report_build(experiment: Experiment, *, by: str | None = None, now: datetime
         for (grp, arm_id), s in outcomes.arm_sums(experiment, metrics, by=by).items():
             groups.setdefault(grp, {})[names[arm_id]] = analysis.ArmData(s.n, s.metrics)
         body["breakdown"] = analysis.breakdown(design, by, groups)
+        segment = segment_by(experiment, by)
+        if segment is not None:
+            body["breakdown"]["segment"] = segment.describe()
+            body["breakdown"]["caveat"] += f" Units are grouped by {segment.describe()['text']}."
     if experiment.source == Experiment.Source.CUSTOMERS and experiment.retention_event and body["units"]:
         body["retention"] = _retention(experiment, design, names, now)
     body["computed_at"] = now.isoformat()

@@ -21,6 +21,7 @@ ORDER = Order._meta.db_table
 EVENT = Event._meta.db_table
 ORDER_SOURCES = {Metric.Source.ORDER_CONVERSION, Metric.Source.ORDER_REVENUE, Metric.Source.ORDER_COUNT}
 EVENT_SOURCES = {Metric.Source.EVENT_CONVERSION, Metric.Source.EVENT_COUNT}
+CUSTOMER_COLUMNS = ("country", "time_zone")  # breakdowns may use these besides attributes
 
 Grouping = tuple[str, list, str]  # breakdown expression, its params, the join it needs
 NO_GROUPING: Grouping = ("''", [], "")

@@ -26,7 +26,7 @@ from .fields import (
     attribute_field,
 )
 from .compile import ModelResolver, rule_q
-from .models import Segment, SegmentModel, SegmentRefresh
+from .models import Membership, Segment, SegmentModel, SegmentRefresh
 
 # A preview evaluates the rule exactly when that is cheap (columns and attributes, or a
 # small base); rules over order / event history on a large base are estimated from a
@@ -42,6 +42,18 @@ def segment_customers(segment: Segment) -> QuerySet[Customer]:
     return Customer.objects.filter(
         segment_memberships__segment=segment, segment_memberships__version=segment.current_version
     )
+
+
+def segment_version_at(segment: Segment, when: datetime | None) -> tuple[int, datetime | None, bool]:
+    """The membership version that says who was in the segment at ``when``: (version, when
+    it was refreshed, True). Refreshes prune old versions, and a segment may be younger than
+    ``when``: then the current version, its refresh time and False. Reads only."""
+    if when is not None:
+        then = SegmentRefresh.objects.filter(segment=segment, refreshed_at__lte=when).order_by("-version").first()
+        if then is not None and (then.size == 0 or Membership.objects.filter(
+                segment=segment, version=then.version).exists()):
+            return then.version, then.refreshed_at, True
+    return segment.current_version, segment.refreshed_at, False
 
 
 # ------------------------------------------------------------------------ registry

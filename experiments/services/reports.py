@@ -9,7 +9,7 @@ from django.utils import timezone
 from core.jobs import Track, enqueue
 
 from .. import reports, selectors
-from ..breakdowns import breakdown_known
+from ..breakdowns import breakdown_check
 from ..models import Experiment, Report
 
 
@@ -20,8 +20,7 @@ def report_refresh(experiment: Experiment, *, by: str = "", force: bool = False,
     The fingerprint is taken before computing: rows arriving meanwhile make the stored
     report stale, never a stale report look fresh. Two concurrent runs both store the same
     thing; the unique (experiment, by) row keeps one."""
-    if by and not breakdown_known(experiment, by):
-        raise ValueError(f"no unit of this experiment has an attribute {by!r} to break the results down by")
+    breakdown_check(experiment, by)  # an unknown attribute or segment is an error naming it
     cached = selectors.report_cached(experiment, by)
     if not force and selectors.report_is_fresh(experiment, cached, now=now):
         return cached
