@@ -74,7 +74,17 @@ register.filter("percent", _number_filter(formatting.percent))
 register.filter("points", _number_filter(formatting.points))
 register.filter("lift", _number_filter(formatting.lift))
 register.filter("pvalue", _number_filter(formatting.p_value))
-register.filter("money", _number_filter(formatting.money))
+
+
+@register.filter
+def money(value, currency: str = "") -> str:
+    """1234.5|money:"EUR" -> "1,234.50 EUR"."""
+    if value is None or value == "":
+        return formatting.NA
+    try:
+        return formatting.money(float(value), currency or "")
+    except (TypeError, ValueError):
+        return str(value)
 
 
 @register.filter

@@ -38,3 +38,8 @@ def test_counts_have_thousands_separators_and_rates_read_through_core_formatting
 ])
 def test_the_current_section_is_the_longest_matching_nav_link(path, section):
     assert nav_current(path) == section
+
+
+def test_money_reads_with_separators_and_its_currency():
+    assert render('{{ x|money:"EUR" }}', x=1234.5) == "1,234.50 EUR"
+    assert render("{{ x|money }}", x=None) == "n/a"
