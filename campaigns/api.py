@@ -13,7 +13,7 @@ from customers.models import Customer
 from . import selectors
 from .errors import CampaignError
 from .services.drafts import campaign_create, campaign_preview
-from .services.launch import campaign_launch
+from .services.launch_request import campaign_launch_request
 from .services.lifecycle import campaign_cancel, campaign_pause, campaign_resume
 from .services.offers import offer_create
 from .models import Campaign, LedgerEntry, Offer, Variant
@@ -29,7 +29,7 @@ class OfferSerializer(serializers.ModelSerializer):
 class VariantSerializer(serializers.ModelSerializer):
     class Meta:
         model = Variant
-        fields = ["name", "subject", "preheader", "text", "html", "weight"]
+        fields = ["name", "subject", "preheader", "text", "html", "weight", "layout", "content"]
 
 
 class CampaignSerializer(serializers.ModelSerializer):
@@ -54,6 +54,9 @@ class VariantSpecSerializer(serializers.Serializer):
     text = serializers.CharField(required=False, allow_blank=True)
     html = serializers.CharField(required=False, allow_blank=True)
     weight = serializers.FloatField(required=False, default=1.0)
+    layout = serializers.CharField(required=False, allow_blank=True,
+                                   help_text="spotlight, coupon or letter: html and text are generated from content")
+    content = serializers.JSONField(required=False, help_text='{"headline": ..., "body": ..., "button": ..., "brand": ...}')
 
 
 class CampaignSpecSerializer(serializers.Serializer):
@@ -121,13 +124,15 @@ class CampaignViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(request=CampaignSpecSerializer, responses={201: CampaignSerializer})
     def create(self, request, *args, **kwargs):
-        """Create a draft from the spec; add `?launch=true` to launch it in the same call."""
+        """Create a draft from the spec; add `?launch=true` to ask for its launch in the same call.
+        The answer says `launching`: a worker writes the ledger and moves it to `sending`
+        (or `scheduled`, or `failed` with `last_error`); follow it with `status`."""
         launch = request.query_params.get("launch", "").lower() in ("1", "true", "yes")
         try:
             with transaction.atomic():
                 campaign = campaign_create(dict(request.data), user=request.user)
                 if launch:
-                    campaign_launch(campaign)
+                    campaign_launch_request(campaign)  # the intent only: a task launches
         except CampaignError as exc:
             raise _bad(exc) from None
         campaign.refresh_from_db()
@@ -145,8 +150,10 @@ class CampaignViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     @extend_schema(request=None, responses={200: StatusSerializer})
     @action(detail=True, methods=["post"])
     def launch(self, request, pk=None):
-        """Freeze the audience, assign arms, write the ledger and start sending (or schedule)."""
-        return self._act(campaign_launch)
+        """Ask for the launch: the answer says `launching` and a worker freezes the audience,
+        assigns arms, writes the ledger and starts sending (or schedules); a failed launch
+        says `failed` with `last_error` and may be asked for again."""
+        return self._act(campaign_launch_request)
 
     @extend_schema(request=None, responses={200: StatusSerializer})
     @action(detail=True, methods=["post"])

@@ -37,12 +37,17 @@ class Offer(models.Model):
 class Campaign(models.Model):
     class State(models.TextChoices):
         DRAFT = "draft"
+        # Launch was asked for (page or API); a task is writing the ledger. The request only
+        # records the intent: a launch to a million customers outlasts any web request.
+        LAUNCHING = "launching"
         SCHEDULED = "scheduled"
         SENDING = "sending"
         PAUSED = "paused"
         COMPLETED = "completed"
         CANCELLED = "cancelled"
-        FAILED = "failed"  # stopped by the system (a template over its render budget): see last_error
+        # stopped by the system (a template over its render budget) or a launch that failed
+        # before writing anything (runs == 0: it can be retried): see last_error
+        FAILED = "failed"
 
     name = models.CharField(max_length=200, unique=True)
     offer = models.ForeignKey(Offer, null=True, blank=True, on_delete=models.PROTECT, related_name="campaigns")
@@ -104,6 +109,10 @@ class Variant(models.Model):
     text = models.TextField(blank=True, default="")
     weight = models.FloatField(default=1.0)
     position = models.PositiveSmallIntegerField(default=0)
+    # Composed from a layout (campaigns.layouts): html and text are generated from these
+    # fields when the draft is saved, and the composer edits these rather than the markup.
+    layout = models.CharField(max_length=32, blank=True, default="")
+    content = models.JSONField(default=dict, blank=True)  # headline, body, button, brand
 
     class Meta:
         ordering = ["position", "id"]

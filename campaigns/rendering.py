@@ -73,6 +73,10 @@ class CompiledVariant:
     # split into those that must exist and those read behind `default` / `is defined`.
     required_paths: set[tuple[str, ...]] = field(default_factory=set)
     optional_paths: set[tuple[str, ...]] = field(default_factory=set)
+    # Paths printed as they are ({{ offer.code }}, {{ customer.first_name | upper }}), outside
+    # an {% if %} that tests them and not behind `default`: an empty value prints nothing,
+    # so "Code " reaches the customer. The launch check counts who would get a blank.
+    printed_paths: set[tuple[str, ...]] = field(default_factory=set)
     mentions_unsubscribe: bool = False
 
     @property
@@ -124,6 +128,47 @@ def _longest_paths(root: nodes.Node) -> set[tuple[str, ...]]:
                 inner.add(id(child))
                 child = child.node
     return found
+
+
+def _unwrapped(expr: nodes.Node) -> nodes.Node | None:
+    """{{ x | upper | trim }} prints x's emptiness: look through filters that keep it
+    (any filter but `default`, which is the marketer's answer to an empty value)."""
+    while isinstance(expr, nodes.Filter):
+        if expr.name in OPTIONAL_FILTERS:
+            return None
+        expr = expr.node
+    return expr
+
+
+def _printed(node: nodes.Node, guarded: frozenset, found: set) -> None:
+    if isinstance(node, nodes.If):
+        own = _path(node.test)  # `{% if offer.code %}`: find_all sees only what is below the test
+        tested = frozenset(_longest_paths(node.test) | ({own} if own else set()))
+        for child in node.body:
+            _printed(child, guarded | tested, found)
+        for branch in node.elif_:  # each elif is an If of its own: its body is guarded by its test
+            _printed(branch, guarded, found)
+        for child in node.else_:
+            _printed(child, guarded, found)
+        return
+    if isinstance(node, nodes.Output):
+        for expr in node.nodes:
+            if isinstance(expr, nodes.TemplateData):
+                continue
+            inner = _unwrapped(expr)
+            path = _path(inner) if inner is not None else None
+            if path and not any(path[: len(g)] == g for g in guarded):
+                found.add(path)
+        return
+    for child in node.iter_child_nodes():
+        _printed(child, guarded, found)
+
+
+def printed_paths(ast: nodes.Template) -> set[tuple[str, ...]]:
+    """Every customer or offer path a template prints unguarded (see CompiledVariant)."""
+    found: set[tuple[str, ...]] = set()
+    _printed(ast, frozenset(), found)
+    return {p for p in found if p[0] in ("customer", "offer") and len(p) > 1}
 
 
 def _analyse(variant: str, part: str, ast: nodes.Template) -> tuple[set, set]:
@@ -188,6 +233,7 @@ def variant_compile(source: VariantSource, budget: Budget = Budget()) -> Compile
             raise TemplateProblem(source.name, part, f"{type(exc).__name__}: {exc}") from None
         compiled.required_paths |= required
         compiled.optional_paths |= optional
+        compiled.printed_paths |= printed_paths(ast)
         if part in ("text", "html") and "unsubscribe_url" in meta.find_undeclared_variables(ast):
             compiled.mentions_unsubscribe = True
     return compiled

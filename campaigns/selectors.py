@@ -166,3 +166,59 @@ def audience_estimate(segment: Segment, holdout: float, days: int) -> dict:
     if n_control >= 10 and 0 < baseline < 1:
         estimate["mde"] = detectable_effect_binary(baseline, n_control, ratio=n_treated / n_control)
     return estimate
+
+
+# --------------------------------------------------------------------------- counts in words
+
+
+def counts_line(state: str, counts: dict[str, int]) -> str:
+    """The one line the list and the campaign's page both print ("1,780 sent · 221 held
+    out"), so the two never disagree. A draft has no ledger yet and says so."""
+    from core.formatting import count
+
+    total = sum(counts.values())
+    if not total:
+        return {"draft": "Not launched yet", "launching": "Writing the send list…",
+                "scheduled": "Waiting for its send time", "failed": "Nothing was sent"}.get(state, "No recipients")
+    held = counts.get(S.HELD_OUT, 0)
+    to_send = total - held
+    sent = sum(counts.get(s, 0) for s in SENT_STATUSES)
+    still_open = sum(counts.get(s, 0) for s in OPEN_STATUSES)
+    parts = [f"{count(sent)} of {count(to_send)} sent" if still_open else f"{count(sent)} sent"]
+    for status, word in ((S.FAILED, "failed"), (S.SUPPRESSED, "suppressed"), (S.CANCELLED, "cancelled"),
+                         (S.UNKNOWN, "unconfirmed")):
+        if counts.get(status):
+            parts.append(f"{count(counts[status])} {word}")
+    if held:
+        parts.append(f"{count(held)} held out")
+    return " · ".join(parts)
+
+
+def campaigns_counts(campaign_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Ledger rows per status for many campaigns in one grouped query (the list page)."""
+    out: dict[int, dict[str, int]] = {cid: dict.fromkeys(S.values, 0) for cid in campaign_ids}
+    rows = (LedgerEntry.objects.filter(campaign_id__in=campaign_ids).values("campaign_id", "status")
+            .annotate(n=Count("id")).order_by())
+    for row in rows:
+        out[row["campaign_id"]][row["status"]] = row["n"]
+    return out
+
+
+def launch_preview(campaign: Campaign) -> dict:
+    """What the confirm step states before anything is sent: audience, how many are held
+    out, the baseline and the smallest lift this audience can show, and a sample recipient."""
+    audience = campaign_audience(campaign)
+    size = audience.count()
+    baseline = audience_baseline(audience, campaign.attribution_days) if size else 0.0
+    n_control = round(size * campaign.holdout)
+    weights = list(campaign.variants.order_by("position", "id").values_list("weight", flat=True))
+    if campaign.holdout == 0 and len(weights) > 1:
+        # No holdout: the first variant is the control (as launch assigns it).
+        n_control = round(size * weights[0] / sum(weights))
+    n_treated = size - n_control
+    mde = None
+    if n_control >= 10 and n_treated >= 10 and 0 < baseline < 1:
+        mde = detectable_effect_binary(baseline, n_control, ratio=n_treated / n_control)
+    sample = list(audience.order_by("id")[:20])
+    return {"size": size, "n_control": n_control, "n_treated": n_treated, "baseline": baseline, "mde": mde,
+            "sample": sample, "audience": audience}

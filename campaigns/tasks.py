@@ -8,6 +8,7 @@ from .automation_sending import automation_send
 from .sending import campaign_send
 from .services.automations.tick import automation_tick
 from .services.launch import campaign_run_recurring
+from .services.launch_request import campaign_launch_run
 from .services.pump import campaign_pump
 
 
@@ -20,6 +21,13 @@ def campaign_send_task(campaign_id: int) -> dict:
     if stats.more:
         enqueue("campaigns.tasks.campaign_send_task", campaign_id)
     return {"claimed": stats.claimed, "sent": stats.sent, "failed": stats.failed, "more": stats.more}
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def campaign_launch_task(campaign_id: int) -> str:
+    """A launch asked for from a page or the API. Idempotent: it acts only on a campaign
+    still `launching`, and the launch is one transaction (a lost worker wrote nothing)."""
+    return campaign_launch_run(campaign_id)
 
 
 @shared_task

@@ -11,25 +11,33 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from core.formatting import count, percent, points, lift as lift_text
 from core.roles import MARKETER, VIEWER, has_role, role_required
 from customers.models import Customer
 from segments.models import Segment
 from segments.selectors import segment_customers
 
-from . import selectors
+from . import forms, selectors
 from .errors import CampaignError
-from .services.drafts import MAX_ATTRIBUTION_DAYS, campaign_create, campaign_preview as preview_render
-from .services.launch import campaign_check, campaign_launch
+from .layouts import LAYOUTS
+from .services.drafts import (
+    MAX_ATTRIBUTION_DAYS, campaign_create, campaign_editable, campaign_preview as preview_render, campaign_update,
+    spec_variant_preview,
+)
+from .services.launch import campaign_check
+from .services.launch_request import campaign_launch_request, launch_retryable
 from .services.lifecycle import campaign_cancel, campaign_pause, campaign_resume
+from .services.proof_send import campaign_test_send
 from .services.unsubscribe import unsubscribe_apply
 from .unsubscribe import unsubscribe_redact
 from .models import Campaign, LedgerEntry, OutboxMessage
+from .validation import template_empties
 
 S = LedgerEntry.Status
 FAILED_STATUSES = [S.FAILED, S.BOUNCED, S.COMPLAINED, S.UNKNOWN]
-MAX_VARIANTS = 4
+POLLING_STATES = (Campaign.State.LAUNCHING, Campaign.State.SCHEDULED, Campaign.State.SENDING)
 
 
 def _campaign(campaign_id: int) -> Campaign:
@@ -38,75 +46,124 @@ def _campaign(campaign_id: int) -> Campaign:
 
 @role_required(VIEWER)
 def campaign_index(request):
-    campaigns = Campaign.objects.select_related("segment").order_by("-created_at")[:100]
-    rows = [{"campaign": c, "status": selectors.campaign_status(c)} for c in campaigns]
+    campaigns = list(Campaign.objects.select_related("segment").order_by("-created_at")[:100])
+    counts = selectors.campaigns_counts([c.id for c in campaigns])
+    rows = [{"campaign": c, "counts": selectors.counts_line(c.state, counts[c.id])} for c in campaigns]
     return render(request, "campaigns/pages/index.html", {"rows": rows, "can_edit": has_role(request.user, MARKETER)})
 
 
-def _variants_from_post(post) -> list[dict]:
-    variants = []
-    for i in range(MAX_VARIANTS):
-        subject = post.get(f"v{i}_subject", "").strip()
-        if not subject and not post.get(f"v{i}_text", "").strip():
-            continue
-        variants.append({
-            "name": post.get(f"v{i}_name", "").strip() or chr(ord("A") + i),
-            "subject": subject,
-            "preheader": post.get(f"v{i}_preheader", ""),
-            "text": post.get(f"v{i}_text", ""),
-            "html": post.get(f"v{i}_html", ""),
-            "weight": post.get(f"v{i}_weight") or 1,
-        })
-    return variants
+# --------------------------------------------------------------------------- the composer
 
 
-def _spec_from_post(post) -> dict:
-    spec = {
-        "name": post.get("name", "").strip(),
-        "segment": post.get("segment") and int(post["segment"]),
-        "exclude_segments": [int(s) for s in post.getlist("exclude") if s.isdigit()],
-        "variants": _variants_from_post(post),
-        "holdout": float(post.get("holdout") or 0) / 100,
-        "send_at": post.get("send_at") or None,
-        "timezone": post.get("timezone") or "",
-        "attribution_days": post.get("attribution_days") or 7,
+def _composer(request, *, campaign: Campaign | None):
+    """New draft (campaign None) or a draft's edit: the form beside a live preview."""
+    status = 200
+    if request.method == "POST":
+        form, blocks = request.POST, forms.variant_blocks(request.POST)
+        try:
+            spec = forms.spec_from_post(request.POST)
+            if campaign is None:
+                saved = campaign_create(spec, user=request.user)
+            else:
+                saved = campaign_update(campaign, spec, user=request.user)
+        except (CampaignError, ValueError) as exc:
+            messages.error(request, f"The draft was not saved: {exc}")
+            status = 400  # the form again, with the reason: bad input is a 4xx
+        else:
+            messages.success(request, "Draft saved. Send yourself a test, then review and launch.")
+            return redirect("campaigns:detail", campaign_id=saved.id)
+    elif campaign is not None:
+        form, blocks = forms.form_from_campaign(campaign)
+    else:
+        form, blocks = {}, [forms.new_block(0)]
+    segment_id = str(form.get("segment") or "")
+    segment = Segment.objects.filter(pk=segment_id).first() if segment_id.isdigit() else None
+    context = {
+        "campaign": campaign,
+        "segments": Segment.objects.order_by("name"),
+        "form": form,
+        "excluded": form.getlist("exclude") if hasattr(form, "getlist") else form.get("exclude", []),
+        "blocks": blocks,
+        "layouts": LAYOUTS.values(),
+        "max_variants": forms.MAX_VARIANTS,
+        "provider": settings.EMAIL_PROVIDER,
+        "customers": _preview_customers(segment),
     }
-    if post.get("offer_name", "").strip():
-        spec["offer"] = {
-            "name": post["offer_name"].strip(),
-            "discount": post.get("offer_discount", ""),
-            "code": post.get("offer_code", ""),
-            "landing_url": post.get("offer_url", ""),
-        }
-    if post.get("quiet_start") and post.get("quiet_end"):
-        spec["quiet_hours"] = {"start": post["quiet_start"], "end": post["quiet_end"]}
-    if post.get("frequency_cap"):
-        spec["frequency_cap"] = post["frequency_cap"]
-    return spec
+    return render(request, "campaigns/pages/composer.html", context, status=status)
+
+
+def _preview_customers(segment: Segment | None) -> list[Customer]:
+    """Real customers to preview for: the segment's first members with an email."""
+    people = segment_customers(segment) if segment is not None else Customer.objects.all()
+    return list(people.exclude(email="").order_by("id")[:25])
 
 
 @role_required(MARKETER)
 def campaign_new(request):
-    segments = Segment.objects.order_by("name")
-    form = request.POST if request.method == "POST" else {}
-    status = 200
-    if request.method == "POST":
+    return _composer(request, campaign=None)
+
+
+@role_required(MARKETER)
+def campaign_edit(request, campaign_id: int):
+    campaign = _campaign(campaign_id)
+    if not campaign_editable(campaign):
+        messages.error(request, f"This campaign is {campaign.get_state_display().lower()}: only a draft can be edited.")
+        return redirect("campaigns:detail", campaign_id=campaign.id)
+    return _composer(request, campaign=campaign)
+
+
+@role_required(MARKETER)
+@require_GET
+def composer_variant(request):
+    """htmx: one more variant block, numbered after the blocks the form has."""
+    indexes = forms.variant_indexes(request.GET)
+    if len(indexes) >= forms.MAX_VARIANTS:
+        return HttpResponseBadRequest(f"At most {forms.MAX_VARIANTS} variants.")
+    i = max(indexes, default=-1) + 1
+    block = forms.new_block(i) | {"name": chr(ord("A") + min(len(indexes), 25))}
+    return render(request, "campaigns/pages/_variant.html", {"block": block, "layouts": LAYOUTS.values(), "removable": True})
+
+
+@role_required(MARKETER)
+@require_GET
+def composer_remove(request):
+    """htmx: the removed block's place, now empty (the form keeps the others' numbers)."""
+    return HttpResponse("")
+
+
+@role_required(VIEWER)
+@require_GET
+def composer_customers(request):
+    """htmx: the preview's customer choices for the segment just chosen."""
+    segment_id = request.GET.get("segment", "")
+    segment = Segment.objects.filter(pk=segment_id).first() if segment_id.isdigit() else None
+    return render(request, "campaigns/pages/_customer_options.html", {"customers": _preview_customers(segment)})
+
+
+@role_required(MARKETER)
+@require_POST
+def composer_preview(request):
+    """htmx: the variant being written, rendered for a real customer, as the marketer types.
+    Same sandbox and render budget as a send; nothing is saved."""
+    blocks = forms.variant_blocks(request.POST)
+    chosen = request.POST.get("preview_variant", "")
+    block = next((b for b in blocks if str(b["i"]) == chosen), blocks[0] if blocks else None)
+    customer = Customer.objects.filter(pk=request.POST.get("preview_customer") or 0).first()
+    context: dict = {"customer": customer, "block": block, "message": None, "error": ""}
+    if block is None:
+        context["error"] = "Add a variant to see its preview."
+    elif customer is None:
+        context["error"] = "Choose a segment with customers to preview the email for one of them."
+    elif not (block["subject"].strip() and (block["headline"].strip() or block["body"].strip()
+                                             or block["text"].strip() or block["html"].strip())):
+        context["error"] = "Write a subject and a message to see the preview."
+    else:
         try:
-            spec = _spec_from_post(request.POST)
-            campaign = campaign_create(spec, user=request.user)
+            spec = forms.spec_from_post(request.POST)
+            context["message"] = spec_variant_preview(spec, forms.variant_from_block(block, 0), customer)
         except (CampaignError, ValueError) as exc:
-            messages.error(request, f"The campaign was not saved: {exc}")
-            status = 400  # the form again, with the reason: bad input is a 4xx
-        else:
-            messages.success(request, "Draft saved. Check the previews, then launch.")
-            return redirect("campaigns:detail", campaign_id=campaign.id)
-    context = {
-        "segments": segments,
-        "form": form,
-        "variant_slots": range(MAX_VARIANTS),
-        "provider": settings.EMAIL_PROVIDER,
-    }
-    return render(request, "campaigns/pages/new.html", context, status=status)
+            context["error"] = str(exc)
+    return render(request, "campaigns/pages/_live_preview.html", context)
 
 
 @role_required(VIEWER)
@@ -129,26 +186,92 @@ def campaign_estimate(request):
     return render(request, "campaigns/pages/_estimate.html", context)
 
 
+# --------------------------------------------------------------------------- a campaign
+
+
+def _progress_context(request, campaign: Campaign) -> dict:
+    progress = selectors.campaign_progress(campaign)
+    return {
+        "campaign": campaign,
+        **progress,
+        "counts_line": selectors.counts_line(campaign.state, progress["status"]["counts"]),
+        "can_edit": has_role(request.user, MARKETER),
+        "editable": campaign_editable(campaign),
+        "retryable": launch_retryable(campaign),
+        "polling": campaign.state in POLLING_STATES,
+    }
+
+
 @role_required(VIEWER)
 def campaign_detail(request, campaign_id: int):
     campaign = _campaign(campaign_id)
-    progress = selectors.campaign_progress(campaign)
+    context = _progress_context(request, campaign)
     if request.htmx:
-        context = {"campaign": campaign, "can_edit": has_role(request.user, MARKETER), **progress}
         return render(request, "campaigns/pages/_progress.html", context)
     failures = selectors.ledger_list(campaign).filter(status__in=FAILED_STATUSES)
     sample = list(segment_customers(campaign.segment).exclude(email="").order_by("id")[:20])
-    context = {
-        "campaign": campaign,
-        **progress,
+    context |= {
         "variants": list(campaign.variants.order_by("position")),
         "failures": failures[:100],
         "failure_count": failures.count(),
         "sample": sample,
-        "can_edit": has_role(request.user, MARKETER),
         "problems": campaign_check(campaign) if campaign.state == Campaign.State.DRAFT else [],
+        "provider": settings.EMAIL_PROVIDER,
+        "test_address": request.user.email,
     }
     return render(request, "campaigns/pages/detail.html", context)
+
+
+@role_required(MARKETER)
+def campaign_confirm(request, campaign_id: int):
+    """The step before launch: who gets it, who is held out, when, through which provider,
+    what this test can detect, a sample email for a real customer, and what would go wrong."""
+    campaign = _campaign(campaign_id)
+    if campaign.state not in (Campaign.State.DRAFT, Campaign.State.SCHEDULED) and not launch_retryable(campaign):
+        messages.info(request, f"This campaign is {campaign.get_state_display().lower()}: there is nothing to launch.")
+        return redirect("campaigns:detail", campaign_id=campaign.id)
+    facts = selectors.launch_preview(campaign)
+    problems = campaign_check(campaign, facts["audience"])
+    warnings: list[str] = []
+    if not problems:
+        compiled = _compiled(campaign)
+        warnings = template_empties(campaign, compiled, facts["audience"])[1]
+    variants = list(campaign.variants.order_by("position", "id"))
+    sample_customer = facts["sample"][0] if facts["sample"] else None
+    sample, sample_error = None, ""
+    if sample_customer is not None and variants:
+        try:
+            sample = preview_render(campaign, variants[0].name, sample_customer)
+        except CampaignError as exc:
+            sample_error = str(exc)
+    mde = facts["mde"]
+    context = {
+        "campaign": campaign,
+        "size": count(facts["size"]),
+        "size_n": facts["size"],
+        "n_control": count(facts["n_control"]),
+        "n_treated": count(facts["n_treated"]),
+        "control_label": "held out (the holdout, who get nothing)" if campaign.holdout
+        else f"in variant {variants[0].name if variants else ''}, the control (no holdout)",
+        "baseline": percent(facts["baseline"]),
+        "mde_points": points(mde["absolute"]) if mde and mde.get("absolute") is not None else None,
+        "mde_relative": lift_text(mde["relative"]) if mde and mde.get("relative") is not None else None,
+        "provider": settings.EMAIL_PROVIDER,
+        "problems": problems,
+        "warnings": warnings,
+        "variants": variants,
+        "sample": sample,
+        "sample_error": sample_error,
+        "sample_customer": sample_customer,
+        "customers": facts["sample"],
+    }
+    return render(request, "campaigns/pages/confirm.html", context)
+
+
+def _compiled(campaign: Campaign) -> dict:
+    from .messages import variant_compiled
+
+    return {v.name: variant_compiled(v) for v in campaign.variants.all()}
 
 
 @role_required(VIEWER)
@@ -164,12 +287,38 @@ def campaign_preview(request, campaign_id: int):
     return render(request, "campaigns/pages/_preview.html", {"message": message, "error": error, "customer": customer})
 
 
+@role_required(MARKETER)
+@require_POST
+def campaign_test(request, campaign_id: int):
+    """Send one variant, as a chosen customer would get it, to the address typed."""
+    campaign = _campaign(campaign_id)
+    customer = Customer.objects.filter(pk=request.POST.get("customer") or 0).first()
+    if customer is None:
+        messages.error(request, "Test send: choose a customer to render the email for.")
+    else:
+        address = request.POST.get("address", "")
+        try:
+            campaign_test_send(campaign, request.POST.get("variant", ""), address, customer)
+        except CampaignError as exc:
+            messages.error(request, f"Test send failed: {exc}")
+        else:
+            messages.success(request, f"Test of variant {request.POST.get('variant')} sent to {address.strip()} "
+                                      f"through {settings.EMAIL_PROVIDER}, rendered for {customer.external_id}.")
+    return redirect("campaigns:detail", campaign_id=campaign.id)
+
+
+def _launch(campaign: Campaign):
+    return campaign_launch_request(campaign)
+
+
 ACTIONS = {
-    "launch": campaign_launch,
+    "launch": _launch,
     "pause": campaign_pause,
     "resume": campaign_resume,
     "cancel": campaign_cancel,
 }
+DONE = {"launch": "Launching: the send list is being written; this page follows it.", "pause": "Paused.",
+        "resume": "Resumed.", "cancel": "Cancelled: nothing more is sent."}
 
 
 @role_required(MARKETER)
@@ -178,12 +327,15 @@ def campaign_action(request, campaign_id: int, action: str):
     campaign = _campaign(campaign_id)
     if action not in ACTIONS:
         raise Http404("No such action.")
+    if action == "launch" and request.POST.get("confirm") != "yes":
+        # Nothing sends without the confirm step: a bare POST is sent there.
+        return redirect("campaigns:confirm", campaign_id=campaign.id)
     try:
         ACTIONS[action](campaign)
     except CampaignError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"Campaign {action} done.")
+        messages.success(request, DONE[action])
     return redirect("campaigns:detail", campaign_id=campaign.id)
 
 

@@ -21,7 +21,7 @@ from campaigns.messages import CUSTOMER_COLUMNS, message_context, render_budget_
 from campaigns.models import HOLDOUT_ARM, Campaign, LedgerEntry, Variant
 from campaigns.rendering import TemplateProblem, variant_compile, variant_render
 from campaigns.selectors import campaign_audience
-from campaigns.validation import from_email_check
+from campaigns.validation import from_email_check, template_empties
 from core.db import db_datetime, is_postgres
 from core.schedules import periodic_task_set
 from customers.models import AttributeDefinition
@@ -78,6 +78,9 @@ def campaign_check(campaign: Campaign, audience=None) -> list[str]:
                     f"member(s) have no value for it (e.g. customer {example}); write "
                     f"{{{{ customer.attributes.{attribute} | default('...') }}}} or narrow the segment"
                 )
+    if problems:
+        return problems
+    problems += template_empties(campaign, compiled, audience)[0]  # blank for everyone: an error
     if problems:
         return problems
     sample = audience.values(*CUSTOMER_COLUMNS).first()

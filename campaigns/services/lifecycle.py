@@ -85,7 +85,8 @@ def campaign_cancel(campaign: Campaign) -> Campaign:
     """Nothing more is sent: pending rows are cancelled, recurring runs stop."""
     campaign = _transition(
         campaign,
-        (Campaign.State.DRAFT, Campaign.State.SCHEDULED, Campaign.State.SENDING, Campaign.State.PAUSED),
+        (Campaign.State.DRAFT, Campaign.State.LAUNCHING, Campaign.State.SCHEDULED, Campaign.State.SENDING,
+         Campaign.State.PAUSED),
         Campaign.State.CANCELLED,
     )
     ledger_cancel_pending(campaign.id)

@@ -11,7 +11,8 @@ from campaigns.validation import lengths_check
 OFFER_FIELDS = ("name", "description", "discount", "code_mode", "code", "landing_url", "utm")
 
 
-def offer_create(spec: dict, *, user=None) -> Offer:
+def offer_clean(spec: dict) -> dict:
+    """The offer's fields from a spec, checked; each failure names the field."""
     if not isinstance(spec, dict):
         raise CampaignError("offer: an object of offer fields, or an offer's name or id")
     name = str(spec.get("name") or "").strip()
@@ -19,8 +20,6 @@ def offer_create(spec: dict, *, user=None) -> Offer:
         raise CampaignError("an offer needs a name")
     text = {k: spec[k] for k in ("name", "description", "discount", "code_mode", "code", "landing_url") if isinstance(spec.get(k), str)}
     lengths_check(Offer, text, "offer.")
-    if Offer.objects.filter(name=name).exists():
-        raise CampaignError(f"an offer named {name!r} already exists")
     unknown = set(spec) - set(OFFER_FIELDS)
     if unknown:
         raise CampaignError(f"unknown offer field(s): {', '.join(sorted(unknown))}")
@@ -35,11 +34,25 @@ def offer_create(spec: dict, *, user=None) -> Offer:
     url = str(spec.get("landing_url") or "")
     if url and not url.startswith(("https://", "http://")):
         raise CampaignError("landing_url must be an http(s) URL")
+    return dict(name=name, description=spec.get("description") or "", discount=spec.get("discount") or "",
+                code_mode=mode, code=spec.get("code") or "", landing_url=url, utm=utm)
+
+
+def offer_create(spec: dict, *, user=None) -> Offer:
+    fields = offer_clean(spec)
+    if Offer.objects.filter(name=fields["name"]).exists():
+        raise CampaignError(f"an offer named {fields['name']!r} already exists")
     try:
         with transaction.atomic():  # a savepoint: a concurrent twin loses here, not with a 500
-            return Offer.objects.create(
-                name=name, description=spec.get("description") or "", discount=spec.get("discount") or "",
-                code_mode=mode, code=spec.get("code") or "", landing_url=url, utm=utm, created_by=user,
-            )
+            return Offer.objects.create(**fields, created_by=user)
     except IntegrityError:
-        raise CampaignError(f"an offer named {name!r} already exists") from None
+        raise CampaignError(f"an offer named {fields['name']!r} already exists") from None
+
+
+def offer_update(offer: Offer, spec: dict) -> Offer:
+    """Change an offer's terms in place (a draft's own offer, edited with its draft)."""
+    fields = offer_clean(spec)
+    for key, value in fields.items():
+        setattr(offer, key, value)
+    offer.save()
+    return offer

@@ -13,6 +13,7 @@ from campaigns.models import Campaign, LedgerEntry
 from campaigns.providers.registry import provider_for
 
 from .launch import campaign_launch
+from .launch_request import launches_requeue
 from .lifecycle import campaign_finish_if_done, campaign_wake
 
 S = LedgerEntry.Status
@@ -33,6 +34,7 @@ def campaign_pump(*, now: datetime | None = None, provider=None) -> dict:
             # Only if it is still waiting: a second pump (two beats) finding it launched by
             # the first is no error.
             Campaign.objects.filter(id=campaign.id, state=Campaign.State.SCHEDULED).update(last_error=str(exc)[:2000])
+    summary["relaunched"] = launches_requeue(now)
     summary["expired"] = ledger_expire_leases(now)
     if LedgerEntry.objects.filter(status=S.UNKNOWN).exists():
         own = provider is None

@@ -3,6 +3,7 @@
 import pytest
 
 from campaigns.models import Campaign
+from campaigns.services.launch_request import campaign_launch_run
 from tests.campaigns.conftest import spec
 
 pytestmark = pytest.mark.django_db
@@ -14,7 +15,11 @@ def test_a_marketer_creates_launches_and_watches_a_campaign(marketer_api, segmen
     assert created.status_code == 201, created.content
     cid = created.json()["id"]
     launched = marketer_api.post(f"/api/campaigns/{cid}/launch/")
-    assert launched.status_code == 200 and launched.json()["state"] == "sending"
+    # The request records the intent; the worker's task writes the ledger.
+    assert launched.status_code == 200 and launched.json()["state"] == "launching"
+    assert launched.json()["total"] == 0
+    campaign_launch_run(cid)
+    assert marketer_api.get(f"/api/campaigns/{cid}/").json()["state"] == "sending"
     status = marketer_api.get(f"/api/campaigns/{cid}/status/").json()
     assert status["total"] == 200 and status["counts"]["pending"] + status["counts"]["held_out"] == 200
     ledger = marketer_api.get(f"/api/campaigns/{cid}/ledger/?arm=holdout").json()
@@ -45,9 +50,31 @@ def test_preview_renders_one_variant_for_one_customer(marketer_api, campaign, cu
     assert response.status_code == 200 and response.json()["subject"] == "Hello Name"
 
 
-def test_launch_in_the_create_call(marketer_api, segment):
+def test_launch_in_the_create_call_records_the_intent_and_the_task_launches(marketer_api, segment):
     response = marketer_api.post("/api/campaigns/?launch=true", spec(), format="json")
-    assert response.status_code == 201 and Campaign.objects.get().state == "sending"
+    assert response.status_code == 201 and response.json()["state"] == "launching"
+    campaign = Campaign.objects.get()
+    assert not campaign.ledger.exists()  # nothing written in the request
+    assert campaign_launch_run(campaign.id) == "sending"
+    assert campaign.ledger.count() == 200
+
+
+def test_a_variant_from_a_layout_gets_inlined_html(marketer_api, segment):
+    body = spec()
+    body["variants"][1] = {"name": "B", "subject": "Hi", "layout": "spotlight",
+                           "content": {"headline": "Hello {{ customer.first_name }}", "body": "Spring is here.",
+                                       "button": "Shop now", "brand": "Acme"}}
+    response = marketer_api.post("/api/campaigns/", body, format="json")
+    assert response.status_code == 201, response.content
+    variant = response.json()["variants"][1]
+    assert variant["layout"] == "spotlight" and 'style="' in variant["html"] and "{{ offer.code }}" in variant["html"]
+
+
+def test_an_unknown_layout_answers_400_naming_it(marketer_api, segment):
+    body = spec()
+    body["variants"][0] = {"name": "A", "subject": "Hi", "layout": "poster", "content": {"body": "x"}}
+    response = marketer_api.post("/api/campaigns/", body, format="json")
+    assert response.status_code == 400 and "unknown layout 'poster'" in response.json()["detail"]
 
 
 def test_the_api_schema_still_generates(viewer_api):

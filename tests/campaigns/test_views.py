@@ -6,6 +6,7 @@ import pytest
 from campaigns.models import Campaign, LedgerEntry, OutboxMessage
 from campaigns.sending import campaign_send
 from campaigns.services.launch import campaign_launch
+from campaigns.services.launch_request import campaign_launch_run
 from campaigns.unsubscribe import unsubscribe_token, unsubscribe_url
 from customers.models import Suppression
 
@@ -15,6 +16,7 @@ pytestmark = pytest.mark.django_db
 def form(segment, **extra):
     data = {
         "name": "autumn", "segment": str(segment.id), "holdout": "10", "attribution_days": "7",
+        "variant": ["0", "1"], "v0_layout": "", "v1_layout": "",
         "v0_name": "A", "v0_subject": "Hi {{ customer.name }}", "v0_text": "Hello {{ customer.name }}",
         "v0_html": "<p>Hello {{ customer.name }}</p>", "v0_weight": "1",
         "v1_name": "B", "v1_subject": "A treat for you", "v1_text": "Hi", "v1_weight": "1",
@@ -48,7 +50,10 @@ def test_the_estimate_states_the_detectable_lift(client, viewer, segment):
 def test_launch_on_the_outbox_provider_sends_and_shows_progress(client, marketer, campaign, settings):
     settings.EMAIL_BACKEND = "campaigns.outbox.OutboxBackend"
     client.force_login(marketer)
-    client.post(f"/campaigns/{campaign.id}/launch/")
+    client.post(f"/campaigns/{campaign.id}/launch/", {"confirm": "yes"})
+    campaign.refresh_from_db()
+    assert campaign.state == Campaign.State.LAUNCHING
+    campaign_launch_run(campaign.id)  # what the worker's launch task does
     campaign.refresh_from_db()
     assert campaign.state in (Campaign.State.SENDING, Campaign.State.COMPLETED)
     campaign_send(campaign.id)  # what the worker's task does; no worker in this test
