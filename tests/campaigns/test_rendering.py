@@ -74,3 +74,16 @@ def test_a_visible_unsubscribe_link_is_added_when_the_template_has_none():
 def test_the_preheader_is_a_hidden_first_line_of_the_html():
     message = render(preheader="Only today", html="<body><p>x</p></body>")
     assert message.html.index("Only today") < message.html.index("<p>x</p>")
+
+
+@pytest.mark.parametrize("template, printed", [
+    ("Code {{ offer.code }}", {("offer", "code")}),
+    ("Hi {{ customer.first_name | upper | trim }}", {("customer", "first_name")}),
+    ("Hi {{ customer.first_name | default('there') }}", set()),
+    ("{% if offer.code %}Code {{ offer.code }}{% endif %}", set()),
+    ("{% if offer.code %}x{% elif customer.country %}{{ customer.country }}{% else %}{{ offer.name }}{% endif %}",
+     {("offer", "name")}),
+    ("{{ customer.attributes.tier }} {{ unsubscribe_url }}", {("customer", "attributes", "tier")}),
+])
+def test_printed_paths_are_the_values_printed_unguarded(template, printed):
+    assert variant_compile(VariantSource(name="A", subject="Hi", text=template)).printed_paths == printed

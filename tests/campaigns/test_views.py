@@ -182,3 +182,125 @@ def test_a_viewer_reads_outbox_messages_without_their_unsubscribe_tokens(client,
     assert token not in seen and "/u/[hidden]/" in seen and message.subject in seen
     client.force_login(marketer)
     assert token in client.get(f"/campaigns/outbox/{message.id}/").content.decode()
+
+
+# --------------------------------------------------------------------------- composer, confirm, launch
+
+
+def test_a_bare_launch_post_goes_to_the_confirm_step_and_launches_nothing(client, marketer, campaign):
+    client.force_login(marketer)
+    response = client.post(f"/campaigns/{campaign.id}/launch/")
+    assert response.status_code == 302 and response.url == f"/campaigns/{campaign.id}/confirm/"
+    campaign.refresh_from_db()
+    assert campaign.state == Campaign.State.DRAFT
+
+
+def test_the_confirm_step_states_audience_holdout_send_time_provider_and_a_sample(client, marketer, campaign):
+    client.force_login(marketer)
+    html = client.get(f"/campaigns/{campaign.id}/confirm/").content.decode()
+    assert "200 customers" in html and "about 20<small>" in html and "about 180<small>" in html
+    assert "As soon as launched" in html and "outbox" in html
+    assert 'id="confirm-mde"' in html
+    assert "Hello Name" in html  # variant A's subject, rendered for the first audience member
+    assert "Launch to 200 customers" in html and 'name="confirm" value="yes"' in html
+
+
+def test_the_confirm_step_refuses_an_offer_code_that_no_offer_fills(client, marketer, segment):
+    from campaigns.services.drafts import campaign_create
+
+    campaign = campaign_create({"name": "nocode", "segment": "everyone",
+                                "variants": [{"name": "A", "subject": "Hi", "text": "Code {{ offer.code }}"}]})
+    client.force_login(marketer)
+    html = client.get(f"/campaigns/{campaign.id}/confirm/").content.decode()
+    assert "cannot launch" in html and "{{ offer.code }}, which is empty for every recipient" in html
+    assert "Launch to" not in html
+
+
+def test_a_draft_says_not_launched_instead_of_a_percentage(client, viewer, campaign):
+    client.force_login(viewer)
+    html = client.get(f"/campaigns/{campaign.id}/").content.decode()
+    assert "Not launched yet" in html and "% of 0" not in html and 'role="progressbar"' not in html
+
+
+def test_the_list_and_the_page_print_the_same_counts(client, marketer, campaign, settings):
+    settings.EMAIL_BACKEND = "campaigns.outbox.OutboxBackend"
+    campaign_launch(campaign)
+    campaign_send(campaign.id)
+    client.force_login(marketer)
+    held = LedgerEntry.objects.filter(campaign=campaign, status="held_out").count()
+    line = f"{200 - held:,} sent · {held:,} held out"
+    assert line in client.get("/campaigns/").content.decode()
+    assert line in client.get(f"/campaigns/{campaign.id}/").content.decode()
+
+
+def composer_post(segment, customer, **extra):
+    data = {"name": "fresh", "segment": str(segment.id), "holdout": "10", "attribution_days": "7",
+            "offer_name": "Spring", "offer_discount": "20% off", "offer_code": "SPRING20",
+            "offer_url": "https://shop.example.com/spring",
+            "variant": ["0", "3"], "preview_variant": "3", "preview_customer": str(customer.id),
+            "v0_name": "A", "v0_subject": "Hi", "v0_layout": "letter", "v0_body": "Plain letter", "v0_button": "Go",
+            "v3_name": "B", "v3_subject": "{{ customer.first_name }}, spring", "v3_layout": "spotlight",
+            "v3_headline": "Hello {{ customer.first_name }}", "v3_body": "It is spring.", "v3_button": "Shop now",
+            "v3_brand": "Acme"}
+    return data | extra
+
+
+def test_the_live_preview_renders_the_unsaved_variant_for_the_chosen_customer(client, marketer, segment, customers):
+    client.force_login(marketer)
+    html = client.post("/campaigns/compose/preview/", composer_post(segment, customers[5])).content.decode()
+    assert "Name, spring" in html and "Hello Name" in html and "SPRING20" in html and "Acme" in html
+    assert not Campaign.objects.exists()
+
+
+def test_the_live_preview_names_a_template_problem(client, marketer, segment, customers):
+    client.force_login(marketer)
+    html = client.post("/campaigns/compose/preview/",
+                       composer_post(segment, customers[0], v3_headline="{{ customer.shoe }}")).content.decode()
+    assert 'role="alert"' in html and "customer.shoe is not a customer field" in html
+
+
+def test_a_composed_draft_is_saved_then_edited_in_place(client, marketer, segment, customers):
+    client.force_login(marketer)
+    response = client.post("/campaigns/new/", composer_post(segment, customers[0]))
+    campaign = Campaign.objects.get(name="fresh")
+    assert response.url == f"/campaigns/{campaign.id}/"
+    assert [v.layout for v in campaign.variants.order_by("position")] == ["letter", "spotlight"]
+    page = client.get(f"/campaigns/{campaign.id}/edit/").content.decode()
+    assert "It is spring." in page and 'value="Acme"' in page
+    edit = composer_post(segment, customers[0], variant=["0"], v0_body="Changed letter", offer_code="SPRING25")
+    assert client.post(f"/campaigns/{campaign.id}/edit/", edit).status_code == 302
+    campaign.refresh_from_db()
+    assert [v.name for v in campaign.variants.all()] == ["A"] and "Changed letter" in campaign.variants.get().html
+    assert campaign.offer.code == "SPRING25"
+
+
+def test_a_launched_campaign_is_not_edited(client, marketer, campaign, segment, customers):
+    campaign_launch(campaign)
+    client.force_login(marketer)
+    response = client.post(f"/campaigns/{campaign.id}/edit/", composer_post(segment, customers[0], name="spring"))
+    assert response.status_code == 302
+    assert [v.name for v in Campaign.objects.get(id=campaign.id).variants.all()] == ["A", "B"]
+
+
+def test_an_added_variant_block_is_numbered_after_the_last_one(client, marketer):
+    client.force_login(marketer)
+    html = client.get("/campaigns/compose/variant/", {"variant": ["0", "4"]}).content.decode()
+    assert 'name="variant" value="5"' in html and 'id="v5_subject"' in html and "Variant <span class=\"variant-name\">C" in html
+
+
+def test_a_test_send_reaches_the_outbox_marked_test_and_writes_no_ledger_row(client, marketer, campaign, customers, settings):
+    settings.EMAIL_PROVIDER = "outbox"
+    client.force_login(marketer)
+    response = client.post(f"/campaigns/{campaign.id}/test/",
+                           {"variant": "A", "customer": customers[3].id, "address": "me@example.com"})
+    assert response.status_code == 302
+    message = OutboxMessage.objects.get()
+    assert message.to == ["me@example.com"] and message.subject == "[Test] Hello Name"
+    assert not LedgerEntry.objects.exists()
+
+
+def test_a_test_send_to_a_bad_address_says_so(client, marketer, campaign, customers):
+    client.force_login(marketer)
+    response = client.post(f"/campaigns/{campaign.id}/test/",
+                           {"variant": "A", "customer": customers[3].id, "address": "me@x\r\nBcc: y@z"}, follow=True)
+    assert "Test send failed: address" in response.content.decode() and not OutboxMessage.objects.exists()
