@@ -55,10 +55,15 @@ def test_marketer_builds_a_segment_launches_a_campaign_and_reads_the_report(
     expect(page.locator("#estimate-text")).to_contain_text("20")
     page.locator("#v0_name").fill("Warm")
     page.locator("#v0_subject").fill("Hello {{ customer.name }}, a weekend treat")
+    page.locator("#v0_layout").select_option("")  # the marketer's own HTML and text
+    page.locator("#variant-0 summary").click()
     page.locator("#v0_text").fill("Hi {{ customer.name }}, enjoy 20% off.")
     page.locator("#v0_html").fill("<p>Hi {{ customer.name }}, enjoy <b>20% off</b>.</p>")
+    page.get_by_role("button", name="+ Add variant").click()
     page.locator("#v1_name").fill("Plain")
     page.locator("#v1_subject").fill("20% off this weekend")
+    page.locator("#v1_layout").select_option("")
+    page.locator("#variant-1 summary").click()
     page.locator("#v1_text").fill("20% off for you.")
     page.get_by_label(re.compile("Holdout")).fill("10")
     shot("campaign-form")
@@ -68,10 +73,11 @@ def test_marketer_builds_a_segment_launches_a_campaign_and_reads_the_report(
     expect(page.frame_locator("iframe.preview").locator("body")).to_contain_text("20% off")
     shot("campaign-preview")
 
-    # Launch and watch the real worker take it to 100%.
-    page.get_by_role("button", name="Launch").click()
-    expect(page.locator(".progress .percent")).to_have_text("100.0", timeout=90_000)
-    expect(page.locator(".progress .state")).to_have_text("Completed", timeout=30_000)
+    # Launch through the confirm step and watch the real worker take it to the end.
+    page.get_by_role("link", name="Review and launch").click()
+    page.get_by_role("button", name=re.compile("Launch to 20 customers")).click()
+    expect(page.locator(".progress .state")).to_have_text("Completed", timeout=90_000)
+    expect(page.locator(".progress .counts")).to_contain_text(" sent · ")
     shot("campaign-sent")
 
     # The experiment report, with its charts drawn.
