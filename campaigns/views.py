@@ -33,7 +33,6 @@ from .services.proof_send import campaign_test_send
 from .services.unsubscribe import unsubscribe_apply
 from .unsubscribe import unsubscribe_redact
 from .models import Campaign, LedgerEntry, OutboxMessage
-from .validation import template_empties
 
 S = LedgerEntry.Status
 FAILED_STATUSES = [S.FAILED, S.BOUNCED, S.COMPLAINED, S.UNKNOWN]
@@ -231,11 +230,8 @@ def campaign_confirm(request, campaign_id: int):
         messages.info(request, f"This campaign is {campaign.get_state_display().lower()}: there is nothing to launch.")
         return redirect("campaigns:detail", campaign_id=campaign.id)
     facts = selectors.launch_preview(campaign)
-    problems = campaign_check(campaign, facts["audience"])
     warnings: list[str] = []
-    if not problems:
-        compiled = _compiled(campaign)
-        warnings = template_empties(campaign, compiled, facts["audience"])[1]
+    problems = campaign_check(campaign, facts["audience"], warnings)
     variants = list(campaign.variants.order_by("position", "id"))
     sample_customer = facts["sample"][0] if facts["sample"] else None
     sample, sample_error = None, ""
@@ -266,12 +262,6 @@ def campaign_confirm(request, campaign_id: int):
         "customers": facts["sample"],
     }
     return render(request, "campaigns/pages/confirm.html", context)
-
-
-def _compiled(campaign: Campaign) -> dict:
-    from .messages import variant_compiled
-
-    return {v.name: variant_compiled(v) for v in campaign.variants.all()}
 
 
 @role_required(VIEWER)

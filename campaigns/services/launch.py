@@ -38,11 +38,12 @@ TWO_64 = 18446744073709551616
 RUN_MIN_GAP_SECONDS = 50  # a crontab fires at most once a minute
 
 
-def campaign_check(campaign: Campaign, audience=None) -> list[str]:
+def campaign_check(campaign: Campaign, audience=None, warnings: list[str] | None = None) -> list[str]:
     """Every reason the campaign cannot be sent to this audience, before a row is written:
     templates that do not compile, attributes nobody defined, audience members who lack an
     attribute a template needs (StrictUndefined would fail them half-way), and a trial
-    render of each variant for a real member."""
+    render of each variant for a real member. Values printed blank for every recipient are
+    problems; blank for some are appended to `warnings` when a list is given (the confirm step)."""
     problems: list[str] = []
     try:
         from_email_check(campaign.from_email)  # one stored before the check existed must not be used
@@ -80,7 +81,10 @@ def campaign_check(campaign: Campaign, audience=None) -> list[str]:
                 )
     if problems:
         return problems
-    problems += template_empties(campaign, compiled, audience)[0]  # blank for everyone: an error
+    blank_for_all, blank_for_some = template_empties(campaign, compiled, audience)
+    problems += blank_for_all
+    if warnings is not None:
+        warnings += blank_for_some
     if problems:
         return problems
     sample = audience.values(*CUSTOMER_COLUMNS).first()

@@ -2,8 +2,6 @@
 writes the markup, a live preview for a chosen real customer at desktop and phone widths,
 draft editing, and a test send (issue 10, "What to build": the campaign composer)."""
 
-import re
-
 import pytest
 from playwright.sync_api import expect
 

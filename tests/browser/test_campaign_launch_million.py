@@ -1,0 +1,127 @@
+"""A launch to 1,000,000 customers from the browser, served by gunicorn with its default
+30 s worker timeout (issue 14): the request only records the intent and returns at once; a
+real Celery worker writes the million-row ledger; the page shows `launching`, then `sending`.
+
+Marked `large`: loading the base and writing the ledger take minutes on two cores, so it
+runs when asked (`pytest -m large tests/browser/test_campaign_launch_million.py`), not in
+every run of the suite.
+"""
+
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from playwright.sync_api import expect
+
+from campaigns.models import Campaign, LedgerEntry
+from campaigns.services.drafts import campaign_create
+from campaigns.services.lifecycle import campaign_cancel
+from customers.models import Customer
+from segments.models import Membership, Segment
+from tests.browser.test_campaign_launch import shooter
+from tests.conftest import REPO, child_env
+from tests.factories import UserFactory
+from tests.test_api_schema import _free_port, _wait_up
+
+pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.large, pytest.mark.django_db(transaction=True)]
+N = 1_000_000
+
+
+def million_base(n: int = N) -> Segment:
+    """n customers and a segment of all of them, written set-based (INSERT ... SELECT over
+    generate_series): the fixture takes tens of seconds, not the importer's minutes."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""INSERT INTO {Customer._meta.db_table}
+                    (external_id, email, name, country, time_zone, attributes, created_at, updated_at)
+                SELECT 'm' || g, 'm' || g || '@example.com', 'Pat M' || g, 'US', 'UTC', '{{}}'::jsonb, now(), now()
+                FROM generate_series(1, %s) g""",
+            [n],
+        )
+        segment = Segment.objects.create(name="everyone (1M)", current_version=1, size=n)
+        cursor.execute(
+            f"""INSERT INTO {Membership._meta.db_table} (segment_id, customer_id, version)
+                SELECT %s, id, 1 FROM {Customer._meta.db_table}""",
+            [segment.id],
+        )
+        cursor.execute(f"ANALYZE {Customer._meta.db_table}")
+        cursor.execute(f"ANALYZE {Membership._meta.db_table}")
+    return segment
+
+
+@pytest.fixture
+def gunicorn_server(transactional_db, tmp_path):
+    """gunicorn as production runs it, with its default timeout (30 s: no --timeout)."""
+    port = _free_port()
+    log = tmp_path / "gunicorn.log"
+    cmd = [str(Path(sys.executable).with_name("gunicorn")), "config.wsgi", "-b", f"127.0.0.1:{port}", "-w", "2"]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, cwd=REPO, env=child_env(ALLOWED_HOSTS="127.0.0.1"), stdout=out,
+                                stderr=subprocess.STDOUT)
+    try:
+        _wait_up(f"http://127.0.0.1:{port}/healthz", proc)
+        yield f"http://127.0.0.1:{port}", log
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_a_launch_to_a_million_customers_from_the_browser_under_gunicorn(
+    browser, gunicorn_server, celery_worker_process, request
+):
+    url, server_log = gunicorn_server
+    started = time.monotonic()
+    segment = million_base()
+    loaded = time.monotonic() - started
+    campaign = campaign_create({
+        "name": "Million spring", "segment": segment.name, "holdout": 0.1,
+        "offer": {"name": "M20", "discount": "20% off", "code": "M20", "landing_url": "https://shop.example.com/m"},
+        "variants": [
+            {"name": "A", "subject": "{{ customer.first_name }}, 20% off", "layout": "spotlight",
+             "content": {"headline": "Hello {{ customer.first_name }}", "body": "Spring is here.", "button": "Shop"}},
+            {"name": "B", "subject": "Spring at Acme", "text": "20% off with {{ offer.code }}"},
+        ],
+    })
+    marketer = UserFactory(role="Marketer")
+    context = browser.new_context(viewport={"width": 1440, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    shot = shooter(page, request.node.name)
+    page.goto(f"{url}/accounts/login/")
+    page.get_by_label("Username").fill(marketer.username)
+    page.get_by_label("Password").fill("pw-for-tests-only")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{url}/")
+
+    t = time.monotonic()
+    page.goto(f"{url}/campaigns/{campaign.id}/confirm/")
+    expect(page.locator("#confirm-audience")).to_contain_text("1,000,000 customers")
+    confirm_seconds = time.monotonic() - t
+    shot("confirm-1m")
+    t = time.monotonic()
+    page.get_by_role("button", name="Launch to 1,000,000 customers").click()
+    expect(page.locator(".progress .state")).to_have_text(re.compile("Launching|Sending"))
+    request_seconds = time.monotonic() - t
+    shot("launching-1m")
+    expect(page.locator(".progress .state")).to_have_text("Sending", timeout=20 * 60_000)
+    launch_seconds = time.monotonic() - t
+    shot("sending-1m")
+    campaign.refresh_from_db()
+    rows = LedgerEntry.objects.filter(campaign=campaign).count()
+    campaign_cancel(campaign)  # the million sends are not this test's subject
+    print(f"\nbase of {N:,} loaded in {loaded:.1f}s; confirm page {confirm_seconds:.1f}s; launch request answered "
+          f"and page showing its state in {request_seconds:.1f}s; ledger of {rows:,} rows written, page at "
+          f"Sending after {launch_seconds:.1f}s")
+    assert rows == N
+    assert campaign.state in (Campaign.State.SENDING, Campaign.State.COMPLETED)
+    assert request_seconds < 30  # well inside gunicorn's timeout: the request did not launch
+    log = server_log.read_text(errors="replace")
+    assert "WORKER TIMEOUT" not in log and "Internal Server Error" not in log
+    context.close()
