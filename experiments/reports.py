@@ -22,10 +22,6 @@ from .retention import retention_section
 from .models import Arm, Experiment, Metric
 
 DEFAULT_RETENTION_DAYS = (7, 14, 30)
-# The Cox fit grows with units (about 1 s per 100,000 on whole days); past this many
-# units in a comparison it runs on a sample of this size fixed by the experiment's salt,
-# while the curves, day-N retention and log-rank test use every unit.
-HAZARD_RATIO_MAX_UNITS = 20_000
 PRE_PERIOD = "pre_period"
 
 
@@ -179,15 +175,4 @@ def _retention(experiment: Experiment, design: analysis.Design, names: dict[int,
     return retention_section(
         design, arm_index, data.durations, data.events, data.observed_days, days=days,
         event=experiment.retention_event,
-        hazard_sample=lambda mask: _sample(mask, experiment.salt),
     )
-
-
-def _sample(mask: np.ndarray, salt: str) -> np.ndarray:
-    """Indices of at most HAZARD_RATIO_MAX_UNITS units of ``mask``, the same on every run."""
-    chosen = np.flatnonzero(mask)
-    if chosen.size <= HAZARD_RATIO_MAX_UNITS:
-        return chosen
-    seed = int.from_bytes(salt.encode()[:8].ljust(8, b"\0"), "big")
-    rng = np.random.default_rng(seed)
-    return np.sort(rng.choice(chosen, HAZARD_RATIO_MAX_UNITS, replace=False))

@@ -7,7 +7,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from statsmodels.duration.hazard_regression import PHReg
+from scipy import stats as sps
 from statsmodels.duration.survfunc import SurvfuncRight, survdiff
 
 from core import formatting
@@ -100,14 +100,61 @@ def hazard_ratio(
     *,
     alpha: float = 0.05,
 ) -> dict:
-    """Cox model with a treatment indicator: hazard ratio treated / control (Efron ties)."""
-    e = np.asarray(events, dtype=float)
-    x = np.asarray(treated, dtype=float)
+    """Cox model with a treatment indicator: hazard ratio treated / control (Efron ties).
+
+    With one binary covariate the partial likelihood depends only on, per distinct event
+    time, how many units of each arm are at risk and how many return then: the fit runs on
+    those counts (Newton's method on Efron's log-likelihood), so a million units cost what
+    their few hundred distinct times cost. The same estimate, standard error and Wald test
+    as statsmodels' PHReg(ties="efron") fitted unit by unit. ValueError when the estimate
+    runs off to infinity (e.g. every return in one arm)."""
+    t = np.asarray(durations, dtype=float)
+    e = np.asarray(events, dtype=float) > 0
+    x = np.asarray(treated, dtype=float) > 0
     # No events, or only one arm present: the partial likelihood has no finite maximum.
-    if e.sum() == 0 or np.unique(x).size < 2:
+    if not e.any() or x.all() or not x.any():
         return {"hazard_ratio": None, "ci": [None, None], "p_value": None, "ties": "efron"}
-    exog = x.reshape(-1, 1)
-    res = PHReg(np.asarray(durations, dtype=float), exog, status=e, ties="efron").fit()
-    lo, hi = np.exp(res.conf_int(alpha=alpha)[0])
-    return {"hazard_ratio": json_float(math.exp(res.params[0])), "ci": interval(lo, hi),
-            "p_value": json_float(res.pvalues[0]), "ties": "efron"}
+    times, index = np.unique(t, return_inverse=True)
+    k = times.size
+    units0 = np.bincount(index[~x], minlength=k)
+    units1 = np.bincount(index[x], minlength=k)
+    # At risk at a time: every unit whose time is at or after it.
+    risk0, risk1 = units0[::-1].cumsum()[::-1], units1[::-1].cumsum()[::-1]
+    d0 = np.bincount(index[e & ~x], minlength=k)
+    d1 = np.bincount(index[e & x], minlength=k)
+    d = d0 + d1
+    at = np.flatnonzero(d)
+    # Efron's sum runs over l = 0 .. d-1 at each event time: one entry per event.
+    rep = np.repeat(at, d[at])
+    frac = (np.arange(rep.size) - np.repeat(np.cumsum(d[at]) - d[at], d[at])) / d[rep]
+    r0, r1, e0, e1 = risk0[rep], risk1[rep], d0[rep], d1[rep]
+    events1 = float(d1.sum())
+
+    def terms(beta: float) -> tuple[float, float, float]:
+        w = math.exp(beta)
+        a = (r1 - frac * e1) * w  # treated share of the (Efron-reduced) risk set
+        b = (r0 - frac * e0) + a
+        p = a / b
+        return beta * events1 - float(np.log(b).sum()), events1 - float(p.sum()), float((p * (1 - p)).sum())
+
+    beta = 0.0
+    loglik, score, info = terms(beta)
+    for _ in range(100):
+        if info <= 0:
+            break
+        step = score / info
+        new = terms(beta + step)
+        while new[0] < loglik - 1e-12 and abs(step) > 1e-12:  # halve a step that overshoots
+            step /= 2
+            new = terms(beta + step)
+        beta += step
+        loglik, score, info = new
+        if abs(step) < 1e-10:
+            break
+    if not (abs(beta) < 30 and info > 0 and abs(score) < 1e-6 * max(1.0, events1)):
+        raise ValueError("the Cox fit did not converge, usually too few returns")
+    se = 1 / math.sqrt(info)
+    z = z_quantile(alpha)
+    return {"hazard_ratio": json_float(math.exp(beta)),
+            "ci": interval(math.exp(beta - z * se), math.exp(beta + z * se)),
+            "p_value": json_float(2 * sps.norm.sf(abs(beta) / se)), "ties": "efron"}

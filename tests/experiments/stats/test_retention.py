@@ -98,3 +98,31 @@ def test_hazard_ratio_recovers_planted_ratio():
 
     assert result["hazard_ratio"] == pytest.approx(2.0, rel=0.1)
     assert result["ci"][0] < 2.0 < result["ci"][1]
+
+
+@pytest.mark.parametrize("seed, decimals", [(3, 2), (4, 0), (5, 1)])
+def test_hazard_ratio_matches_statsmodels_phreg_unit_by_unit(seed, decimals):
+    from statsmodels.duration.hazard_regression import PHReg
+
+    rng = np.random.default_rng(seed)
+    n = 1500
+    treated = (rng.random(n) < 0.4).astype(int)
+    times = rng.exponential(np.where(treated == 1, 0.7, 1.0)) * 10
+    times = np.round(times, decimals)  # heavy ties at 0 decimals: Efron's correction matters
+    horizon = 15.0
+    events = (times < horizon).astype(int)
+    times = np.minimum(times, horizon)
+
+    result = retention.hazard_ratio(times, events, treated)
+
+    fit = PHReg(times, treated.reshape(-1, 1).astype(float), status=events.astype(float), ties="efron").fit()
+    assert result["hazard_ratio"] == pytest.approx(np.exp(fit.params[0]), rel=1e-8)
+    assert result["p_value"] == pytest.approx(fit.pvalues[0], rel=1e-6)
+    assert result["ci"] == pytest.approx(list(np.exp(fit.conf_int()[0])), rel=1e-8)
+
+
+def test_hazard_ratio_with_every_return_in_one_arm_does_not_converge():
+    times = np.r_[np.full(50, 3.0), np.full(50, 10.0)]
+    events = np.r_[np.ones(50), np.zeros(50)]
+    with pytest.raises(ValueError, match="did not converge"):
+        retention.hazard_ratio(times, events, np.r_[np.ones(50), np.zeros(50)])
