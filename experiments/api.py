@@ -26,7 +26,8 @@ from .services.reports import report_refresh, report_refresh_enqueue
 from .stats import planning
 from .verdicts import ENGINES, report_for_engine
 
-BY_PARAMETER = OpenApiParameter("by", str, description="break the results down by this unit attribute")
+BY_PARAMETER = OpenApiParameter("by", str, description="break the results down by this unit attribute, "
+                                "or by segment:NAME (its members against everyone else)")
 ENGINE_PARAMETER = OpenApiParameter("engine", str, enum=list(ENGINES),
                                     description="whose verdict: frequentist (default) or bayesian")
 

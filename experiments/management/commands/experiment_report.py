@@ -17,7 +17,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("experiment", help="name or id")
         parser.add_argument("--json", action="store_true", help="print the report as JSON")
-        parser.add_argument("--by", default="", help="break the results down by a unit attribute")
+        parser.add_argument("--by", default="", help="break the results down by a unit attribute, or segment:NAME "
+                                                         "(the segment's members against everyone else)")
         parser.add_argument("--csv", type=Path, help="also write the tables to this CSV file")
         parser.add_argument("--refresh", action="store_true", help="recompute even if the stored report is fresh")
         parser.add_argument("--engine", choices=ENGINES, default="frequentist",
