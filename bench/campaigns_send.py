@@ -10,9 +10,15 @@ What it does, in one run:
    no holdout (so N messages go out);
 3. a bare loop: the same number of messages, rendered the same way, posted from this
    process in the same /email/batch calls of 500: the ceiling of one HTTP client;
-4. starts a real `celery -A config worker` with two processes on the broker, launches the
-   campaign and measures from launch until the fake provider has accepted all N.
+4. the launch's raw baseline: a hand-written INSERT ... SELECT of the same rows (the segment's
+   members, their arms from the same SHA-256 bounds, ledger keys of the same form) into the
+   ledger, and one of their exposures, foreign-key checks included (SET CONSTRAINTS ALL
+   IMMEDIATE), then rolled back and vacuumed away;
+5. starts a real `celery -A config worker` with two processes on the broker, launches the
+   campaign (timed alone: the launch beside its baseline) and measures from launch until the
+   fake provider has accepted all N.
 The database named by DATABASE_URL is emptied of campaigns and bench customers first.
+`--no-send` stops after the launch (no bare loop, no worker): the launch numbers alone.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=500, help="rows per claim")
     parser.add_argument("--rate", type=float, default=50_000, help="rate limit (msgs/s), 0 for none")
     parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--no-send", action="store_true", help="measure the launch only")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -114,7 +121,86 @@ def setup_data(n: int) -> tuple[int, float]:
     with connection.cursor() as cursor:
         for model in (Customer, Membership):
             cursor.execute(f"ANALYZE {model._meta.db_table}")
+    _vacuum()
     return segment.id, time.monotonic() - started
+
+
+def _vacuum() -> None:
+    """The ledger and exposures without the dead rows of earlier runs (and of the baseline),
+    so that the launch writes into what a fresh install has."""
+    from django.db import connection
+
+    from campaigns.models import LedgerEntry
+    from experiments.models import Exposure
+
+    with connection.cursor() as cursor:
+        for model in (LedgerEntry, Exposure):
+            cursor.execute(f"VACUUM ANALYZE {model._meta.db_table}")
+
+
+class _Rollback(Exception):
+    pass
+
+
+def launch_baseline(campaign) -> tuple[float, int]:
+    """A hand-written INSERT ... SELECT of the rows the launch writes, ledger then exposures,
+    with their foreign-key checks, rolled back: (seconds, rows)."""
+    from django.db import connection, transaction
+
+    from campaigns.models import LedgerEntry
+    from experiments.assignment import key_bound_bytes, key_bounds
+    from experiments.models import Exposure
+    from experiments.services.definitions import experiment_create
+
+    ledger, exposure = LedgerEntry._meta.db_table, Exposure._meta.db_table
+    variants = list(campaign.variants.order_by("position", "id"))
+    try:
+        with transaction.atomic():
+            experiment = experiment_create("bench-baseline", [(v.name, v.weight, i == 0) for i, v in enumerate(variants)])
+            arms = {a.name: a.id for a in experiment.arms.all()}
+            _, bounds = key_bounds([(v.name, v.weight) for v in variants])
+            assert len(variants) == 2 and len(bounds) == 1
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [ledger])
+                sequence = cursor.fetchone()[0]
+                started = time.monotonic()
+                cursor.execute(
+                    f"""
+                    INSERT INTO {ledger} (id, campaign_id, customer_id, variant_id, arm, email, status, run, assigned_at,
+                        due_at, attempts, retries, batch, key, provider, provider_message_id, offer_code, error, updated_at)
+                    SELECT s.lid, %(campaign)s, s.id,
+                           CASE WHEN s.h < %(bound)s THEN %(va)s ELSE %(vb)s END,
+                           CASE WHEN s.h < %(bound)s THEN %(a)s ELSE %(b)s END,
+                           s.email, 'pending', 1, now(), now(), 0, 0, '',
+                           lpad(to_hex(s.lid), 16, '0') || left(replace(gen_random_uuid()::text, '-', ''), 16),
+                           '', '', '', '', now()
+                    FROM (SELECT nextval(%(sequence)s::regclass) AS lid, c.id, c.email,
+                                 sha256(convert_to(%(salt)s || ':' || c.id::text, 'UTF8')) AS h
+                          FROM segments_membership m JOIN customers_customer c ON c.id = m.customer_id
+                          WHERE m.segment_id = %(segment)s AND m.version = %(version)s OFFSET 0) s
+                    """,
+                    {"campaign": campaign.id, "bound": key_bound_bytes(bounds[0]), "va": variants[0].id,
+                     "vb": variants[1].id, "a": variants[0].name, "b": variants[1].name, "sequence": sequence,
+                     "salt": experiment.salt, "segment": campaign.segment_id, "version": campaign.segment.current_version},
+                )
+                rows = cursor.rowcount
+                cursor.execute(
+                    f"""
+                    INSERT INTO {exposure} (experiment_id, arm_id, unit, customer_id, exposed_at, attributes, outcomes)
+                    SELECT %(experiment)s, CASE WHEN l.arm = %(a)s THEN %(arm_a)s ELSE %(arm_b)s END,
+                           l.customer_id::text, l.customer_id, l.assigned_at, '{{}}'::jsonb, '{{}}'::jsonb
+                    FROM {ledger} l WHERE l.campaign_id = %(campaign)s
+                    """,
+                    {"experiment": experiment.id, "a": variants[0].name, "arm_a": arms[variants[0].name],
+                     "arm_b": arms[variants[1].name], "campaign": campaign.id},
+                )
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the foreign-key checks a commit would run
+                elapsed = time.monotonic() - started
+            raise _Rollback
+    except _Rollback:
+        pass
+    _vacuum()
+    return elapsed, rows
 
 
 SPEC = {
@@ -167,6 +253,35 @@ def bare_loop(n: int, fake_url: str) -> float:
     return elapsed
 
 
+def _launch_print(added: int, launched: float, baseline: float) -> None:
+    print(
+        f"launch: {added:,} ledger rows and exposures in {launched:.2f}s; hand-written INSERT ... SELECT of the "
+        f"same rows {baseline:.2f}s; ratio {launched / baseline:.2f}",
+        flush=True,
+    )
+
+
+def launch_only(n: int) -> dict:
+    from campaigns.services.drafts import campaign_create
+    from campaigns.services.launch import campaign_launch
+    from campaigns.services.offers import offer_create
+
+    offer_create(SPEC["offer"])
+    campaign = campaign_create(SPEC | {"name": "bench", "offer": "bench-offer"})
+    baseline, rows = launch_baseline(campaign)
+    started = time.monotonic()
+    # Published on commit, the send tasks go to this run's own queue, which no worker reads.
+    result = campaign_launch(campaign)
+    launched = time.monotonic() - started
+    from celery import current_app
+
+    current_app.control.purge()  # the send tasks nobody will run (this run's queues only)
+    assert result.added == rows == n, (result.added, rows)
+    _launch_print(result.added, launched, baseline)
+    return {"recipients": n, "launch_seconds": round(launched, 2), "launch_baseline_seconds": round(baseline, 2),
+            "launch_ratio": round(launched / baseline, 2)}
+
+
 def run(args, fake_url: str, queue: str) -> dict:
     from campaigns.models import Campaign, LedgerEntry
     from campaigns.services.drafts import campaign_create
@@ -176,6 +291,8 @@ def run(args, fake_url: str, queue: str) -> dict:
     n = args.recipients
     _, load_seconds = setup_data(n)
     print(f"loaded {n:,} customers and the segment in {load_seconds:.1f}s", flush=True)
+    if args.no_send:
+        return launch_only(n)
 
     # The bare loop's campaign is only a template holder: never launched.
     offer_create(SPEC["offer"])
@@ -200,12 +317,13 @@ def run(args, fake_url: str, queue: str) -> dict:
         cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     try:
-        time.sleep(4)  # let the pool start: the clock starts at launch
         campaign = campaign_create(SPEC | {"name": "bench", "offer": "bench-offer"})
+        baseline, _ = launch_baseline(campaign)
+        time.sleep(4)  # let the pool start: the clock starts at launch
         started = time.monotonic()
         result = campaign_launch(campaign)
         launched = time.monotonic() - started
-        print(f"launch: {result.added:,} ledger rows in {launched:.2f}s", flush=True)
+        _launch_print(result.added, launched, baseline)
         deadline = started + args.timeout
         while time.monotonic() < deadline:
             accepted = _fake(fake_url, "/_fake/summary")["received"]
@@ -235,6 +353,8 @@ def run(args, fake_url: str, queue: str) -> dict:
         "duplicates": dupes,
         "provider_calls": summary["send_requests"],
         "launch_seconds": round(launched, 2),
+        "launch_baseline_seconds": round(baseline, 2),
+        "launch_ratio": round(launched / baseline, 2),
         "send_seconds": round(elapsed, 2),
         "messages_per_second": round(summary["received"] / elapsed),
         "send_phase_messages_per_second": round(summary["received"] / (elapsed - launched)),

@@ -146,8 +146,9 @@ class LedgerEntry(models.Model):
         SUPPRESSED = "suppressed"  # unsubscribed, bounced or complained before its turn came
         CANCELLED = "cancelled"  # the campaign was cancelled first
 
-    # Every index is written again by each claim and each result: no index for campaign
-    # (the unique constraint and ledger_claim start with it) nor for variant.
+    # Every index is written again by each claim and each result (no update of a row can be
+    # HOT: its status is in the partial indexes' conditions), so there are few: none for
+    # campaign (the unique constraint and ledger_pending start with it) nor for variant.
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="ledger", db_index=False)
     customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="campaign_ledger")
     variant = models.ForeignKey(Variant, null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_index=False)
@@ -163,8 +164,9 @@ class LedgerEntry(models.Model):
     lease_until = models.DateTimeField(null=True, blank=True)
     batch = models.CharField(max_length=32, blank=True, default="")  # the claim it was sent in
     # Our own id for the message, carried in the provider's metadata and the unsubscribe
-    # token: reconciliation and webhooks find the row by it.
-    key = models.CharField(max_length=32, unique=True)
+    # token: reconciliation and webhooks find the row by it. Unique through Meta's
+    # constraint, not unique=True, which on PostgreSQL adds a second (LIKE) index on it.
+    key = models.CharField(max_length=32)
     provider = models.CharField(max_length=32, blank=True, default="")
     provider_message_id = models.CharField(max_length=255, blank=True, default="")
     offer_code = models.CharField(max_length=64, blank=True, default="")
@@ -175,9 +177,14 @@ class LedgerEntry(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["campaign", "customer"], name="ledger_campaign_customer"),
+            models.UniqueConstraint(fields=["key"], name="ledger_key"),
         ]
         indexes = [
-            models.Index(fields=["campaign", "status", "due_at"], name="ledger_claim"),
+            # The claim's order (due_at, id) over pending rows only: a claim reads its LIMIT
+            # rows off the front, however many are pending or long sent (over all of a
+            # campaign's rows by status it sorted every pending row on every claim, and
+            # sending slowed as the ledger grew).
+            models.Index(fields=["campaign", "due_at", "id"], name="ledger_pending", condition=Q(status="pending")),
             # Partial indexes: launch writes 100,000s of rows that none of them hold yet.
             models.Index(fields=["lease_until"], name="ledger_sending_lease", condition=Q(status="sending")),
             models.Index(fields=["updated_at"], name="ledger_unknown", condition=Q(status="unknown")),

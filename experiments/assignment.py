@@ -15,6 +15,12 @@ The contract, relied on by campaign launch (which assigns before it sends) and b
 SHA-256 rather than Python's ``hash()``, which is salted per process: a million assignments
 take about a second, and any tool with SHA-256 (a warehouse, a spreadsheet script) can
 recompute a unit's bucket to audit an assignment.
+
+A database assigns the same arms without floating point: ``key_bounds`` turns the arms'
+shares into integer bounds on the 8-byte key, and "key < bound" picks the same arm as the
+bucket comparison for every key (the bounds are found by bisection over Python's own
+int-to-float rounding). On PostgreSQL the comparison is of bytes: ``sha256(...) < bound``,
+memcmp order being big-endian unsigned order (``key_bound_bytes``).
 """
 
 from __future__ import annotations
@@ -25,12 +31,17 @@ from collections.abc import Sequence
 from itertools import accumulate
 
 SCALE = float(2**64)
+KEYS = 2**64
+
+
+def key_for(salt: str, unit_id: object) -> int:
+    """The unit's 64-bit key for this salt: the first 8 bytes of the digest, big-endian."""
+    return int.from_bytes(hashlib.sha256(f"{salt}:{unit_id}".encode()).digest()[:8], "big")
 
 
 def bucket_for(salt: str, unit_id: object) -> float:
     """The unit's position in [0, 1) for this salt."""
-    digest = hashlib.sha256(f"{salt}:{unit_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / SCALE
+    return key_for(salt, unit_id) / SCALE
 
 
 def _bounds(arms_with_weights: Sequence[tuple[str, float]]) -> tuple[list[str], list[float]]:
@@ -52,5 +63,34 @@ def _bounds(arms_with_weights: Sequence[tuple[str, float]]) -> tuple[list[str], 
 def arm_for(salt: str, unit_id: object, arms_with_weights: Sequence[tuple[str, float]]) -> str:
     """The arm of one unit; ``arms_with_weights`` is [(arm name, weight), ...] in a fixed order."""
     names, upper = _bounds(arms_with_weights)
-    return names[bisect_right(upper, bucket_for(salt, unit_id))]
+    # min(): a key within 2**10 of 2**64 rounds to a bucket of exactly 1.0; it is the last arm's.
+    return names[min(bisect_right(upper, bucket_for(salt, unit_id)), len(names) - 1)]
+
+
+def _first_key_at(share: float) -> int:
+    """The smallest key whose bucket (key / 2**64 in floating point) is >= share: below 2**64
+    even for a share of 1.0, since the largest keys' buckets round up to exactly 1.0."""
+    target = share * SCALE  # exact: a power of two
+    low, high = 0, KEYS
+    while low < high:
+        middle = (low + high) // 2
+        if float(middle) >= target:
+            high = middle
+        else:
+            low = middle + 1
+    return low
+
+
+def key_bounds(arms_with_weights: Sequence[tuple[str, float]]) -> tuple[list[str], list[int]]:
+    """(arm names, bounds): a unit is in the first arm whose bound exceeds its key, and in the
+    last arm when none does (the last arm has no bound). Same arms as ``arm_for``."""
+    names, upper = _bounds(arms_with_weights)
+    return names, [_first_key_at(u) for u in upper[:-1]]
+
+
+def key_bound_bytes(bound: int) -> bytes:
+    """A bound as the 8 bytes a digest is compared with (``digest < bound`` in byte order is
+    ``key < bound``, even for the whole 32-byte digest: a digest that begins with the bound
+    is longer, so greater). Bounds are below 2**64: keys in the last 2**10 round to 2.0**64."""
+    return bound.to_bytes(8, "big")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from itertools import accumulate
+from bisect import bisect_right
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -25,7 +25,7 @@ from campaigns.validation import from_email_check, template_empties
 from core.db import db_datetime, is_postgres
 from core.schedules import periodic_task_set
 from customers.models import AttributeDefinition
-from experiments.assignment import bucket_for
+from experiments.assignment import key_bound_bytes, key_bounds, key_for
 from experiments.models import Experiment
 from experiments.services.definitions import experiment_create
 from experiments.services.exposures import exposures_insert_from_sql
@@ -34,7 +34,6 @@ from .lifecycle import campaign_wake
 
 S = LedgerEntry.Status
 TABLE = LedgerEntry._meta.db_table
-TWO_64 = 18446744073709551616
 RUN_MIN_GAP_SECONDS = 50  # a crontab fires at most once a minute
 
 
@@ -132,52 +131,79 @@ def _experiment_for_launch(campaign: Campaign, arms) -> Experiment | None:
     )
 
 
-def _bucket_sql(salt_param: str = "%s") -> str:
-    """The experiment's bucket of customer a.id, in SQL: the same number as
-    experiments.assignment.bucket_for(salt, id) (first 8 bytes of SHA-256, over 2**64)."""
+def _arm_sql(salt: str, bounds: list[int]) -> tuple[str, list, str]:
+    """(per-row SQL for the inner SELECT over audience member a, its parameters, SQL for the
+    1-based number of the member's arm from that value as s.h). The same arm as
+    experiments.assignment.arm_for: key_bounds gives integer bounds on the hash's first 8
+    bytes, so no floating point is involved."""
     if is_postgres():
-        h = f"('x' || substr(encode(sha256(convert_to({salt_param} || ':' || a.id::text, 'UTF8')), 'hex'), 1, 16))::bit(64)::bigint"
-        # float8(u) / 2**64 is exactly Python's int / 2**64 (a power of two divides exactly).
-        return f"((({h})::numeric + CASE WHEN ({h}) < 0 THEN {TWO_64} ELSE 0 END)::float8 / {TWO_64}.0::float8)"
-    # SQLite: the same Python function, registered on the connection.
+        # The digest is compared as bytes: memcmp order is the key's unsigned order.
+        whens = [f"WHEN s.h < '\\x{key_bound_bytes(b).hex()}'::bytea THEN {n}" for n, b in enumerate(bounds, start=1)]
+        number = f"(CASE {' '.join(whens)} ELSE {len(bounds) + 1} END)" if whens else "1"
+        return "sha256(convert_to(%s || ':' || a.id::text, 'UTF8'))", [salt], number
+    # SQLite has no SHA-256: the same Python function, registered on the connection.
     connection.ensure_connection()
-    connection.connection.create_function("offerlab_bucket", 2, lambda salt, uid: bucket_for(salt, uid), deterministic=True)
-    return f"offerlab_bucket({salt_param}, a.id)"
+    connection.connection.create_function(
+        "offerlab_arm", 3,
+        lambda salt_, uid, text: bisect_right([int(b) for b in text.split(",") if b], key_for(salt_, uid)) + 1,
+        deterministic=True,
+    )
+    return "offerlab_arm(%s, a.id, %s)", [salt, ",".join(str(b) for b in bounds)], "s.h"
+
+
+def _case(column: str, values: list) -> tuple[str, list]:
+    """CASE <column> WHEN 1 THEN <values[0]> ... END, the values as parameters."""
+    if len(values) == 1:
+        return "%s", list(values)
+    whens = " ".join(f"WHEN {n} THEN %s" for n in range(1, len(values) + 1))
+    return f"CASE {column} {whens} END", list(values)
+
+
+_sequence: dict[str, str] = {}
+
+
+def _ledger_id_sql() -> str:
+    """The ledger's next id, taken in the SELECT so that the key can start with it."""
+    if connection.alias not in _sequence:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [TABLE])
+            _sequence[connection.alias] = cursor.fetchone()[0]
+    return f"nextval('{_sequence[connection.alias]}'::regclass)"
 
 
 def _ledger_insert(campaign: Campaign, arms, salt: str, run: int, now: datetime) -> int:
-    """INSERT ... SELECT the audience into the ledger with its arms; existing rows stay."""
+    """One INSERT ... SELECT of the audience into the ledger, each row with its arm, variant
+    and status; members already in the ledger stay as they are."""
     audience_sql, audience_params = campaign_audience(campaign).values("id", "email").query.sql_with_params()
-    names = [a[0] for a in arms]
-    upper = [c / sum(a[1] for a in arms) for c in accumulate(a[1] for a in arms)]
-    upper[-1] = 1.0
-    arm_case = "CASE " + " ".join(f"WHEN s.b < {u!r} THEN %s" for u in upper[:-1]) + " ELSE %s END"
-    arm_params = names[:-1] + [names[-1]]
-    variant_ids = [str(a[3].id) if a[3] is not None else "NULL" for a in arms]
-    variant_case = "CASE " + " ".join(f"WHEN s.b < {u!r} THEN {vid}" for u, vid in zip(upper[:-1], variant_ids)) + f" ELSE {variant_ids[-1]} END"
-    holdout_last = arms[-1][0] == HOLDOUT_ARM
-    if holdout_last:
-        status_case = f"CASE WHEN s.b < {upper[-2]!r} THEN '{S.PENDING}' ELSE '{S.HELD_OUT}' END" if len(arms) > 1 else f"'{S.HELD_OUT}'"
+    names, bounds = key_bounds([(a[0], a[1]) for a in arms])
+    hash_sql, hash_params, number = _arm_sql(salt, bounds)
+    arm_case, arm_case_params = _case(number, names)
+    variant_case, variant_params = _case(number, [a[3].id if a[3] is not None else None for a in arms])
+    status_case, status_params = _case(number, [S.HELD_OUT if a[0] == HOLDOUT_ARM else S.PENDING for a in arms])
+    if is_postgres():
+        # The key starts with the row's id, so the unique index on it grows at its right
+        # edge like the primary key's (a random key lands anywhere in an index as large as
+        # the whole ledger); its second half is random, so keys stay unguessable.
+        id_sql, id_column = f"{_ledger_id_sql()} AS lid,", "id, "
+        key = "lpad(to_hex(s.lid), 16, '0') || left(replace(gen_random_uuid()::text, '-', ''), 16)"
+        id_value = "s.lid, "
+        fence = "OFFSET 0"  # one digest per row, not one per CASE above
     else:
-        status_case = f"'{S.PENDING}'"
-    if len(arms) == 1:
-        arm_case, variant_case = "%s", variant_ids[0]
-        arm_params = names
-    key = "replace(gen_random_uuid()::text, '-', '')" if is_postgres() else "lower(hex(randomblob(16)))"
-    bucket = _bucket_sql()
+        id_sql = id_column = id_value = fence = ""
+        key = "lower(hex(randomblob(16)))"
     sql = f"""
-        INSERT INTO {TABLE} (campaign_id, customer_id, variant_id, arm, email, status, run, assigned_at, due_at,
-                             attempts, retries, batch, key, provider, provider_message_id, offer_code, error, updated_at)
-        SELECT %s, s.id, {variant_case}, {arm_case}, s.email, {status_case}, %s, %s, %s,
+        INSERT INTO {TABLE} ({id_column}campaign_id, customer_id, variant_id, arm, email, status, run, assigned_at,
+                             due_at, attempts, retries, batch, key, provider, provider_message_id, offer_code, error,
+                             updated_at)
+        SELECT {id_value}%s, s.id, {variant_case}, {arm_case}, s.email, {status_case}, %s, %s, %s,
                0, 0, '', {key}, '', '', '', '', %s
-        FROM (SELECT a.id, a.email, {bucket} AS b FROM ({audience_sql}) a) s
+        FROM (SELECT {id_sql} a.id, a.email, {hash_sql} AS h FROM ({audience_sql}) a {fence}) s
         WHERE true
         ON CONFLICT (campaign_id, customer_id) DO NOTHING
     """
     due = db_datetime(max(now, campaign.send_at or now))
-    params = [campaign.id, *arm_params, run, db_datetime(now), due, db_datetime(now)]
-    bucket_params = [salt, salt] if is_postgres() else [salt]
-    params += bucket_params + list(audience_params)
+    params = [campaign.id, *variant_params, *arm_case_params, *status_params, run, db_datetime(now), due,
+              db_datetime(now), *hash_params, *audience_params]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return max(cursor.rowcount, 0)
@@ -231,6 +257,7 @@ def _campaign_run(campaign: Campaign, now: datetime) -> int:
             experiment,
             f"SELECT customer_id, arm, assigned_at AS exposed_at FROM {TABLE} WHERE campaign_id = %s AND run = %s",
             [campaign.id, run],
+            checked=True,  # the rows above: existing customers, the experiment's own arms
         )
     campaign.experiment = experiment
     campaign.runs = run

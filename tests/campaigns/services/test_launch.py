@@ -3,16 +3,17 @@
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from campaigns import selectors
 from campaigns.errors import CampaignError
-from campaigns.models import Campaign, LedgerEntry
+from campaigns.models import HOLDOUT_ARM, Campaign, LedgerEntry
 from campaigns.sending import campaign_send
 from campaigns.services.drafts import campaign_create
-from campaigns.services.launch import campaign_launch, campaign_run_recurring
+from campaigns.services.launch import _arm_sql, campaign_launch, campaign_run_recurring
 from customers.models import Consent, Customer, Suppression
-from experiments.assignment import arm_for
+from experiments.assignment import arm_for, key_bounds
 from experiments.models import Exposure
 from segments.models import Membership
 from tests.campaigns.conftest import launched as launch, make_customers, make_segment, spec
@@ -49,6 +50,26 @@ def test_arms_are_those_of_experiments_arm_for(campaign):
     assert [a[0] for a in arms] == ["A", "B", "holdout"]
     for row in LedgerEntry.objects.filter(campaign=campaign):
         assert row.arm == arm_for(experiment.salt, row.customer_id, arms)
+
+
+@pytest.mark.parametrize("arms", [
+    [("A", 1), ("B", 1)],
+    [("A", 0.3), ("B", 0.2), ("C", 0.137), (HOLDOUT_ARM, 0.1)],
+    [("A", 0.9), (HOLDOUT_ARM, 1e-18)],
+])
+def test_the_databases_arm_is_arm_fors_for_every_unit(arms):
+    # Given the arm number launch computes in SQL (PostgreSQL: SHA-256 in the database;
+    # SQLite: the registered Python function), over 20,000 unit ids
+    _, bounds = key_bounds(arms)
+    hash_sql, params, number = _arm_sql("salt-7f3a", bounds)
+    ids = "WITH RECURSIVE ids(id) AS (SELECT 1 UNION ALL SELECT id + 1 FROM ids WHERE id < 20000) SELECT id FROM ids"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT s.id, {number} FROM (SELECT a.id, {hash_sql} AS h FROM ({ids}) a) s ORDER BY s.id", params)
+        by_sql = {unit: arms[n - 1][0] for unit, n in cursor.fetchall()}
+    # Then every unit is in the arm Python's arm_for gives it
+    assert len(by_sql) == 20000
+    assert by_sql == {unit: arm_for("salt-7f3a", unit, arms) for unit in range(1, 20001)}
+    assert len(set(by_sql.values())) == len(arms) - (arms[-1][1] < 1e-10)
 
 
 def test_launch_creates_the_experiment_with_exposures_at_assignment_time(campaign):
