@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0005_campaign_last_run_at'),
+        ('campaigns', '0006_automations'),
         ('customers', '0004_customer_name_trigram'),
     ]
 
