@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0006_automations'),
+        ('campaigns', '0007_launching_state_variant_layout'),
         ('customers', '0004_customer_name_trigram'),
     ]
 
