@@ -14,6 +14,7 @@ What is planted (the README repeats it for people checking models against it):
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -49,10 +50,15 @@ CLUSTERS = [
 ]
 
 
+# Customers generated at a time: the arrays of one chunk (about ten orders and ten events
+# a customer) stay near 100 MB however large the base.
+CHUNK = 50_000
+
+
 @dataclass
 class DemoData:
-    customers: dict  # column -> array
-    orders: dict
+    customers: dict  # column -> array; "ids" numbers the customers in the whole base from 1
+    orders: dict  # "customer" is the customer's index within this chunk
     events: dict
 
 
@@ -60,8 +66,25 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def demo_generate(n: int, seed: int, today: datetime) -> DemoData:
-    rng = np.random.default_rng(seed)
+def demo_chunks(n: int, seed: int, today: datetime, chunk: int = CHUNK) -> Iterator[DemoData]:
+    """The base of `n` customers, `chunk` customers at a time.
+
+    Every customer is drawn independently, so a base made of chunks plants the same truth
+    as one drawn whole. The first chunk draws from `seed` alone: a base no bigger than one
+    chunk is exactly what one `demo_generate` call makes; chunk k draws from (seed, k).
+    """
+    first_order = 1
+    for k, start in enumerate(range(0, n, chunk)):
+        rng = np.random.default_rng(seed if k == 0 else [seed, k])
+        data = demo_generate(min(chunk, n - start), seed, today, rng=rng, first=start, first_order=first_order)
+        first_order += data.orders["number"].size
+        yield data
+
+
+def demo_generate(n: int, seed: int, today: datetime, *, rng: np.random.Generator | None = None,
+                  first: int = 0, first_order: int = 1) -> DemoData:
+    """`n` customers numbered from `first` + 1, their orders numbered from `first_order`."""
+    rng = rng if rng is not None else np.random.default_rng(seed)
     cutoff = today - timedelta(days=CHURN_DAYS)
     cutoff_s = cutoff.timestamp()
     day = 86400.0
@@ -87,7 +110,7 @@ def demo_generate(n: int, seed: int, today: datetime) -> DemoData:
     )
     churned = rng.random(n) < _sigmoid(logit)
 
-    ids = np.arange(1, n + 1)
+    ids = np.arange(first + 1, first + n + 1)
     signup = cutoff_s - tenure * day
     arm = np.where(rng.random(n) < 0.5, "treatment", "control")
 
@@ -129,7 +152,6 @@ def demo_generate(n: int, seed: int, today: datetime) -> DemoData:
     events = _events(rng, n, ids, signup, cutoff_s, tickets, churned, day)
     return DemoData(
         customers={
-            "external_id": np.char.add("demo-", ids.astype(str)),
             "signup": signup,
             "country_index": rng.integers(0, COUNTRIES.size, n),
             "cluster": cluster,
@@ -138,7 +160,7 @@ def demo_generate(n: int, seed: int, today: datetime) -> DemoData:
             "ids": ids,
         },
         orders={
-            "external_id": np.char.add("demo-o", np.arange(1, all_owner.size + 1).astype(str)),
+            "number": np.arange(first_order, first_order + all_owner.size),
             "customer": all_owner,
             "ordered_at": all_when,
             "amount": np.maximum(all_amount, 1.0),
