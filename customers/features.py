@@ -72,10 +72,14 @@ def customer_features(
     event_params += [adapt(as_of - timedelta(days=30)), adapt(as_of)]
     params += event_params
 
-    where, range_params = "", []
+    where, range_params, in_range = "", [], ""
     if id_range is not None:
         where = "WHERE c.id >= %s AND c.id < %s"
         range_params = list(id_range)
+        # Said again inside each aggregate: PostgreSQL does not carry a range through the
+        # join into a grouped subquery, so without it every range of a chunked scoring
+        # aggregated the orders and events of all customers before it (O(N²) in chunks).
+        in_range = "AND customer_id >= %s AND customer_id < %s"
     order_names = [c.rsplit(" AS ", 1)[1] for c in order_cols]
     event_names = [c.rsplit(" AS ", 1)[1] for c in event_cols]
     sql = f"""
@@ -86,16 +90,19 @@ def customer_features(
         LEFT JOIN (
             SELECT customer_id, MIN(ordered_at) AS first_order, MAX(ordered_at) AS last_order,
                    COUNT(*) AS frequency, SUM(amount) AS monetary, {", ".join(order_cols)}
-            FROM {Order._meta.db_table} WHERE ordered_at < %s GROUP BY customer_id
+            FROM {Order._meta.db_table} WHERE ordered_at < %s {in_range} GROUP BY customer_id
         ) o ON o.customer_id = c.id
         LEFT JOIN (
             SELECT customer_id, MAX(occurred_at) AS last_event, {", ".join(event_cols)}
-            FROM {Event._meta.db_table} WHERE occurred_at < %s GROUP BY customer_id
+            FROM {Event._meta.db_table} WHERE occurred_at < %s {in_range} GROUP BY customer_id
         ) e ON e.customer_id = c.id
         {where}
         ORDER BY c.id
     """
-    # Parameter order follows the text: order windows, order cutoff, event windows, event cutoff.
+    # Parameter order follows the text: order windows, order cutoff (and range), event
+    # windows, event cutoff (and range), the customers' range.
+    if id_range is not None:
+        params = (params[: len(params) - len(event_params)] + range_params + event_params + range_params)
     with connection.cursor() as cursor:
         cursor.execute(sql, params + range_params)
         columns = [d[0] for d in cursor.description]

@@ -7,11 +7,11 @@ import json
 import pytest
 
 from segments import tasks
-from segments.services import training
+from segments.services import scoring, training
 from segments.services.schedules import segment_schedule_set
-from segments.models import Segment, SegmentModel
-from tests.conftest import wait_for
-from tests.factories import CustomerFactory
+from segments.models import ModelScore, Segment, SegmentModel
+from tests.conftest import wait_for, worker_start
+from tests.factories import CustomerFactory, OrderFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -52,6 +52,56 @@ def test_a_real_worker_refreshes_a_queued_segment(celery_worker_process):
 
     wait_for(refreshed, timeout=90, what="the worker to refresh the segment")
     assert segment.size == 4
+
+
+@pytest.mark.worker
+def test_two_worker_processes_score_a_model_split_into_ranges(transactional_db, tmp_path):
+    customers = CustomerFactory.create_batch(60)
+    for i, customer in enumerate(customers):
+        OrderFactory.create_batch(1 + i % 4, customer=customer)
+    model = training.model_train("rfm", score=False)
+    log = tmp_path / "worker.log"
+    proc = worker_start(log, concurrency=2)
+    try:
+        ranges = scoring.model_score_start(model, chunk=8)
+        assert len(ranges) >= 7
+        # Progress is visible while the ranges run: the ranges, and those done so far.
+        model.refresh_from_db()
+        assert model.scoring["ranges"] == [list(r) for r in ranges] and model.scored_at is None
+
+        def scored():
+            model.refresh_from_db()
+            return model.scored_at is not None
+
+        wait_for(scored, timeout=120, what="the workers to score every range")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert model.scoring["done"] == sorted(low for low, _ in ranges)
+    scores = ModelScore.objects.filter(model=model)
+    assert scores.count() == scores.values("customer").distinct().count() == 60
+    # The last range materialised the family: every customer in exactly one tier.
+    assert sum(s.size for s in Segment.objects.filter(family=model.name)) == 60
+    assert log.read_text().count("segments.tasks.model_score_range[") >= len(ranges)
+
+
+def test_a_range_task_run_twice_leaves_its_scores_once(django_capture_on_commit_callbacks):
+    customers = CustomerFactory.create_batch(12)
+    for customer in customers:
+        OrderFactory(customer=customer)
+    model = training.model_train("rfm", score=False)
+    with django_capture_on_commit_callbacks(execute=False):
+        ranges = scoring.model_score_start(model, chunk=100)
+    (low, high), = ranges
+    assert tasks.model_score_range(model.pk, low, high) is True
+    first = sorted(ModelScore.objects.filter(model=model).values_list("customer_id", "score", "label"))
+    assert tasks.model_score_range(model.pk, low, high) is False  # already finished: nothing more to do
+    again = sorted(ModelScore.objects.filter(model=model).values_list("customer_id", "score", "label"))
+    assert again == first and len(first) == 12
+
+
+def test_a_range_task_for_a_deleted_model_does_nothing():
+    assert tasks.model_score_range(10_000, 1, 100) is False
 
 
 def test_two_beats_firing_one_scheduled_tick_refresh_once():
