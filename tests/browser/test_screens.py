@@ -35,8 +35,27 @@ def test_tour_of_the_main_pages_at_each_width(browser, live_server, marketer, wi
         "campaigns": "/campaigns/",
         "not-found": "/no-such-page/",
     }
+    too_wide = {}
     for name, path in pages.items():
         page.goto(live_server.url + path)
         expect(page.locator("body")).to_be_visible()
         page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+        # Usable at a phone's width: nothing pushes the page sideways (wide tables scroll inside
+        # their own box instead).
+        wider = page.evaluate(OVERFLOWING)
+        if wider:
+            too_wide[name] = wider
     context.close()
+    assert not too_wide, too_wide
+
+
+OVERFLOWING = """() => {
+    const width = document.documentElement.clientWidth;
+    if (document.documentElement.scrollWidth <= width + 1) return [];
+    // The page scrolls sideways: name the widest elements so the failure says where.
+    return [...document.querySelectorAll('body *')]
+        .filter(e => e.getBoundingClientRect().right > width + 1)
+        .sort((a, b) => b.getBoundingClientRect().right - a.getBoundingClientRect().right)
+        .slice(0, 8).map(e => e.tagName.toLowerCase() + '.' + (e.getAttribute('class') || '')
+                              + ' ' + Math.round(e.getBoundingClientRect().right));
+}"""
