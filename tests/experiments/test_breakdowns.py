@@ -18,6 +18,7 @@ from segments.services.membership import segment_create, segment_refresh
 from tests.factories import CustomerFactory
 
 from .factories import campaign_experiment, expose, order
+from .report_schema import assert_report_schema
 
 pytestmark = pytest.mark.django_db
 
@@ -92,6 +93,7 @@ def test_breakdown_by_segment_splits_members_at_the_start_with_holm_and_the_warn
 
     body = reports.report_build(experiment, by="segment:us buyers", now=start + timedelta(days=30))
 
+    assert_report_schema(body)
     breakdown = body["breakdown"]
     assert breakdown["segment"]["at_start"] is True and breakdown["segment"]["version"] == segment.current_version
     assert "exploratory" in breakdown["caveat"] and "when the experiment started" in breakdown["caveat"]

@@ -73,8 +73,10 @@ def test_pre_period_cuped_adjusts_a_ratio_metric_from_its_numerator_and_denomina
             order(customer, days_after=2, amount=amount)
         data[arm].append((sum(after), len(after), sum(before), len(before)))
 
-    metric = reports.report_build(experiment)["metrics"][0]
+    body = reports.report_build(experiment)
 
+    assert_report_schema(body)
+    metric = body["metrics"][0]
     arrays = {a: np.array(rows, dtype=float) for a, rows in data.items()}
     expected = analyze_ratios_cuped("revenue/orders", {a: RatioUnits.from_arrays(*v.T) for a, v in arrays.items()},
                                     "holdout")
