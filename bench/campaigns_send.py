@@ -283,6 +283,8 @@ def launch_only(n: int) -> dict:
 
 
 def run(args, fake_url: str, queue: str) -> dict:
+    from config.queues import queue_names
+
     from campaigns.models import Campaign, LedgerEntry
     from campaigns.services.drafts import campaign_create
     from campaigns.services.launch import campaign_launch
@@ -312,7 +314,8 @@ def run(args, fake_url: str, queue: str) -> dict:
     )
     log = open(Path("/tmp") / f"{queue}.log", "wb")
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queue, f"--concurrency={args.concurrency}",
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", ",".join(queue_names(queue)),
+         f"--concurrency={args.concurrency}",
          "--pool=prefork", "--loglevel=WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"],
         cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
     )

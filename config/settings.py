@@ -10,6 +10,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from . import queues as celery_queues
 from .env import env_bool, env_int, env_list, env_str, load_dotenv
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -256,8 +257,12 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(_broker_dir / "control"),  # else kombu writes ./control/
         "store_processed": False,
     }
-# Tests and several deployments on one broker keep apart by queue name.
+# Queues by kind of work (config/queues.py): default, sending, models, reports. A worker
+# takes some with -Q (`celery -A config worker -Q offerlab.sending`), or all without it.
+# Their names start with CELERY_QUEUE: tests and several deployments on one broker keep apart.
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "offerlab")
+CELERY_TASK_QUEUES = celery_queues.task_queues(CELERY_TASK_DEFAULT_QUEUE)
+CELERY_TASK_ROUTES = celery_queues.task_routes(CELERY_TASK_DEFAULT_QUEUE)
 # The cache is shared by the web server and every worker (progress of imports, rate
 # limits), so it cannot be per-process memory: Redis when the broker is Redis, else files.
 if CELERY_BROKER_URL.startswith("redis"):

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import connection
 from rest_framework.test import APIClient
 
+from config import queues as celery_queues
 from config.celery import app as celery_app
 from core.roles import ADMIN, MARKETER, VIEWER
 
@@ -25,6 +26,9 @@ HILLSTROM = SHARED / "datasets" / "hillstrom.csv"
 # a killed earlier run leaves nothing behind for this one.
 TEST_QUEUE = f"offerlab-test-{uuid.uuid4().hex[:8]}"
 celery_app.conf.task_default_queue = TEST_QUEUE
+# ... and its queues by kind of work (config/queues.py), routed as settings route them.
+celery_app.conf.task_queues = celery_queues.task_queues(TEST_QUEUE)
+celery_app.conf.task_routes = celery_queues.task_routes(TEST_QUEUE)
 
 
 @pytest.fixture
@@ -82,12 +86,16 @@ def child_env(**extra: str) -> dict:
     return env
 
 
-def worker_start(log: Path, concurrency: int = 1, **env: str) -> subprocess.Popen:
+def worker_start(
+    log: Path, concurrency: int = 1, *, kinds: tuple[str, ...] = celery_queues.KINDS, name: str = "", **env: str
+) -> subprocess.Popen:
+    """A worker for this run's queues of these kinds of work (all of them unless told)."""
     cmd = [
-        sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", TEST_QUEUE,
+        sys.executable, "-m", "celery", "-A", "config", "worker",
+        "-Q", ",".join(celery_queues.queue_names(TEST_QUEUE, kinds)),
         f"--concurrency={concurrency}", "--pool=prefork", "--loglevel=INFO",
         "--without-gossip", "--without-mingle", "--without-heartbeat",
-    ]
+    ] + (["-n", name] if name else [])
     return subprocess.Popen(cmd, cwd=REPO, env=child_env(**env), stdout=open(log, "wb"), stderr=subprocess.STDOUT)
 
 
