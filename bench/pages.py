@@ -4,8 +4,9 @@
         .venv/bin/python bench/pages.py --setup --customers 1000000
     DATABASE_URL=... .venv/bin/python bench/pages.py          # again, on the data already there
 
---setup loads demo customers, makes a rule segment, the demo experiment and a small sent
-campaign. Then each page is requested --requests times through Django's test client (the
+--setup loads demo customers, makes a rule segment, the demo experiment, a small sent
+campaign, a family of three segments refreshed twice (the migration page) and a draft to the
+big segment (the composer's edit page and the confirm step). Then each page is requested --requests times through Django's test client (the
 whole view and template, no network), and the median and 95th percentile are printed
 beside the same numbers for /healthz, which does one SELECT 1 and one broker ping: what
 any request costs before the page does its own work. The goal is p95 under 300 ms.
@@ -30,6 +31,7 @@ django.setup()
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.test import Client  # noqa: E402
+from django.urls import NoReverseMatch, reverse  # noqa: E402
 
 from campaigns.services.drafts import campaign_create  # noqa: E402
 from campaigns.services.launch import campaign_launch  # noqa: E402
@@ -64,6 +66,39 @@ def setup(customers: int) -> None:
     })
     campaign_launch(campaign)
     campaign_send(campaign.id)
+    # A family of three rule segments partitioning everyone, refreshed twice: what the
+    # migration page compares (issue 10 item 4 saw 12.3 s on 20,000 customers).
+    Segment.objects.filter(family=FAMILY).delete()
+    tiers = []
+    for name, rule in (
+        ("bench-tier-us", {"field": "country", "op": "eq", "value": "US"}),
+        ("bench-tier-gb", {"field": "country", "op": "eq", "value": "GB"}),
+        ("bench-tier-rest", {"field": "country", "op": "not_in", "value": ["US", "GB"]}),
+    ):
+        Segment.objects.filter(name=name).delete()
+        tiers.append(segment_services.segment_create({"name": name, "rule": rule}))
+    Segment.objects.filter(id__in=[t.id for t in tiers]).update(family=FAMILY)
+    for _ in range(2):
+        segment_services.segment_refresh(tiers[0])
+    # A draft to the big segment: the composer's edit page and the confirm step before launch.
+    Campaign.objects.filter(name="bench-draft").delete()
+    campaign_create({
+        "name": "bench-draft", "segment": "bench-regulars", "holdout": 0.1,
+        "variants": [{"name": "A", "subject": "Hi {{ customer.name }}", "text": "Hello {{ customer.first_name }}"},
+                     {"name": "B", "subject": "Hello", "text": "Hello"}],
+    })
+
+
+FAMILY = "bench-tiers"
+
+
+def _optional(name: str, *args) -> list[tuple[str, str, dict | None]]:
+    """A page another branch adds (the segment's edit page): timed once it exists."""
+    try:
+        return [("GET", reverse(name, args=args), None)]
+    except NoReverseMatch:
+        print(f"(no page {name} yet: not timed)")
+        return []
 
 
 def pages() -> list[tuple[str, str, dict | None]]:
@@ -71,6 +106,7 @@ def pages() -> list[tuple[str, str, dict | None]]:
     segment = Segment.objects.get(name="bench-regulars")
     campaign = Campaign.objects.get(name="bench-campaign")
     experiment = Experiment.objects.get(name="demo-spring")
+    draft = Campaign.objects.get(name="bench-draft")
     preview = {"row": ["0", "1"], "c0_field": "country", "c0_op": "eq", "c0_value": "US",
                "c1_field": "attributes.discount_user", "c1_op": "eq", "c1_value": "true"}
     return [
@@ -87,6 +123,14 @@ def pages() -> list[tuple[str, str, dict | None]]:
         ("GET", "/experiments/", None),
         ("GET", f"/experiments/{experiment.id}/", None),
         ("GET", "/campaigns/outbox/", None),
+        ("GET", "/segments/new/", None),
+        *_optional("segments:edit", segment.id),
+        ("GET", "/segments/models/", None),
+        ("GET", f"/segments/migration/?family={FAMILY}", None),
+        ("GET", "/campaigns/new/", None),
+        ("GET", f"/campaigns/{draft.id}/edit/", None),
+        ("GET", f"/campaigns/{draft.id}/confirm/", None),
+        ("GET", "/experiments/plan/?baseline=2&lift=10", None),
     ]
 
 

@@ -76,3 +76,26 @@ def test_csv_keeps_its_columns_and_adds_the_bayesian_and_missing_ones_at_the_end
     row = [r for r in presentation.report_csv_rows(body) if r["arm"] == "treatment"][0]
     assert 0 < row["chance_to_win"] < 1 and row["credible_lo"] < row["credible_hi"]
     assert "chance to beat control" in presentation.report_text(body)
+
+
+def test_the_text_report_names_tests_plainly_and_states_each_comparison():
+    text = presentation.report_text(body())
+    assert "[two-proportion z-test]" in text and "two_proportion_ztest" not in text
+    assert "[Welch's t-test]" in text
+    assert "  SIGNIFICANT" in text
+    assert "Power in words:" in text and "this test had" in text
+
+
+def test_the_text_report_and_the_verdict_say_too_early_while_windows_are_open():
+    from datetime import datetime, timezone
+
+    arms = {"control": ArmData(100, {"conversion": (100, 0), "revenue": (100, 0.0, 0.0)}),
+            "treatment": ArmData(100, {"conversion": (100, 0), "revenue": (100, 0.0, 0.0)})}
+    early = analysis.analyze(DESIGN, arms, open_windows=200, ready_at="2026-12-09T03:30:00+00:00")
+    assert early["verdict"].startswith("Too early to call: 200 of 200 units' attribution windows")
+    assert "ready on 9 Dec 2026, 03:30 UTC" in early["verdict"]
+    assert "no significant difference" not in early["verdict"]
+    text = presentation.report_text(early, now=datetime(2026, 12, 2, tzinfo=timezone.utc))
+    assert "  TOO EARLY" in text and "NOT TESTABLE" not in text
+    later = presentation.report_text(early, now=datetime(2026, 12, 10, tzinfo=timezone.utc))
+    assert "  NOT TESTABLE" in later  # 0% in both arms once the windows closed: nothing to test
