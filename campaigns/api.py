@@ -132,7 +132,7 @@ class CampaignViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
             with transaction.atomic():
                 campaign = campaign_create(dict(request.data), user=request.user)
                 if launch:
-                    campaign_launch_request(campaign)  # the intent only: a task launches
+                    campaign_launch_request(campaign, user=request.user)  # the intent only: a task launches
         except CampaignError as exc:
             raise _bad(exc) from None
         campaign.refresh_from_db()
@@ -153,7 +153,7 @@ class CampaignViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         """Ask for the launch: the answer says `launching` and a worker freezes the audience,
         assigns arms, writes the ledger and starts sending (or schedules); a failed launch
         says `failed` with `last_error` and may be asked for again."""
-        return self._act(campaign_launch_request)
+        return self._act(lambda campaign: campaign_launch_request(campaign, user=request.user))
 
     @extend_schema(request=None, responses={200: StatusSerializer})
     @action(detail=True, methods=["post"])

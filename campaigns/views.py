@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from core.formatting import count, percent, points, lift as lift_text
 from core.roles import MARKETER, VIEWER, has_role, role_required
+from core.selectors import jobs_for
 from customers.models import Customer
 from segments.models import Segment
 from segments.selectors import segment_customers
@@ -27,7 +28,9 @@ from .services.drafts import (
     spec_variant_preview,
 )
 from .services.launch import campaign_check
-from .services.launch_request import campaign_launch_request, launch_retryable
+from .services.launch_request import (
+    LAUNCH_JOB_KIND, campaign_launch_request, campaign_target, launch_retryable, launches_settle_lost,
+)
 from .services.lifecycle import campaign_cancel, campaign_pause, campaign_resume
 from .services.proof_send import campaign_test_send
 from .services.unsubscribe import unsubscribe_apply
@@ -189,8 +192,11 @@ def campaign_estimate(request):
 
 
 def _progress_context(request, campaign: Campaign) -> dict:
+    if campaign.state == Campaign.State.LAUNCHING and launches_settle_lost():
+        campaign.refresh_from_db()  # its launch job was lost: the page says so, with a retry
     progress = selectors.campaign_progress(campaign)
     return {
+        "jobs": jobs_for(campaign_target(campaign.id), kinds=(LAUNCH_JOB_KIND,), limit=1),
         "campaign": campaign,
         **progress,
         "counts_line": selectors.counts_line(campaign.state, progress["status"]["counts"]),
@@ -297,12 +303,8 @@ def campaign_test(request, campaign_id: int):
     return redirect("campaigns:detail", campaign_id=campaign.id)
 
 
-def _launch(campaign: Campaign):
-    return campaign_launch_request(campaign)
-
-
 ACTIONS = {
-    "launch": _launch,
+    "launch": campaign_launch_request,
     "pause": campaign_pause,
     "resume": campaign_resume,
     "cancel": campaign_cancel,
@@ -321,7 +323,10 @@ def campaign_action(request, campaign_id: int, action: str):
         # Nothing sends without the confirm step: a bare POST is sent there.
         return redirect("campaigns:confirm", campaign_id=campaign.id)
     try:
-        ACTIONS[action](campaign)
+        if action == "launch":
+            campaign_launch_request(campaign, user=request.user)
+        else:
+            ACTIONS[action](campaign)
     except CampaignError as exc:
         messages.error(request, str(exc))
     else:

@@ -333,9 +333,6 @@ CAMPAIGN_SEND_TIMEOUT = float(env_str("CAMPAIGN_SEND_TIMEOUT", "15") or 15)  # s
 CAMPAIGN_LEASE_SECONDS = env_int("CAMPAIGN_LEASE_SECONDS", 120)
 CAMPAIGN_RECONCILE_AFTER_SECONDS = env_int("CAMPAIGN_RECONCILE_AFTER_SECONDS", 300)
 CAMPAIGN_STALE_SECONDS = env_int("CAMPAIGN_STALE_SECONDS", 60)  # no heartbeat: wake new workers
-# A campaign `launching` this long with no change: the pump queues its launch task again
-# (a second task waits on the first one's row lock, then finds the launch done).
-CAMPAIGN_LAUNCH_STALE_SECONDS = env_int("CAMPAIGN_LAUNCH_STALE_SECONDS", 180)
 CAMPAIGN_RETRY_BASE_SECONDS = float(env_str("CAMPAIGN_RETRY_BASE_SECONDS", "2") or 2)
 CAMPAIGN_RETRY_MAX_SECONDS = float(env_str("CAMPAIGN_RETRY_MAX_SECONDS", "900") or 900)
 CAMPAIGN_MAX_RETRIES = env_int("CAMPAIGN_MAX_RETRIES", 10)

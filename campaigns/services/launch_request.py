@@ -10,21 +10,26 @@ writes the ledger in one transaction) and leaves the campaign `sending` or `sche
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from celery.exceptions import SoftTimeLimitExceeded
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from campaigns.errors import CampaignError
 from campaigns.models import Campaign
-from core.jobs import enqueue
+from core.jobs import Track, enqueue
 
 from .launch import campaign_launch
 
 LAUNCH_TASK = "campaigns.tasks.campaign_launch_task"
+LAUNCH_JOB_KIND = "campaign_launch"
 State = Campaign.State
+
+
+def campaign_target(campaign_id: int) -> str:
+    """What core's Job rows name the campaign by (its page shows its launch jobs)."""
+    return f"campaigns.campaign:{campaign_id}"
 
 
 def launch_retryable(campaign: Campaign) -> bool:
@@ -33,9 +38,10 @@ def launch_retryable(campaign: Campaign) -> bool:
 
 
 @transaction.atomic
-def campaign_launch_request(campaign: Campaign) -> Campaign:
+def campaign_launch_request(campaign: Campaign, *, user=None) -> Campaign:
     """Record that the marketer asked to launch (or to retry a failed launch) and queue the
-    task once this commits. Cheap whatever the audience size: no ledger row is written here."""
+    task once this commits, tracked as a core Job (queued / running / done / failed, the
+    same include every page uses). Cheap whatever the audience size: no ledger row here."""
     campaign = Campaign.objects.select_for_update().get(id=campaign.id)
     if campaign.state == State.LAUNCHING:
         return campaign  # a double click, or the API asked twice: one launch
@@ -46,13 +52,15 @@ def campaign_launch_request(campaign: Campaign) -> Campaign:
     campaign.state = State.LAUNCHING
     campaign.last_error = ""
     campaign.save(update_fields=["state", "last_error", "updated_at"])
-    enqueue(LAUNCH_TASK, campaign.id)
+    enqueue(LAUNCH_TASK, campaign.id,
+            track=Track(LAUNCH_JOB_KIND, f"Launch of {campaign.name}", target=campaign_target(campaign.id), user=user))
     return campaign
 
 
 def campaign_launch_run(campaign_id: int, *, now: datetime | None = None) -> str:
     """The task's work. Safe to run twice: the row lock serialises two runs, and the second
-    finds the campaign no longer `launching`. Returns the state it left the campaign in."""
+    finds the campaign no longer `launching`. Returns the state it left the campaign in; a
+    launch that fails marks the campaign failed and raises, so its Job fails with the reason."""
     try:
         with transaction.atomic():
             campaign = Campaign.objects.select_for_update().filter(id=campaign_id).first()
@@ -65,7 +73,7 @@ def campaign_launch_run(campaign_id: int, *, now: datetime | None = None) -> str
             return campaign_launch(campaign, now=now).state
     except CampaignError as exc:
         campaign_launch_fail(campaign_id, str(exc))
-        return State.FAILED
+        raise
     except SoftTimeLimitExceeded:
         campaign_launch_fail(campaign_id, "the launch ran past the task's time limit; nothing was written: retry, "
                                           "or raise CELERY_TASK_SOFT_TIME_LIMIT")
@@ -84,14 +92,22 @@ def campaign_launch_fail(campaign_id: int, reason: str) -> bool:
     )
 
 
-def launches_requeue(now: datetime | None = None) -> int:
-    """Queue the task again for launches nobody has picked up for a while (a lost broker
-    message, a worker killed mid-launch): a page never waits on `launching` for ever."""
-    now = now or timezone.now()
-    stale = now - timedelta(seconds=settings.CAMPAIGN_LAUNCH_STALE_SECONDS)
-    ids = list(Campaign.objects.filter(state=State.LAUNCHING, updated_at__lt=stale).values_list("id", flat=True))
-    for campaign_id in ids:
-        with transaction.atomic():
-            Campaign.objects.filter(id=campaign_id, state=State.LAUNCHING).update(updated_at=now)
-            enqueue(LAUNCH_TASK, campaign_id)
-    return len(ids)
+def launches_settle_lost(now: datetime | None = None) -> int:
+    """A `launching` campaign whose launch Job failed without the task saying so (its worker
+    died mid-launch, or no worker took it up: core's lost-job rule decides) fails with that
+    reason, so its page offers a retry instead of waiting for ever. The launch transaction
+    was never committed, so nothing was written. Run by the pump and by the campaign's page."""
+    from core.jobs import jobs_expire_lost
+    from core.models import Job
+
+    settled = 0
+    for campaign_id in Campaign.objects.filter(state=State.LAUNCHING).values_list("id", flat=True):
+        job = Job.objects.filter(target=campaign_target(campaign_id), kind=LAUNCH_JOB_KIND).order_by("-id").first()
+        if job is None:
+            continue
+        if job.active:
+            jobs_expire_lost(now, ids=[job.id])
+            job.refresh_from_db()
+        if job.state == Job.State.FAILED:
+            settled += campaign_launch_fail(campaign_id, job.error)
+    return settled

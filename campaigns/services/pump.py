@@ -13,7 +13,7 @@ from campaigns.models import Campaign, LedgerEntry
 from campaigns.providers.registry import provider_for
 
 from .launch import campaign_launch
-from .launch_request import launches_requeue
+from .launch_request import launches_settle_lost
 from .lifecycle import campaign_finish_if_done, campaign_wake
 
 S = LedgerEntry.Status
@@ -34,7 +34,7 @@ def campaign_pump(*, now: datetime | None = None, provider=None) -> dict:
             # Only if it is still waiting: a second pump (two beats) finding it launched by
             # the first is no error.
             Campaign.objects.filter(id=campaign.id, state=Campaign.State.SCHEDULED).update(last_error=str(exc)[:2000])
-    summary["relaunched"] = launches_requeue(now)
+    summary["launches_lost"] = launches_settle_lost(now)
     summary["expired"] = ledger_expire_leases(now)
     if LedgerEntry.objects.filter(status=S.UNKNOWN).exists():
         own = provider is None

@@ -141,3 +141,34 @@ def test_seen_9_launch_goes_through_a_confirm_step_shows_launching_then_the_same
     finally:
         worker.terminate()
         worker.wait(timeout=20)
+
+
+def test_a_launch_that_fails_in_the_worker_shows_why_and_its_retry_goes_through(
+    wide_page, live_server, marketer, celery_worker_process, request
+):
+    page, shot = wide_page, shooter(wide_page, request.node.name)
+    segment = seed.shop()
+    campaign = campaign_create({
+        "name": "Changed under us", "segment": segment.name, "holdout": 0.1,
+        "offer": {"name": "Spring", "discount": "20% off", "code": "SPRING20"},
+        "variants": [{"name": "A", "subject": "Hi {{ customer.first_name }}", "text": "Code {{ offer.code }}"}],
+    })
+    login(page, live_server, marketer)
+    page.goto(f"{live_server.url}/campaigns/{campaign.id}/confirm/")
+    expect(page.get_by_role("button", name="Launch to 40 customers")).to_be_visible()
+    # Between the confirm step and the click, someone detaches the offer: the worker's own
+    # check catches it, nothing is written, and the page says why and offers a retry.
+    offer = campaign.offer
+    Campaign.objects.filter(id=campaign.id).update(offer=None)
+    page.get_by_role("button", name="Launch to 40 customers").click()
+    expect(page.locator(".progress .state")).to_have_text("Failed", timeout=60_000)
+    expect(page.locator(".job-error")).to_contain_text("{{ offer.code }}, which is empty for every recipient")
+    expect(page.get_by_role("link", name="Retry launch")).to_be_visible()
+    assert not LedgerEntry.objects.filter(campaign=campaign).exists()
+    shot("launch-failed")
+    Campaign.objects.filter(id=campaign.id).update(offer=offer)
+    page.get_by_role("link", name="Retry launch").click()
+    page.get_by_role("button", name="Launch to 40 customers").click()
+    expect(page.locator(".progress .state")).to_have_text("Completed", timeout=90_000)
+    shot("retried-and-sent")
+    assert LedgerEntry.objects.filter(campaign=campaign).count() == 40

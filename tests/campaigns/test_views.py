@@ -304,3 +304,20 @@ def test_a_test_send_to_a_bad_address_says_so(client, marketer, campaign, custom
     response = client.post(f"/campaigns/{campaign.id}/test/",
                            {"variant": "A", "customer": customers[3].id, "address": "me@x\r\nBcc: y@z"}, follow=True)
     assert "Test send failed: address" in response.content.decode() and not OutboxMessage.objects.exists()
+
+
+def test_the_campaign_page_shows_its_launch_job_and_a_failed_launch_offers_a_retry(client, marketer, segment):
+    from campaigns.errors import CampaignError
+    from campaigns.services.drafts import campaign_create
+
+    campaign = campaign_create({"name": "nocode", "segment": "everyone",
+                                "variants": [{"name": "A", "subject": "Hi", "text": "Code {{ offer.code }}"}]})
+    client.force_login(marketer)
+    client.post(f"/campaigns/{campaign.id}/launch/", {"confirm": "yes"})
+    html = client.get(f"/campaigns/{campaign.id}/").content.decode()
+    assert "Launch of nocode" in html and "queued" in html and ">Launching<" in html
+    with pytest.raises(CampaignError):
+        campaign_launch_run(campaign.id)  # the worker's task, which raises: its job fails (signals do it in a worker)
+    html = client.get(f"/campaigns/{campaign.id}/").content.decode()
+    assert ">Failed<" in html and "Nothing was sent" in html and "Retry launch" in html
+    # (The job's own failure text is written by the worker's signal handlers: the browser test shows it.)

@@ -8,20 +8,27 @@ from django.utils import timezone
 from campaigns.errors import CampaignError
 from campaigns.models import Campaign, LedgerEntry
 from campaigns.services.drafts import campaign_create
-from campaigns.services.launch_request import campaign_launch_request, campaign_launch_run, launches_requeue
+from campaigns.services.launch_request import campaign_launch_request, campaign_launch_run, launches_settle_lost
 from campaigns.services.lifecycle import campaign_cancel
+from core.models import Job
 from tests.campaigns.conftest import spec
 
 pytestmark = pytest.mark.django_db
 State = Campaign.State
 
 
-def test_the_request_writes_no_ledger_row_and_queues_one_task_on_commit(campaign, django_capture_on_commit_callbacks):
+def test_the_request_writes_no_ledger_row_and_queues_one_tracked_task_on_commit(
+    campaign, marketer, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks() as queued:
-        campaign_launch_request(campaign)
+        campaign_launch_request(campaign, user=marketer)
     campaign.refresh_from_db()
     assert campaign.state == State.LAUNCHING and not LedgerEntry.objects.exists()
     assert len(queued) == 1
+    job = Job.objects.get()
+    assert (job.task, job.args, job.kind, job.state) == ("campaigns.tasks.campaign_launch_task", [campaign.id],
+                                                         "campaign_launch", "queued")
+    assert job.target == f"campaigns.campaign:{campaign.id}" and job.created_by == marketer
 
 
 def test_the_task_launches_and_running_it_twice_launches_once(campaign):
@@ -43,7 +50,8 @@ def test_a_launch_that_fails_says_why_writes_nothing_and_can_be_retried(segment)
     campaign = campaign_create(spec(name="broken", offer=None) | {
         "variants": [{"name": "A", "subject": "Hi", "text": "Code {{ offer.code }}"}]})
     campaign_launch_request(campaign)
-    assert campaign_launch_run(campaign.id) == State.FAILED
+    with pytest.raises(CampaignError, match="prints {{ offer.code }}"):
+        campaign_launch_run(campaign.id)  # raised: the launch's Job fails with the reason
     campaign.refresh_from_db()
     assert campaign.state == State.FAILED and campaign.runs == 0
     assert campaign.last_error.startswith("Launch failed: cannot launch: variant 'A' prints {{ offer.code }}")
@@ -69,12 +77,13 @@ def test_a_launch_cancelled_before_the_task_runs_is_not_launched(campaign):
     assert not LedgerEntry.objects.exists()
 
 
-def test_a_launch_nobody_picked_up_is_queued_again(campaign, settings, django_capture_on_commit_callbacks):
+def test_a_launch_whose_job_no_worker_took_up_fails_with_the_reason_and_can_be_asked_again(campaign):
     campaign_launch_request(campaign)
-    now = timezone.now()
-    assert launches_requeue(now) == 0
-    later = now + timedelta(seconds=settings.CAMPAIGN_LAUNCH_STALE_SECONDS + 1)
-    with django_capture_on_commit_callbacks() as queued:
-        assert launches_requeue(later) == 1
-    assert len(queued) == 1
-    assert launches_requeue(later) == 0  # its clock was reset: not queued again at once
+    assert launches_settle_lost() == 0  # queued a moment ago: still waiting
+    Job.objects.update(created_at=timezone.now() - timedelta(hours=1))
+    assert launches_settle_lost() == 1
+    campaign.refresh_from_db()
+    assert campaign.state == State.FAILED and campaign.last_error.startswith("Launch failed: No worker started it")
+    assert not LedgerEntry.objects.exists()
+    campaign_launch_request(campaign)  # the retry: a new job
+    assert Job.objects.count() == 2 and campaign_launch_run(campaign.id) == State.SENDING
