@@ -319,5 +319,5 @@ def test_the_campaign_page_shows_its_launch_job_and_a_failed_launch_offers_a_ret
     with pytest.raises(CampaignError):
         campaign_launch_run(campaign.id)  # the worker's task, which raises: its job fails (signals do it in a worker)
     html = client.get(f"/campaigns/{campaign.id}/").content.decode()
-    assert ">Failed<" in html and "Nothing was sent" in html and "Retry launch" in html
+    assert ">Failed<" in html and "Nothing was sent" in html and "then Retry launch" in html
     # (The job's own failure text is written by the worker's signal handlers: the browser test shows it.)
