@@ -50,3 +50,13 @@ def task_queues(base: str) -> list:
     from kombu import Exchange, Queue
 
     return [Queue(name, Exchange(name, type="direct"), routing_key=name) for name in queue_names(base)]
+
+
+if __name__ == "__main__":
+    # `python -m config.queues sending,models`: those kinds' queue names for a worker's -Q,
+    # named after CELERY_QUEUE (deploy/worker.sh, the systemd units).
+    import os
+    import sys
+
+    kinds = tuple(k.strip() for k in (sys.argv[1] if len(sys.argv) > 1 else ",".join(KINDS)).split(",") if k.strip())
+    print(",".join(queue_names(os.environ.get("CELERY_QUEUE") or "offerlab", kinds)))
