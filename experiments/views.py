@@ -63,10 +63,18 @@ def _retention_chart(retention: dict) -> str | None:
     curves = retention.get("kaplan_meier") or []
     if not curves:
         return None
+    # Each curve starts at day 0 with nobody back and runs flat to the last day looked at: a
+    # curve whose returns all fell on one day is otherwise a single point, which draws nothing.
+    horizon = max([d["day"] for d in retention.get("day_n", [])] + [t for c in curves for t in c["time"]], default=0)
+
+    def framed(values: list) -> list:
+        return [0.0, *values, values[-1] if values else 0.0]
+
     series = [
-        charts.Series(c["arm"], c["time"], [1 - s for s in c["survival"]],
-                      lo=[None if h is None else 1 - h for h in c["hi"]],
-                      hi=[None if lo is None else 1 - lo for lo in c["lo"]], step=True)
+        charts.Series(c["arm"], [0, *c["time"], horizon],
+                      framed([1 - s for s in c["survival"]]),
+                      lo=framed([None if h is None else 1 - h for h in c["hi"]]),
+                      hi=framed([None if lo is None else 1 - lo for lo in c["lo"]]), step=True)
         for c in curves
     ]
     return charts.line_chart(series, title="Share of units who came back, by days since exposure (Kaplan-Meier)",
