@@ -126,8 +126,13 @@ class AutomationEntry(models.Model):
         HELD_OUT = "held_out"  # the control: gets nothing
         CANCELLED = "cancelled"  # the automation was archived first
 
-    automation = models.ForeignKey(Automation, on_delete=models.CASCADE, related_name="entries", db_index=False)
-    version = models.ForeignKey(AutomationVersion, on_delete=models.PROTECT, related_name="entries", db_index=False)
+    # A trigger writes 10,000s of entries at once: the small tables' foreign keys are kept
+    # by Django (CASCADE, PROTECT) rather than checked row by row in the database, as
+    # segments' memberships do; the customer's is kept.
+    automation = models.ForeignKey(Automation, on_delete=models.CASCADE, related_name="entries", db_index=False,
+                                   db_constraint=False)
+    version = models.ForeignKey(AutomationVersion, on_delete=models.PROTECT, related_name="entries", db_index=False,
+                                db_constraint=False)
     customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="automation_entries",
                                  db_index=False)
     # What makes two triggers the same entry: the customer alone (once ever) or the customer
@@ -167,14 +172,18 @@ class AutomationSend(models.Model):
         SKIPPED = "skipped"  # the step's `unless` held: nothing sent, the entry goes on
         CANCELLED = "cancelled"  # the entry exited, or the automation was archived
 
-    automation = models.ForeignKey(Automation, on_delete=models.CASCADE, related_name="sends", db_index=False)
-    step = models.ForeignKey(AutomationStep, on_delete=models.PROTECT, related_name="sends", db_index=False)
+    # As for entries: the small tables' keys are Django's to keep, the entry's and customer's the database's.
+    automation = models.ForeignKey(Automation, on_delete=models.CASCADE, related_name="sends", db_index=False,
+                                   db_constraint=False)
+    step = models.ForeignKey(AutomationStep, on_delete=models.PROTECT, related_name="sends", db_index=False,
+                             db_constraint=False)
     step_index = models.PositiveSmallIntegerField()
-    entry = models.ForeignKey(AutomationEntry, on_delete=models.CASCADE, related_name="sends", db_index=False)
+    entry = models.ForeignKey(AutomationEntry, on_delete=models.CASCADE, related_name="sends", db_index=False,
+                              db_constraint=False)
     customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="automation_sends",
                                  db_index=False)
     variant = models.ForeignKey(AutomationVariant, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
-                                db_index=False)
+                                db_index=False, db_constraint=False)
     email = models.CharField(max_length=254, blank=True, default="")
     status = models.CharField(max_length=12, choices=Status.choices)
     due_at = models.DateTimeField()
@@ -192,11 +201,12 @@ class AutomationSend(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["automation", "step", "customer", "entry"], name="automationsend_once"),
+            # Unique (automation, step, customer, entry), led by the entry: the same index then
+            # serves "this entry's sends", and a trigger's 10,000s of new rows update one index fewer.
+            models.UniqueConstraint(fields=["entry", "step", "automation", "customer"], name="automationsend_once"),
         ]
         indexes = [
             models.Index(fields=["due_at"], name="automationsend_due", condition=Q(status="pending")),
-            models.Index(fields=["entry", "step_index"], name="automationsend_entry"),
             models.Index(fields=["lease_until"], name="automationsend_lease", condition=Q(status="sending")),
             models.Index(fields=["updated_at"], name="automationsend_unknown", condition=Q(status="unknown")),
         ]

@@ -40,7 +40,7 @@ def sends_advance(*, entry_ids: list[int] | None = None, now: datetime) -> int:
         JOIN {CUSTOMER} c ON c.id = s.customer_id
         CROSS JOIN {variant_pick_sql('nx.id', u)} pick
         WHERE s.status = ANY(%(settled)s) {only}
-          AND NOT EXISTS (SELECT 1 FROM {SEND} n WHERE n.entry_id = s.entry_id AND n.step_index = nx.index)
+          AND NOT EXISTS (SELECT 1 FROM {SEND} n WHERE n.entry_id = s.entry_id AND n.step_id = nx.id)
         ON CONFLICT DO NOTHING
     """
     params = {"now": now, "settled": list(SETTLED), "entries": entry_ids}

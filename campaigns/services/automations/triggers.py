@@ -94,8 +94,13 @@ def _segment_entries(automation: Automation, now: datetime) -> dict:
                     last_error=f"refresh {refresh['id']} was pruned before it was read; its entrants were skipped"
                 )
                 continue
-            sql += (f" AND NOT EXISTS (SELECT 1 FROM {MEMBERSHIP} p WHERE p.segment_id = %s AND p.version = %s "
-                    f"AND p.customer_id = m.customer_id)")
+            # EXCEPT, not NOT EXISTS: a refresh has just written these rows, so the planner's
+            # statistics say "one row" and it picks a nested loop that rescans the previous
+            # version per member (measured: 70 s for 5,000 entrants); a hashed set difference
+            # is linear whatever the statistics say.
+            sql = (f"SELECT d.customer_id, 'r' || %s::text AS ref FROM ("
+                   f"SELECT m.customer_id FROM {MEMBERSHIP} m WHERE m.segment_id = %s AND m.version = %s "
+                   f"EXCEPT SELECT p.customer_id FROM {MEMBERSHIP} p WHERE p.segment_id = %s AND p.version = %s) d")
             params += [automation.trigger_segment_id, previous]
         written, held = entries_insert(automation, sql, params, source="segment", now=now)
         total["entries"] += written
