@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0007_launching_state_variant_layout'),
+        ('campaigns', '0008_ledger_pending_index_key_constraint'),
         ('customers', '0004_customer_name_trigram'),
     ]
 
