@@ -1,6 +1,7 @@
-"""Campaign pages: the marketer's (list, the step-by-step form, a campaign's live progress
-with its controls and failures, variant previews, the outbox) and the public one-click
-unsubscribe page under /u/ (RFC 8058), which needs no login: its signed token is the key.
+"""Campaign pages: the marketer's (list, the composer with its live preview, a campaign's
+state and progress with its controls, launch job and failures, the confirm step, previews,
+test sends, the outbox) and the public one-click unsubscribe page under /u/ (RFC 8058),
+which needs no login: its signed token is the key. Launch only records the intent here.
 """
 
 from __future__ import annotations
@@ -129,8 +130,9 @@ def composer_variant(request):
 @role_required(MARKETER)
 @require_GET
 def composer_remove(request):
-    """htmx: the removed block's place, now empty (the form keeps the others' numbers)."""
-    return HttpResponse("")
+    """htmx: the removed block's place, now empty (the form keeps the others' numbers); the
+    event tells the live preview to render again (it may have shown the removed variant)."""
+    return HttpResponse("", headers={"HX-Trigger": "variant-removed"})
 
 
 @role_required(VIEWER)
@@ -139,7 +141,9 @@ def composer_customers(request):
     """htmx: the preview's customer choices for the segment just chosen."""
     segment_id = request.GET.get("segment", "")
     segment = Segment.objects.filter(pk=segment_id).first() if segment_id.isdigit() else None
-    return render(request, "campaigns/pages/_customer_options.html", {"customers": _preview_customers(segment)})
+    response = render(request, "campaigns/pages/_customer_options.html", {"customers": _preview_customers(segment)})
+    response["HX-Trigger"] = "customers-loaded"  # the live preview renders again, for one of them
+    return response
 
 
 @role_required(MARKETER)

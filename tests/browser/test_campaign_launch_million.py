@@ -27,7 +27,8 @@ from tests.conftest import REPO, child_env
 from tests.factories import UserFactory
 from tests.test_api_schema import _free_port, _wait_up
 
-pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.large, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.large, pytest.mark.django_db(transaction=True),
+              pytest.mark.timeout(3600)]  # minutes on a busy two-core machine: past the suite's 600 s default
 N = 1_000_000
 
 

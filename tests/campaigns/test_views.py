@@ -321,3 +321,11 @@ def test_the_campaign_page_shows_its_launch_job_and_a_failed_launch_offers_a_ret
     html = client.get(f"/campaigns/{campaign.id}/").content.decode()
     assert ">Failed<" in html and "Nothing was sent" in html and "then Retry launch" in html
     # (The job's own failure text is written by the worker's signal handlers: the browser test shows it.)
+
+
+def test_removing_a_variant_or_changing_the_segment_tells_the_live_preview_to_render_again(client, marketer, segment):
+    client.force_login(marketer)
+    assert client.get("/campaigns/compose/remove/").headers["HX-Trigger"] == "variant-removed"
+    response = client.get("/campaigns/compose/customers/", {"segment": segment.id})
+    assert response.headers["HX-Trigger"] == "customers-loaded" and "c0@example.com" not in response.content.decode()
+    assert "(c0)" in response.content.decode()
