@@ -39,6 +39,7 @@ from campaigns.models import Campaign  # noqa: E402
 from campaigns.sending import campaign_send  # noqa: E402
 from customers.models import Customer  # noqa: E402
 from experiments.models import Experiment  # noqa: E402
+from experiments.services.reports import report_refresh  # noqa: E402
 from segments.services import membership as segment_services  # noqa: E402
 from segments.models import Segment  # noqa: E402
 
@@ -59,6 +60,8 @@ def setup(customers: int) -> None:
         segment_services.segment_refresh(segment_services.segment_create({"name": name, "rule": rule}))
     if not Experiment.objects.filter(name="demo-spring").exists():
         call_command("demo_experiment")
+    # The worker computes a report after its data changes; the page reads the stored one.
+    report_refresh(Experiment.objects.get(name="demo-spring"))
     campaign = campaign_create({
         "name": "bench-campaign", "segment": "bench-few", "holdout": 0.1,
         "variants": [{"name": "A", "subject": "Hi {{ customer.name }}", "text": "Hello"},

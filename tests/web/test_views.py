@@ -71,3 +71,12 @@ def test_every_nav_link_marks_the_current_section(client, viewer):
     html = client.get("/experiments/").content.decode()
     assert html.count('aria-current="page"') == 1
     assert '<a href="/experiments/" aria-current="page">Experiments</a>' in html
+
+
+def test_a_small_customer_base_is_counted_exactly_on_the_dashboard(client, viewer, customers):
+    from web.selectors import customer_total
+
+    assert customer_total() == (len(customers), True)
+    client.force_login(viewer)
+    html = client.get("/").content.decode()
+    assert f'<span class="big">{len(customers):,}</span>' in html and "about" not in html.split("Customers</span>")[1][:80]
