@@ -1,13 +1,16 @@
 """Celery entry points: take ids, re-read the database, safe to run twice."""
 
 from celery import shared_task
+from django.contrib.auth.models import User
 from django.urls import reverse
 
+from core.formatting import count
 from core.jobs import enqueue, job_note
 
 from . import selectors
 from .models import Experiment
 from .services.reports import report_refresh
+from .services.uplift import uplift_segment_create
 
 
 # Idempotent (recomputing stores the same row), so a redelivered message may run it again.
@@ -30,3 +33,14 @@ def experiment_reports_refresh_stale() -> int:
         enqueue("experiments.tasks.experiment_report_refresh", experiment_id, by, False)
     return len(stale)
 
+
+
+@shared_task(name="experiments.tasks.uplift_segment_create")
+def uplift_segment_create_task(model_id: int, fraction: float, name: str, ties: str = "", override: bool = False,
+                               user_id: int | None = None) -> int:
+    """Score every customer with an uplift model and make its top share a segment."""
+    user = User.objects.filter(pk=user_id).first() if user_id else None
+    segment = uplift_segment_create(model_id, fraction, name, user=user, ties=ties or None, override=override)
+    job_note(f"Segment {segment.name} made with {count(segment.size)} customers.",
+             url=reverse("segments:detail", args=[segment.id]), link_text=f"Open {segment.name}")
+    return segment.id

@@ -11,6 +11,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from core import charts, formatting
+from core.jobs import Track, enqueue
 from core.selectors import jobs_for
 from core.roles import MARKETER, VIEWER, has_role, role_required
 
@@ -20,7 +21,7 @@ from .kinds import kind_get
 from .breakdowns import breakdown_choices
 from .models import Experiment
 from .services.reports import experiment_target, report_refresh, report_refresh_enqueue
-from .services.uplift import uplift_segment_create
+from .services.uplift import uplift_model_concerns
 from .stats import planning
 
 CUMULATIVE_DAYS = 30
@@ -243,20 +244,42 @@ def uplift_detail(request, model_id: int):
         "info": info,
         "chart": mark_safe(chart),
         "can_edit": has_role(request.user, MARKETER),
+        "concerns": uplift_model_concerns(model.id),
+        "jobs": jobs_for(uplift_target(model.id)),
     }
     return render(request, "experiments/uplift.html", context)
+
+
+def uplift_target(model_id: int) -> str:
+    return f"experiments.uplift:{model_id}"
 
 
 @role_required(MARKETER)
 @require_POST
 def uplift_segment(request, model_id: int):
-    """Close the loop: the top X% by predicted uplift becomes a segment for the next campaign."""
+    """Close the loop: the top X% by predicted uplift becomes a segment for the next campaign.
+
+    Scoring every customer takes a while: it runs as a job this page shows. A model with no
+    signal or a likely leak is refused here unless the override box is ticked."""
+    try:
+        model = selectors.uplift_model_get(model_id)
+    except Exception:
+        raise Http404("No such uplift model.") from None
     try:
         fraction = float(request.POST.get("top", "")) / 100
-        name = request.POST.get("name", "").strip() or f"uplift-{model_id}-top"
-        segment = uplift_segment_create(model_id, fraction, name, user=request.user)
-    except ValueError as exc:  # ExperimentError and SpecInvalid are ValueErrors
-        messages.error(request, f"No segment was created: {exc}")
+    except ValueError:
+        fraction = -1
+    if not 0 < fraction <= 1:
+        messages.error(request, "No segment was made: the top share must be a number above 0 and at most 100 (%).")
         return redirect("experiments:uplift", model_id=model_id)
-    messages.success(request, f"Segment {segment.name} created with {segment.size} customers.")
-    return redirect("segments:detail", segment_id=segment.id)
+    override = request.POST.get("override") == "yes"
+    concerns = uplift_model_concerns(model.id)
+    if concerns and not override:
+        messages.error(request, "No segment was made: read the warning above and tick the box to make one anyway.")
+        return redirect("experiments:uplift", model_id=model_id)
+    ties = "include" if request.POST.get("ties") == "include" else ""
+    name = request.POST.get("name", "").strip() or f"uplift-{model_id}-top"
+    enqueue("experiments.tasks.uplift_segment_create", model.id, fraction, name, ties, override, request.user.id,
+            track=Track("uplift_segment", f"Make segment {name} (top {fraction * 100:g}% by predicted uplift)",
+                        target=uplift_target(model.id), user=request.user))
+    return redirect("experiments:uplift", model_id=model_id)

@@ -117,3 +117,41 @@ class SegmentRefresh(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["segment", "version"], name="segmentrefresh_version")]
         ordering = ["segment", "version"]
+
+
+class FamilyTransition(models.Model):
+    """How customers moved between the segments of a family from one refresh to the next,
+    counted once by the refresh that wrote `new_version` (set-based SQL on the worker), so
+    the migration page reads a few rows instead of joining two million-row versions."""
+
+    family = models.CharField(max_length=200)
+    old_version = models.PositiveIntegerField()
+    new_version = models.PositiveIntegerField()
+    # [{"from": segment id or null (not in the family before), "to": id or null (left), "customers": n}]
+    matrix = models.JSONField(default=list)
+    # The customers whose segment got worse, worst moves first (at most MOVED_DOWN_KEPT).
+    moved_down = models.JSONField(default=list)
+    seconds = models.FloatField(default=0)
+    computed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["family", "new_version", "old_version"],
+                                               name="familytransition_versions")]
+
+
+class SegmentRevision(models.Model):
+    """One saved definition of a segment: editing writes the next revision and keeps the
+    earlier ones, so the segment page can show what it selected when."""
+
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="revisions")
+    revision = models.PositiveIntegerField()
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True, default="")
+    rule = models.JSONField(null=True, blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    changed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["segment", "revision"], name="segmentrevision_unique")]
+        ordering = ["segment", "-revision"]

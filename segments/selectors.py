@@ -26,7 +26,8 @@ from .fields import (
     attribute_field,
 )
 from .compile import ModelResolver, rule_q
-from .models import Membership, Segment, SegmentModel, SegmentRefresh
+from .ml.guard import RankCut
+from .models import Membership, ModelScore, Segment, SegmentModel, SegmentRefresh
 
 # A preview evaluates the rule exactly when that is cheap (columns and attributes, or a
 # small base); rules over order / event history on a large base are estimated from a
@@ -257,3 +258,17 @@ def segment_history(segment: Segment) -> QuerySet[SegmentRefresh]:
 
 def segment_list() -> QuerySet[Segment]:
     return Segment.objects.select_related("model").order_by("name")
+
+
+def model_rank_cut(model_id: int, fraction: float) -> RankCut:
+    """Where the top `fraction` of a model's scores ends, and how many customers tie there:
+    three indexed reads (modelscore_unique leads with the model), no scores in memory."""
+    scores = ModelScore.objects.filter(model_id=model_id)
+    total = scores.count()
+    size = math.ceil(fraction * total)
+    if not size:
+        return RankCut(total, 0, None, 0, 0)
+    cut = scores.order_by("-score").values_list("score", flat=True)[size - 1]
+    above = scores.filter(score__gt=cut).count()
+    tied = scores.filter(score=cut).count()
+    return RankCut(total, size, cut, above, tied)

@@ -9,13 +9,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 from celery import shared_task
+from django.contrib.auth.models import User
 from django.urls import reverse
 
 from core.formatting import count
 from core.jobs import job_note
 
 from .models import Segment, SegmentModel
-from .services import membership, scoring, training
+from .services import families, membership, scoring, training
 
 
 # Schedules are at least core.schedules.MIN_INTERVAL_MINUTES apart: a scheduled run this
@@ -71,3 +72,12 @@ def model_train(kind: str, **options) -> int:
 def _trained_note(model: SegmentModel) -> None:
     job_note(f"{model.name} v{model.version} trained on {count(model.training_rows)} customers.",
              url=reverse("segments:model", args=[model.pk]), link_text=f"Open {model.name} v{model.version}")
+
+
+@shared_task(name="segments.tasks.model_segments_release")
+def model_segments_release(model_id: int, user_id: int | None = None) -> int:
+    """Make the segments of a model the guard rail held back, because someone said so."""
+    user = User.objects.filter(pk=user_id).first() if user_id else None
+    refreshes = families.model_segments_release(model_id, user=user)
+    job_note(f"{len(refreshes)} segments made from it.", url=reverse("segments:model", args=[model_id]))
+    return len(refreshes)

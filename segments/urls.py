@@ -13,8 +13,11 @@ urlpatterns = [
     path("models/", views.model_index, name="models"),
     path("models/train/", views.model_train, name="train"),
     path("models/<int:model_id>/", views.model_detail, name="model"),
+    path("models/<int:model_id>/segments/", views.model_segments_release, name="model-release"),
     path("migration/", views.migration, name="migration"),
     path("<int:segment_id>/", views.segment_detail, name="detail"),
     path("<int:segment_id>/refresh/", views.segment_refresh, name="refresh"),
+    path("<int:segment_id>/edit/", views.segment_edit, name="edit"),
+    path("<int:segment_id>/duplicate/", views.segment_duplicate, name="duplicate"),
     path("<int:segment_id>/schedule/", views.segment_schedule, name="schedule"),
 ]

@@ -26,7 +26,9 @@ from core.nul import NUL_MESSAGE, nul_paths
 from core.roles import MARKETER, VIEWER, has_role, role_required
 from core.schedules import schedule_describe
 
-from . import migration, rules, selectors
+from . import migration as moves, rules, selectors
+from .ml.explain import key_metric, metric_rows
+from .sentences import error_words, op_name, rule_sentence
 from .forms import KIND_LABELS, ModelTrainForm, attribute_choices, error_words
 from .models import Segment, SegmentModel, SegmentRefresh
 from .services import membership, schedules, specs
@@ -127,15 +129,76 @@ def _field_types() -> dict[str, dict]:
 
 
 def _row_context(index: int, fields: dict[str, dict], chosen: dict | None = None) -> dict:
+    """One builder row: the field, its operators by their human names, and value
+    suggestions (only the field's known values: never its own description)."""
     chosen = chosen or {}
     field = fields.get(chosen.get("field", ""))
-    return {"index": index, "field": field, "chosen": chosen}
+    ops = [(op, op_name(op)) for op in (field or {}).get("operators", [])]
+    suggestions = [v for v in (field or {}).get("values", []) if not isinstance(v, (dict, list))]
+    return {"index": index, "field": field, "chosen": chosen, "ops": ops, "suggestions": suggestions}
+
+
+def _rows_from_rule(rule: Any, fields: dict[str, dict]) -> tuple[list[dict], str, bool]:
+    """Builder rows for a saved rule: (rows, "all" or "any", whether the rows can show it).
+    A flat all/any of conditions (each maybe negated) fits the rows; deeper trees go to
+    the JSON box."""
+    if not isinstance(rule, dict) or len(rule) != 1:
+        return [], "all", False
+    if "field" in rule or "not" in rule:
+        rule = {"all": [rule]}
+    combine, items = next(iter(rule.items()))
+    if combine not in ("all", "any") or not isinstance(items, list):
+        return [], "all", False
+    rows = []
+    for i, item in enumerate(items):
+        negated = isinstance(item, dict) and set(item) == {"not"}
+        condition = item["not"] if negated else item
+        if not isinstance(condition, dict) or "field" not in condition:
+            return [], "all", False
+        value = condition.get("value")
+        text = ", ".join(map(_shown_value, value)) if isinstance(value, list) else _shown_value(value)
+        chosen = {"field": condition["field"], "op": condition.get("op"), "value": text, "not": negated,
+                  "args": condition.get("args") or {}}
+        rows.append(_row_context(i, fields, chosen))
+    return rows, combine, True
+
+
+def _shown_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+def _labels() -> dict[str, str]:
+    return {name: spec.label or name for name, spec in selectors.field_registry().fields.items()}
+
+
+def _problems(exc: rules.RuleInvalid, rule: Any) -> list[str]:
+    """The rule's problems as sentences naming the condition ("Condition 2 (Country): ...")."""
+    return error_words(exc.as_list(), rule, _labels())
+
+
+def _spec_problems(exc: specs.SpecInvalid, rule: Any) -> str:
+    rule_errors = [e for e in exc.errors if e["path"].startswith("rule")]
+    other = [f"{e['path'].capitalize()}: {e['message']}" for e in exc.errors if not e["path"].startswith("rule")]
+    return " ".join(error_words(rule_errors, rule, _labels()) + other)
+
+
+def _posted_rows(data: QueryDict, fields: dict[str, dict]) -> list[dict]:
+    """The rows as posted, so a refused save shows what was typed."""
+    rows = []
+    for i in data.getlist("row"):
+        chosen = {"field": data.get(f"c{i}_field", ""), "op": data.get(f"c{i}_op"), "value": data.get(f"c{i}_value", ""),
+                  "not": bool(data.get(f"c{i}_not"))}
+        rows.append(_row_context(int(i) if i.isdigit() else 0, fields, chosen))
+    return rows or [_row_context(0, fields)]
 
 
 @role_required(MARKETER)
 def segment_new(request):
     described, fields = _registry()
     if request.method == "POST":
+        rule = None
         try:
             rule = rule_from_form(request.POST, fields)
             spec = {"name": request.POST.get("name", "").strip(), "kind": "rule", "rule": rule,
@@ -143,14 +206,70 @@ def segment_new(request):
             segment = membership.segment_create(spec, user=request.user)
             membership.segment_refresh(segment)
         except rules.RuleInvalid as exc:
-            messages.error(request, "The rule has problems: " + "; ".join(f"{e.path}: {e.message}" for e in exc.errors))
+            messages.error(request, "The segment was not saved. " + " ".join(_problems(exc, rule)))
         except specs.SpecInvalid as exc:
-            messages.error(request, "The segment was not saved: " + str(exc))
+            messages.error(request, "The segment was not saved. " + _spec_problems(exc, rule))
         else:
-            messages.success(request, f"Segment {segment.name} saved with {segment.size} customers.")
+            messages.success(request, f"Segment {segment.name} saved with {segment.size:,} customers.")
             return redirect("segments:detail", segment_id=segment.id)
-    rows = [_row_context(0, fields)]
-    return render(request, "segments/pages/new.html", {"described": described, "fields": fields, "rows": rows, "form": request.POST})
+        rows = _posted_rows(request.POST, fields)
+    else:
+        rows = [_row_context(0, fields)]
+    return render(request, "segments/pages/new.html",
+                  {"described": described, "fields": fields, "rows": rows, "form": request.POST, "combine": "all"})
+
+
+@role_required(MARKETER)
+def segment_edit(request, segment_id: int):
+    """Edit a saved rule segment: the same builder, prefilled. Saving keeps the new
+    definition as the next revision (the earlier ones stay listed) and refreshes it."""
+    segment = get_object_or_404(Segment, pk=segment_id)
+    if segment.kind != Segment.Kind.RULE:
+        messages.error(request, "Only rule segments are edited here; a model segment follows its model.")
+        return redirect("segments:detail", segment_id=segment.id)
+    described, fields = _registry()
+    if request.method == "POST":
+        rule = None
+        try:
+            rule = rule_from_form(request.POST, fields)
+            if rule is None:
+                raise rules.RuleInvalid([rules.RuleError("rule", "add at least one condition")])
+            changes = {"name": request.POST.get("name", "").strip(), "rule": rule,
+                       "description": request.POST.get("description", "")}
+            membership.segment_update(segment, changes, user=request.user)
+        except rules.RuleInvalid as exc:
+            messages.error(request, "Nothing was changed. " + " ".join(_problems(exc, rule)))
+        except specs.SpecInvalid as exc:
+            messages.error(request, "Nothing was changed. " + _spec_problems(exc, rule))
+        else:
+            enqueue("segments.tasks.segment_refresh", segment.id,
+                    track=Track("segment_refresh", f"Refresh {segment.name} with its new rule",
+                                target=segment_target(segment.id), user=request.user))
+            messages.success(request, "Saved as a new revision; its members are being refreshed.")
+            return redirect("segments:detail", segment_id=segment.id)
+        rows, combine, fits = _posted_rows(request.POST, fields), request.POST.get("combine", "all"), True
+        form = request.POST
+    else:
+        rows, combine, fits = _rows_from_rule(segment.rule, fields)
+        form = {"name": segment.name, "description": segment.description,
+                "rule_json": "" if fits else json.dumps(segment.rule, indent=2)}
+        rows = rows or [_row_context(0, fields)]
+    context = {"described": described, "fields": fields, "rows": rows, "form": form, "combine": combine,
+               "segment": segment, "json_only": not fits}
+    return render(request, "segments/pages/new.html", context)
+
+
+@role_required(MARKETER)
+@require_POST
+def segment_duplicate(request, segment_id: int):
+    segment = get_object_or_404(Segment, pk=segment_id)
+    copy = membership.segment_duplicate(segment, user=request.user)
+    if copy.kind == Segment.Kind.RULE:
+        messages.success(request, f"{copy.name} made: change what you need and save.")
+        return redirect("segments:edit", segment_id=copy.id)
+    enqueue("segments.tasks.segment_refresh", copy.id,
+            track=Track("segment_refresh", f"Refresh {copy.name}", target=segment_target(copy.id), user=request.user))
+    return redirect("segments:detail", segment_id=copy.id)
 
 
 @role_required(VIEWER)
@@ -165,7 +284,7 @@ def rule_row(request):
     else:  # "Add condition" sends the rows there are (no script: the CSP allows none inline)
         taken = [int(m.group(1)) for key in request.GET if (m := ROW_FIELD.match(key))]
         index = min(max(taken, default=-1) + 1, MAX_ROWS)
-    chosen = {"field": request.GET.get(f"c{index}_field", "")}
+    chosen = {"field": request.GET.get(f"c{index}_field", ""), "not": bool(request.GET.get(f"c{index}_not"))}
     return render(request, "segments/pages/_row.html", {"row": _row_context(index, fields, chosen), "fields": fields})
 
 
@@ -175,6 +294,7 @@ def rule_preview(request):
     """htmx: count and sample members of the rule being built; nothing is saved."""
     fields = _field_types()
     context: dict[str, Any] = {}
+    rule = None
     try:
         rule = rule_from_form(request.POST, fields)
         if rule is None:
@@ -182,7 +302,7 @@ def rule_preview(request):
         else:
             context["result"] = selectors.segment_preview(rule, sample=10)
     except rules.RuleInvalid as exc:
-        context["errors"] = exc.errors
+        context["errors"] = _problems(exc, rule)
     return render(request, "segments/pages/_preview.html", context)
 
 
@@ -224,8 +344,17 @@ def segment_detail(request, segment_id: int):
         "schedule": schedule_describe(schedules.segment_schedule(segment)),
         "can_edit": has_role(request.user, MARKETER),
         "jobs": jobs_for(segment_target(segment.id)),
+        "sentence": rule_sentence(segment.rule, _labels()) if segment.rule else "",
+        "revisions": _revisions(segment),
     }
     return render(request, "segments/pages/detail.html", context)
+
+
+def _revisions(segment: Segment) -> list[dict]:
+    labels = _labels() if segment.kind == Segment.Kind.RULE else {}
+    return [{"revision": r.revision, "name": r.name, "changed_at": r.changed_at, "by": r.changed_by,
+             "sentence": rule_sentence(r.rule, labels) if r.rule else ""}
+            for r in segment.revisions.select_related("changed_by")[:20]]
 
 
 def segment_target(segment_id: int) -> str:
@@ -269,7 +398,10 @@ def segment_schedule(request, segment_id: int):
 
 @role_required(VIEWER)
 def model_index(request):
-    models = SegmentModel.objects.defer("pipeline").order_by("name", "-version")
+    models = list(SegmentModel.objects.defer("pipeline").order_by("name", "-version"))
+    for m in models:
+        m.key_metric = key_metric(m.metrics or {})
+        m.concerns = (m.info or {}).get("concerns") or []
     context = {
         "models": models,
         "can_edit": has_role(request.user, MARKETER),
@@ -331,8 +463,34 @@ def model_detail(request, model_id: int):
         "clusters": info.get("clusters") or [],
         "importance": importance[:15],
         "segments": model.segments.order_by("id"),
+        "metrics": metric_rows(model.metrics or {}),
+        "concerns": info.get("concerns") or [],
+        "segments_held": bool(info.get("segments_held")),
+        "override": info.get("override"),
+        "can_edit": has_role(request.user, MARKETER),
+        "jobs": jobs_for(model_target(model.id)),
     }
     return render(request, "segments/pages/model_detail.html", context)
+
+
+def model_target(model_id: int) -> str:
+    return f"segments.model:{model_id}"
+
+
+@role_required(MARKETER)
+@require_POST
+def model_segments_release(request, model_id: int):
+    """The explicit override: make the segments of a model held back by the guard rail."""
+    model = get_object_or_404(SegmentModel.objects.defer("pipeline"), pk=model_id)
+    if not (model.info or {}).get("segments_held"):
+        messages.error(request, "This model's segments are not held back.")
+    elif request.POST.get("confirm") != "yes":
+        messages.error(request, "Nothing was made: tick the box saying you read the warning and want its segments anyway.")
+    else:
+        enqueue("segments.tasks.model_segments_release", model.id, request.user.id,
+                track=Track("model_segments", f"Make the segments of {model.name} v{model.version} anyway",
+                            target=model_target(model.id), user=request.user))
+    return redirect("segments:model", model_id=model.id)
 
 
 # --------------------------------------------------------------------------- migration
@@ -346,18 +504,20 @@ def migration(request):
         raise Http404("No such family of segments.")
     context: dict[str, Any] = {"families": families, "family": family}
     if family:
-        moves = migration.family_migration(family)
-        names = [s["name"] for s in moves["segments"]]
-        index = {s["id"]: i for i, s in enumerate(moves["segments"])}
+        # "moves", not "migration": this view is named migration and would hide the module.
+        found = moves.family_migration(family)
+        names = [s["name"] for s in found["segments"]]
+        index = {s["id"]: i for i, s in enumerate(found["segments"])}
         labels_from, labels_to = names + ["(not in before)"], names + ["(left)"]
         grid = [[0] * len(labels_to) for _ in labels_from]
-        for cell in moves["matrix"]:
+        for cell in found["matrix"]:
             i = index.get(cell["from"], len(names))
             j = index.get(cell["to"], len(names))
             grid[i][j] += cell["customers"]
         context.update(
-            moves=moves,
+            moves=found,
             chart=mark_safe(charts.matrix_chart(labels_from, labels_to, grid, title=f"How customers moved in {family}")),
-            at_risk=migration.family_at_risk(family, limit=50),
+            at_risk=moves.family_at_risk(family, old=found["old_version"], new=found["new_version"], limit=50,
+                                         near_boundary=False),  # not on this page
         )
     return render(request, "segments/pages/migration.html", context)

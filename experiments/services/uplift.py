@@ -11,8 +11,10 @@ from django.utils import timezone
 
 from customers.features import customer_attributes, customer_features
 from customers.models import Customer
+from segments.ml.guard import Concern, feature_target_association, score_spread, uplift_concerns
 from segments.services.imported_scores import model_scores_import
 from segments.services.membership import segment_create, segment_refresh
+from segments.services.specs import SpecInvalid
 
 from .. import outcomes, selectors, uplift
 from ..kinds import kind_get
@@ -116,10 +118,14 @@ def uplift_model_train(
     treated = (units["arm_id"] == arms[treatment].id).to_numpy().astype(int)
     y = units[metric.name].to_numpy(float)
     try:
-        model, info, _ = uplift.uplift_train(frame, treated, y, binary=kind_get(metric.kind).share,
-                                             learner=learner, folds=folds, seed=seed, alpha=experiment.alpha)
+        model, info, held_out = uplift.uplift_train(frame, treated, y, binary=kind_get(metric.kind).share,
+                                                    learner=learner, folds=folds, seed=seed, alpha=experiment.alpha)
     except ValueError as exc:
         raise ExperimentError(str(exc)) from None
+    # For the guard rail (segments.ml.guard): one score for every unit, or a feature that
+    # nearly is the outcome, must be said before the model becomes a segment.
+    info["score_spread"] = score_spread(held_out)
+    info["target_association"] = feature_target_association(frame, y)
     # "treated" and "control" in info are unit counts; the arms go under their own keys.
     info.update(experiment=experiment.name, treatment_arm=treatment, control_arm=control.name, outcome=metric.name,
                 feature_source=source, features_as_of=as_of.isoformat() if as_of else None)
@@ -151,24 +157,54 @@ def uplift_scores(model_id: int, *, customer_ids: Iterable[int] | None = None,
     return [(int(i), float(s)) for i, s in zip(ids, model.predict(frame))]
 
 
-def uplift_segment_create(model_id: int, fraction: float, name: str, *, user=None):
+class ModelConcerns(ExperimentError):
+    """The model shows no signal or a likely leak, and nobody said to use it anyway."""
+
+    def __init__(self, concerns: list[Concern]):
+        self.concerns = concerns
+        super().__init__(" ".join(c.message for c in concerns)
+                         + " Nothing was made; confirm you want a segment from it anyway to go ahead.")
+
+
+def uplift_model_concerns(model_id: int) -> list[Concern]:
+    """Why this model should not choose customers, in words (empty when it can)."""
+    return uplift_concerns(selectors.uplift_model_get(model_id).info or {})
+
+
+@transaction.atomic
+def uplift_segment_create(model_id: int, fraction: float, name: str, *, user=None, ties: str | None = None,
+                          override: bool = False):
     """Close the loop: the top ``fraction`` by predicted uplift becomes a model segment.
 
     The scores go to segments as an `uplift` model, so the segment refreshes, shows its
-    history and feeds the next campaign like any other model segment."""
+    history and feeds the next campaign like any other model segment.
+
+    Guard rails: a model with no signal or a likely leak needs ``override``; a top share
+    that ends inside a block of equal scores is refused unless ``ties="include"`` takes
+    every tied customer (equal scores ordered by id would pick customers 1 to N). One
+    transaction: a refusal after scoring leaves no imported scores behind."""
     if not 0 < fraction <= 1:
         raise ExperimentError("the top share must be above 0% and at most 100%")
     stored = selectors.uplift_model_get(model_id)
+    concerns = uplift_concerns(stored.info or {})
+    if concerns and not override:
+        raise ModelConcerns(concerns)
     scored = uplift_scores(model_id)
     scores_model = model_scores_import(
         f"uplift-{model_id}", "uplift", scored,
         params={"uplift_model": model_id, "experiment": stored.experiment_id},
-        info={"qini_coefficient": stored.info.get("qini_coefficient"), "source": "experiments.UpliftModel"},
+        info={"qini_coefficient": stored.info.get("qini_coefficient"), "source": "experiments.UpliftModel",
+              "concerns": [c.as_dict() for c in concerns], "override": bool(concerns)},
         features=list(stored.features),
     )
-    segment = segment_create(
-        {"name": name, "kind": "uplift", "model": scores_model.id, "top_fraction": fraction}, user=user
-    )
+    spec = {"name": name, "kind": "uplift", "model": scores_model.id, "top_fraction": fraction}
+    if ties:
+        spec["ties"] = ties
+    try:
+        segment = segment_create(spec, user=user)
+    except SpecInvalid as exc:
+        # Said as the segments app says it, without its payload paths ("ties: ...").
+        raise ExperimentError(" ".join(e["message"] for e in exc.errors)) from None
     segment_refresh(segment)
     segment.refresh_from_db()
     return segment

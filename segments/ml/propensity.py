@@ -19,6 +19,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict, train_te
 from sklearn.pipeline import Pipeline
 
 from .common import model_info
+from .guard import feature_target_association, score_spread
 from .preprocessing import split_feature_types, tabular_preprocessor
 from .supervised import permutation_importances, training_data
 
@@ -120,5 +121,8 @@ def propensity_train(
         threshold_rule="maximises F1 on out-of-fold probabilities over the training split",
         calibration=_calibration(y_test.to_numpy(), proba),
         roc_curve=_roc_points(y_test.to_numpy(), proba),
+        # For segments.ml.guard: one score for everyone, or a feature that is the target.
+        score_spread=score_spread(proba),
+        target_association=feature_target_association(X_train, y_train, features),
         feature_importance=permutation_importances(pipeline, X_test, y_test, "roc_auc", random_state),
     )

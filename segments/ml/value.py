@@ -14,6 +14,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
 from .common import model_info
+from .guard import feature_target_association, score_spread
 from .preprocessing import split_feature_types, tabular_preprocessor
 from .supervised import permutation_importances, training_data
 
@@ -62,5 +63,8 @@ def value_train(
         "value", params, features, len(X_train), started, metrics,
         holdout_rows=len(X_test), feature_types={"numeric": numeric, "categorical": categorical},
         model="hist_gradient_boosting",
+        # For segments.ml.guard: one score for everyone, or a feature that is the target.
+        score_spread=score_spread(predicted),
+        target_association=feature_target_association(X_train, y_train, features),
         feature_importance=permutation_importances(pipeline, X_test, y_test, "neg_root_mean_squared_error", random_state),
     )

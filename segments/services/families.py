@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from ..ml.rfm import RFM_TIERS
 from ..models import ModelScore, Segment, SegmentModel
@@ -92,3 +93,17 @@ def model_versions_prune(name: str, *, keep: int = KEEP_MODEL_VERSIONS) -> int:
             ModelScore.objects.filter(model_id=model_id).delete()
             deleted += SegmentModel.objects.filter(pk=model_id).delete()[0]
     return deleted
+
+
+def model_segments_release(model_id: int, *, user=None, now: datetime | None = None) -> list:
+    """Override the guard rail: make the segments of a model held back for no signal or a
+    likely leak, and record who chose to and when."""
+    with transaction.atomic():
+        model = SegmentModel.objects.select_for_update().defer("pipeline").get(pk=model_id)
+        info = dict(model.info or {})
+        info["segments_held"] = False
+        info["override"] = {"by": getattr(user, "username", None), "at": (now or timezone.now()).isoformat()}
+        model.info = info
+        model.save(update_fields=["info"])
+        model_segments_sync(model)
+    return family_refresh(model.name, now=now)

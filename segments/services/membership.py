@@ -19,10 +19,11 @@ from customers.models import Customer
 from .. import rules
 from ..compile import ModelResolver, rule_q
 from ..dependencies import rule_segment_refs, segment_order
-from ..models import Membership, ModelScore, Segment, SegmentRefresh
-from ..selectors import field_registry
+from ..models import Membership, ModelScore, Segment, SegmentRefresh, SegmentRevision
+from ..selectors import field_registry, model_rank_cut
 from .schedules import segment_schedule_clear, segment_schedule_set
 from .specs import SPEC_KEYS, SpecInvalid, segment_spec_clean
+from .transitions import family_moves_store
 
 logger = logging.getLogger(__name__)
 
@@ -36,13 +37,54 @@ KEEP_VERSIONS = max(2, int(getattr(settings, "SEGMENT_KEEP_VERSIONS", 3)))
 
 @transaction.atomic
 def segment_create(spec: Any, *, user=None) -> Segment:
-    """A new segment from the REST payload; its first refresh is the caller's choice."""
+    """A new segment from the REST payload; its first refresh is the caller's choice.
+
+    A top share of a scored model that would end inside a tie is refused in words unless
+    the payload says to take all tied ("ties": "include"): ordering equal scores by id
+    would silently pick customers 1 to N."""
     clean = segment_spec_clean(spec)
+    _top_share_check(clean)
     schedule = clean.pop("schedule", None)
     segment = Segment.objects.create(created_by=user if user and user.is_authenticated else None, **clean)
     if schedule is not None:
         segment_schedule_set(segment, schedule)
+    _revision_write(segment, user)
     return segment
+
+
+def _revision_write(segment: Segment, user) -> SegmentRevision:
+    """Keep the definition just saved as the segment's next revision."""
+    last = segment.revisions.order_by("-revision").values_list("revision", flat=True).first() or 0
+    return SegmentRevision.objects.create(
+        segment=segment, revision=last + 1, name=segment.name, description=segment.description, rule=segment.rule,
+        params={k: v for k, v in segment.params.items() if k != "edges"},
+        changed_by=user if user is not None and getattr(user, "is_authenticated", False) else None,
+    )
+
+
+@transaction.atomic
+def segment_duplicate(segment: Segment, *, user=None) -> Segment:
+    """A copy of a segment's definition under a free name ("Copy of X", "Copy 2 of X"...),
+    not in any family, with no members until it is refreshed."""
+    base = f"Copy of {segment.name}"[:200]
+    name, n = base, 1
+    while Segment.objects.filter(name=name).exists():
+        n += 1
+        name = f"Copy {n} of {segment.name}"[:200]
+    spec = _current_spec(segment)
+    spec.update(name=name, family="")
+    spec.pop("rank", None)
+    return segment_create(spec, user=user)
+
+
+def _top_share_check(clean: dict[str, Any]) -> None:
+    params, model = clean.get("params") or {}, clean.get("model")
+    if model is None or "top_fraction" not in params or params.get("after_fraction") or params.get("ties") == "include":
+        return
+    cut = model_rank_cut(model.pk, params["top_fraction"])
+    if cut.splits_a_tie:
+        what = "predicted uplift" if model.kind == "uplift" else "score"
+        raise SpecInvalid([{"path": "ties", "message": cut.words(params["top_fraction"], what)}])
 
 
 def _current_spec(segment: Segment) -> dict[str, Any]:
@@ -61,11 +103,14 @@ _BAND_KEYS = ("label", "threshold", "below", "top_fraction", "after_fraction")
 
 
 @transaction.atomic
-def segment_update(segment: Segment, changes: Any) -> Segment:
-    """Change part of a segment's definition; its members change at the next refresh."""
+def segment_update(segment: Segment, changes: Any, *, user=None) -> Segment:
+    """Change part of a segment's definition; its members change at the next refresh.
+    The new definition is kept as the next revision beside the earlier ones."""
     if not isinstance(changes, dict):
         raise SpecInvalid([{"path": "spec", "message": "expected a JSON object"}])
     locked = Segment.objects.select_for_update().get(pk=segment.pk)
+    if not locked.revisions.exists():  # made before revisions were kept: keep what it was
+        _revision_write(locked, None)
     spec = _current_spec(locked)
     if any(k in changes for k in _BAND_KEYS):
         for key in _BAND_KEYS:  # a new band replaces the old one whole
@@ -79,6 +124,7 @@ def segment_update(segment: Segment, changes: Any) -> Segment:
     locked.save()
     if schedule is not None:
         segment_schedule_set(locked, schedule)
+    _revision_write(locked, user)
     return locked
 
 
@@ -115,6 +161,9 @@ def segment_refresh(segment: Segment | int, *, now: datetime | None = None,
         version = max(s.current_version for s in locked) + 1
         resolver = ModelResolver()
         refreshes = [_materialise(s, version, now, resolver) for s in locked]
+        if first.family and version > 1:
+            # Counted here, once, so the migration page reads a row instead of a join.
+            family_moves_store(first.family, version - 1, version)
     segment_versions_prune([s.pk for s in locked], keep=KEEP_VERSIONS)
     return refreshes
 
@@ -157,10 +206,15 @@ def _model_members(segment: Segment) -> tuple[QuerySet, dict]:
         return scores.filter(label=params["label"]).values("customer_id"), {}
     if "top_fraction" in params:
         # Score descending, ties to the lower id: the same customers on every refresh.
+        # segment_create refuses a top share ending inside a tie unless told to take all
+        # tied; only family bands (fixed shares of a model's own scores) rank within one.
         scored = scores.count()
         start = math.ceil(params.get("after_fraction", 0) * scored)
         end = math.ceil(params["top_fraction"] * scored)
         ranked = scores.order_by("-score", "customer_id")
+        if params.get("ties") == "include" and 0 < end <= scored and not start:
+            cut = ranked.values_list("score", flat=True)[end - 1]
+            return scores.filter(score__gte=cut).values("customer_id"), {"edges": [cut, None]}
         high = ranked.values_list("score", flat=True)[start - 1] if 0 < start <= scored else None
         low = ranked.values_list("score", flat=True)[end] if end < scored else None
         return ranked.values("customer_id")[start:end], {"edges": [low, high]}

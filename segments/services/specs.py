@@ -15,7 +15,10 @@ from ..selectors import field_registry
 MODEL_KINDS = {Segment.Kind.KMEANS, Segment.Kind.RFM, Segment.Kind.PROPENSITY, Segment.Kind.VALUE, Segment.Kind.UPLIFT}
 LABEL_KINDS = {Segment.Kind.KMEANS, Segment.Kind.RFM}
 SPEC_KEYS = {"name", "description", "kind", "rule", "model", "label", "threshold", "below", "top_fraction",
-             "after_fraction", "family", "rank", "worse", "schedule", "refresh"}
+             "after_fraction", "family", "rank", "worse", "schedule", "refresh", "ties"}
+# When "the top X%" ends inside a block of equal scores: refuse to pick among them (the
+# default: which of them would be arbitrary), or take every customer tied at the cut.
+TIES = ("refuse", "include")
 
 
 class SpecInvalid(ValueError):
@@ -90,7 +93,7 @@ def segment_spec_clean(spec: Any, *, segment: Segment | None = None) -> dict[str
     out["kind"] = kind
 
     if kind == Segment.Kind.RULE:
-        for key in ("model", "label", "threshold", "below", "top_fraction", "after_fraction"):
+        for key in ("model", "label", "threshold", "below", "top_fraction", "after_fraction", "ties"):
             if key in spec:
                 fail(key, "only model-derived segments take this")
         if "rule" not in spec and segment is None:
@@ -162,4 +165,11 @@ def _model_params(kind: str, spec: dict, fail) -> dict[str, Any]:
         params["top_fraction"] = top
         if after:
             params["after_fraction"] = after
+        ties = spec.get("ties")
+        if ties is not None and ties not in TIES:
+            fail("ties", f"expected one of {', '.join(TIES)}")
+        elif ties == "include":
+            if after:
+                fail("ties", "taking all tied needs a top band (no after_fraction)")
+            params["ties"] = ties
     return params

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from ..frames import active_between, attribute_types, feature_columns, feature_frame, needs_attributes, spend_between
 from ..ml.common import FREQUENCY, KINDS, MONETARY, RECENCY
+from ..ml.guard import model_concerns
 from ..ml.kmeans import kmeans_train
 from ..ml.propensity import propensity_train
 from ..ml.rfm import rfm_train
@@ -157,6 +158,13 @@ def model_train(
         raise TrainingError(str(exc)) from exc
 
     name = name or _default_name(kind, params)
+    # A model with no signal or a likely leak is stored and scored, so its page can show
+    # why, but makes no segments until someone overrides that (model_segments_release).
+    concerns = [c.as_dict() for c in model_concerns(kind, info["metrics"], info)]
+    if concerns:
+        info["concerns"] = concerns
+        info["segments_held"] = bool(segments)
+        segments = False
     with transaction.atomic():
         # Lock the name's versions so two trainings of one name cannot both take version n.
         list(SegmentModel.objects.select_for_update().filter(name=name).values_list("id", flat=True))

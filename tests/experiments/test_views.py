@@ -2,6 +2,9 @@
 
 import numpy as np
 import pytest
+from celery import current_app
+
+from core.models import Job
 
 from experiments.importers import experiment_import
 from experiments.models import Experiment
@@ -68,7 +71,8 @@ def test_the_planner_answers_with_a_sample_size_and_explains_bad_input(client, v
     assert "is not a number" in html
 
 
-def test_the_top_of_an_uplift_model_becomes_a_segment_that_refreshes(client, marketer, tmp_path):
+def test_the_top_of_an_uplift_model_becomes_a_segment_that_refreshes(client, marketer, tmp_path, monkeypatch,
+                                                                    django_capture_on_commit_callbacks):
     rng = np.random.default_rng(5)
     n = 4000
     responsive, treated = rng.random(n) < 0.5, rng.random(n) < 0.5
@@ -85,10 +89,14 @@ def test_the_top_of_an_uplift_model_becomes_a_segment_that_refreshes(client, mar
 
     client.force_login(marketer)
     assert "Qini" in client.get(f"/experiments/uplift/{model.id}/").content.decode()
-    response = client.post(f"/experiments/uplift/{model.id}/segment/", {"top": "50", "name": "keen"})
+    monkeypatch.setitem(current_app.conf, "task_always_eager", True)  # the job runs here, on commit
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"/experiments/uplift/{model.id}/segment/", {"top": "50", "name": "keen"})
 
     segment = Segment.objects.get(name="keen")
-    assert response.url == f"/segments/{segment.id}/"
+    assert response.url == f"/experiments/uplift/{model.id}/"
+    job = Job.objects.get(kind="uplift_segment")
+    assert job.state == "done" and job.result["url"] == f"/segments/{segment.id}/"
     assert segment.kind == "uplift" and segment.size == 4
     assert set(segment.memberships.filter(version=segment.current_version).values_list("customer_id", flat=True)) == {
         c.id for c in keen

@@ -9,7 +9,11 @@ from experiments import uplift
 from experiments.importers import experiment_import
 from experiments.models import Experiment
 from experiments.services.demo import demo_campaign_date, experiment_from_demo
-from experiments.services.uplift import uplift_model_train, uplift_scores
+from experiments.services.definitions import ExperimentError
+from experiments.services.uplift import (
+    ModelConcerns, uplift_model_concerns, uplift_model_train, uplift_scores, uplift_segment_create,
+)
+from segments.models import Segment, SegmentModel
 from tests.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db
@@ -55,3 +59,61 @@ def test_uplift_on_a_customer_experiment_learns_from_behaviour_before_exposure()
     assert model.info["features_as_of"] == demo_campaign_date().isoformat()
     assert len(top) == int(np.ceil(0.1 * Customer.objects.count()))
     assert len(set(top)) == len(top)
+
+
+# --------------------------------------------------------------------------- guard rails
+
+
+def _experiment_file(tmp_path, name: str, columns: dict[str, list], n: int) -> Experiment:
+    rng = np.random.default_rng(9)
+    treated = rng.random(n) < 0.5
+    converted = rng.random(n) < 0.06
+    extra = {k: v(treated, converted) if callable(v) else v for k, v in columns.items()}
+    lines = [",".join(["arm", "converted", *extra])] + [
+        ",".join([("t" if treated[i] else "c"), str(int(converted[i])), *(str(col[i]) for col in extra.values())])
+        for i in range(n)]
+    path = tmp_path / f"{name}.csv"
+    path.write_text("\n".join(lines) + "\n")
+    experiment_import(path, name=name, arm_column="arm", control="c", metrics=["converted:binary"])
+    return Experiment.objects.get(name=name)
+
+
+@pytest.fixture
+def flat_model(tmp_path):
+    """Hillstrom's case in small: nothing about a unit predicts its uplift, every score equal."""
+    experiment = _experiment_file(tmp_path, "flat", {"region": ["north"] * 2000}, 2000)
+    model = uplift_model_train(experiment, "t", "converted", learner="logistic", folds=3)
+    customers = CustomerFactory.create_batch(20, attributes={"region": "north"})
+    return model, customers
+
+
+def test_a_model_scoring_everyone_the_same_is_refused_as_a_segment_without_an_override(flat_model):
+    model, _ = flat_model
+    assert [c.code for c in uplift_model_concerns(model.id)] == ["constant_scores"]
+    with pytest.raises(ModelConcerns, match="Every customer gets the same predicted uplift"):
+        uplift_segment_create(model.id, 0.2, "flat top")
+    assert not Segment.objects.exists() and not SegmentModel.objects.exists()
+
+
+def test_with_an_override_a_top_share_of_equal_scores_is_refused_instead_of_picking_the_lowest_ids(flat_model):
+    model, _ = flat_model
+    with pytest.raises(ExperimentError, match="All 20 customers have the same predicted uplift") as caught:
+        uplift_segment_create(model.id, 0.2, "flat top", override=True)
+    assert "Take all tied" in str(caught.value) and "ties:" not in str(caught.value)
+    assert not Segment.objects.exists() and not SegmentModel.objects.exists()  # scores rolled back too
+
+
+def test_with_an_override_and_take_all_tied_every_tied_customer_is_in(flat_model):
+    model, customers = flat_model
+    segment = uplift_segment_create(model.id, 0.2, "flat top", override=True, ties="include")
+    assert segment.size == 20
+    assert segment.model.info["override"] is True
+
+
+def test_a_unit_attribute_that_is_the_outcome_is_called_a_likely_leak(tmp_path):
+    experiment = _experiment_file(tmp_path, "leaky", {"bought": lambda t, c: c.astype(int),
+                                                      "age": list(range(2000))}, 2000)
+    model = uplift_model_train(experiment, "t", "converted", learner="logistic", folds=3)
+    concerns = uplift_model_concerns(model.id)
+    assert "leakage" in [c.code for c in concerns]
+    assert "the feature bought alone nearly equals the outcome" in " ".join(c.message for c in concerns)

@@ -285,3 +285,45 @@ def test_concurrent_refreshes_of_one_segment_queue_up(monkeypatch):
     assert list(SegmentRefresh.objects.filter(segment=segment).values_list("version", "size")) == [
         (1, 50), (2, 50), (3, 50)]
     assert Membership.objects.filter(segment=segment, version=3).count() == 50
+
+
+# -------------------------------------------------------------------------- ties at a top share
+
+
+@pytest.fixture
+def flat_model():
+    """A model that scores ten customers: three apart, then seven the same."""
+    from segments.models import ModelScore, SegmentModel
+
+    customers = CustomerFactory.create_batch(10)
+    model = SegmentModel.objects.create(name="flat", kind="propensity", pipeline=b"")
+    scores = [0.9, 0.8, 0.7] + [0.2] * 7
+    ModelScore.objects.bulk_create(ModelScore(model=model, customer=c, score=s) for c, s in zip(customers, scores))
+    return model, customers
+
+
+def test_a_top_share_ending_inside_a_tie_is_refused_in_words(flat_model):
+    model, _ = flat_model
+    with pytest.raises(specs.SpecInvalid) as caught:
+        membership.segment_create({"name": "top half", "kind": "propensity", "model": model.id, "top_fraction": 0.5})
+    assert caught.value.errors[0]["path"] == "ties"
+    assert "7 customers share the score 0.2 and only 2 of them fit" in caught.value.errors[0]["message"]
+    assert not Segment.objects.filter(name="top half").exists()
+
+
+def test_taking_all_tied_takes_everyone_at_the_cut_score_and_never_the_lowest_ids(flat_model):
+    model, customers = flat_model
+    segment = membership.segment_create({"name": "top half", "kind": "propensity", "model": model.id,
+                                         "top_fraction": 0.5, "ties": "include"})
+    membership.segment_refresh(segment)
+    segment.refresh_from_db()
+    assert segment.size == 10
+    assert set(segment_customers(segment).values_list("id", flat=True)) == {c.id for c in customers}
+
+
+def test_a_top_share_ending_between_two_scores_needs_no_tie_rule(flat_model):
+    model, customers = flat_model
+    segment = membership.segment_create({"name": "top 30", "kind": "propensity", "model": model.id,
+                                         "top_fraction": 0.3})
+    membership.segment_refresh(segment)
+    assert set(segment_customers(segment).values_list("id", flat=True)) == {c.id for c in customers[:3]}

@@ -234,3 +234,27 @@ def test_old_model_versions_are_pruned_with_their_scores(small_base):
     assert versions == [3, 4]
     assert ModelScore.objects.filter(model__name="rfm").count() == 2 * 120
     assert not Membership.objects.filter(segment__model__version__lt=3).exists()
+
+
+# -------------------------------------------------------------------------- guard rail
+
+
+def test_a_propensity_model_with_a_leaking_feature_makes_no_segments_until_overridden(marketer):
+    from segments.services.families import model_segments_release
+
+    AttributeDefinition.objects.create(name="upgraded", type="boolean")
+    AttributeDefinition.objects.create(name="premium_since_upgrade", type="boolean")  # set by the upgrade itself
+    for i in range(80):
+        CustomerFactory(attributes={"upgraded": i % 2 == 0, "premium_since_upgrade": i % 2 == 0})
+    model = training.model_train("propensity", target="upgraded")
+    assert [c["code"] for c in model.info["concerns"]] == ["leakage"]
+    assert "premium_since_upgrade" in model.info["concerns"][0]["message"]
+    assert model.info["segments_held"] is True
+    assert ModelScore.objects.filter(model=model).count() == 80  # scored, so its page can show it
+    assert not Segment.objects.filter(family=model.name).exists()
+
+    refreshes = model_segments_release(model.id, user=marketer)
+    model.refresh_from_db()
+    assert len(refreshes) == 3 and model.info["segments_held"] is False
+    assert model.info["override"]["by"] == marketer.username
+    assert sum(s.size for s in Segment.objects.filter(family=model.name)) == 80
