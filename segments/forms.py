@@ -74,7 +74,7 @@ class ModelTrainForm(forms.Form):
         return label
 
 
-def error_words(form: forms.Form) -> str:
+def form_error_words(form: forms.Form) -> str:
     """A form's errors as sentences naming the field by its label."""
     parts = []
     for name, errors in form.errors.items():

@@ -29,7 +29,7 @@ from core.schedules import schedule_describe
 from . import migration as moves, rules, selectors
 from .ml.explain import key_metric, metric_rows
 from .sentences import error_words, op_name, rule_sentence
-from .forms import KIND_LABELS, ModelTrainForm, attribute_choices, error_words
+from .forms import KIND_LABELS, ModelTrainForm, attribute_choices, form_error_words
 from .models import Segment, SegmentModel, SegmentRefresh
 from .services import membership, schedules, specs
 
@@ -417,7 +417,7 @@ def model_index(request):
 def model_train(request):
     form = ModelTrainForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Nothing was trained. " + error_words(form))
+        messages.error(request, "Nothing was trained. " + form_error_words(form))
         return redirect("segments:models")
     kind = form.cleaned_data["kind"]
     # Queued with a Job: the Models page shows it queued, running, done (with a link to the

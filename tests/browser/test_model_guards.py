@@ -45,7 +45,7 @@ def test_an_uplift_model_with_equal_scores_warns_needs_an_override_and_never_pic
     login(page, live_server, marketer)
     page.goto(f"{live_server.url}/experiments/uplift/{flat_uplift.id}/")
     warning = page.locator("#concerns")
-    expect(warning).to_contain_text("Every customer gets the same predicted uplift")
+    expect(warning).to_contain_text("Do not target by this model")
     shot("uplift-warning")
     page.get_by_role("button", name="Create segment").click()
     expect(page.locator(".messages")).to_contain_text("tick the box")

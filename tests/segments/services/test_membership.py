@@ -326,4 +326,5 @@ def test_a_top_share_ending_between_two_scores_needs_no_tie_rule(flat_model):
     segment = membership.segment_create({"name": "top 30", "kind": "propensity", "model": model.id,
                                          "top_fraction": 0.3})
     membership.segment_refresh(segment)
+    segment.refresh_from_db()
     assert set(segment_customers(segment).values_list("id", flat=True)) == {c.id for c in customers[:3]}
