@@ -118,13 +118,15 @@ def uplift_model_train(
     treated = (units["arm_id"] == arms[treatment].id).to_numpy().astype(int)
     y = units[metric.name].to_numpy(float)
     try:
-        model, info, held_out = uplift.uplift_train(frame, treated, y, binary=kind_get(metric.kind).share,
+        model, info, _held_out = uplift.uplift_train(frame, treated, y, binary=kind_get(metric.kind).share,
                                                     learner=learner, folds=folds, seed=seed, alpha=experiment.alpha)
     except ValueError as exc:
         raise ExperimentError(str(exc)) from None
     # For the guard rail (segments.ml.guard): one score for every unit, or a feature that
-    # nearly is the outcome, must be said before the model becomes a segment.
-    info["score_spread"] = score_spread(held_out)
+    # nearly is the outcome, must be said before the model becomes a segment. The spread is
+    # the final model's, the one that scores customers for a segment: with no feature that
+    # varies, cross-fitted scores still differ by fold, but every customer gets the same one.
+    info["score_spread"] = score_spread(model.predict(frame))
     info["target_association"] = feature_target_association(frame, y)
     # "treated" and "control" in info are unit counts; the arms go under their own keys.
     info.update(experiment=experiment.name, treatment_arm=treatment, control_arm=control.name, outcome=metric.name,
