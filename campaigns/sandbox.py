@@ -135,7 +135,7 @@ class _Timer:
         self.lock = threading.Lock()
 
 
-_message = "took longer than {seconds:g} s"
+_message = "took longer than {seconds:g} s of CPU time"
 
 
 @contextmanager
@@ -143,7 +143,9 @@ def render_budget(seconds: float) -> Iterator[None]:
     """Interrupt the code inside after `seconds` with BudgetExceeded, even a pure-Python loop.
 
     In the main thread (gunicorn's sync workers, Celery's prefork children, commands) a
-    SIGALRM timer does it. Elsewhere (a threaded dev server) a watchdog thread raises the
+    timer on the process's CPU time (SIGPROF) does it: a render is judged by the work it
+    does, so a busy host (another process holding the cores) never fails a campaign whose
+    template is fine. A template cannot sleep or wait on I/O, so CPU time is all it spends. Elsewhere (a threaded dev server) a watchdog thread raises the
     exception in this thread through the interpreter's async-exception hook.
     """
     if seconds <= 0:
@@ -164,20 +166,20 @@ def _alarm(timer: _Timer) -> Iterator[None]:
         if timer.active:
             timer.fired = True
             # Again shortly, in case some code in between catches Exception and carries on.
-            signal.setitimer(signal.ITIMER_REAL, 0.05)
+            signal.setitimer(signal.ITIMER_PROF, 0.05)
             raise BudgetExceeded(_message.format(seconds=timer.seconds))
 
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    outer_delay, _ = signal.setitimer(signal.ITIMER_REAL, timer.seconds)
-    started = time.monotonic()
+    previous = signal.signal(signal.SIGPROF, on_alarm)
+    outer_delay, _ = signal.setitimer(signal.ITIMER_PROF, timer.seconds)
+    started = time.process_time()
     try:
         yield
     finally:
         timer.active = False
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-        if outer_delay:  # someone else's alarm was running: give it back what is left of it
-            signal.setitimer(signal.ITIMER_REAL, max(outer_delay - (time.monotonic() - started), 0.001))
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.signal(signal.SIGPROF, previous)
+        if outer_delay:  # someone else's timer was running: give it back what is left of it
+            signal.setitimer(signal.ITIMER_PROF, max(outer_delay - (time.process_time() - started), 0.001))
 
 
 _set_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
