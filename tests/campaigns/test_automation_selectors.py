@@ -20,9 +20,15 @@ from campaigns.automation_selectors import automation_funnel, automation_report,
 from campaigns.models import AutomationEntry
 from campaigns.services.automations.create import automation_create
 from campaigns.services.automations.tick import automation_tick
+from core.db import is_postgres
 from customers.models import Customer, Order
 from segments.services import membership
 from tests.campaigns.automations import auto_spec, make_people, step, us_segment
+
+# Automations claim and cap with PostgreSQL's row and advisory locks; on SQLite their tick says so and skips.
+postgres_only = pytest.mark.skipif(not is_postgres(), reason="automations and caps need PostgreSQL")
+pytestmark = postgres_only
+
 
 ALPHA = 0.05
 

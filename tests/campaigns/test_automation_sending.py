@@ -16,11 +16,14 @@ from campaigns.services.automations.create import automation_create
 from campaigns.services.automations.lifecycle import (
     automation_archive, automation_edit_steps, automation_pause, automation_resume,
 )
+from core.db import is_postgres
 from customers.models import Customer, Order
 from segments.services import membership
 from tests.campaigns.automations import auto_spec, make_people, run_all, step, us_segment
 
-pytestmark = pytest.mark.django_db
+# Automations claim and cap with PostgreSQL's row and advisory locks; on SQLite their tick says so and skips.
+postgres_only = pytest.mark.skipif(not is_postgres(), reason="automations and caps need PostgreSQL")
+pytestmark = [postgres_only, pytest.mark.django_db]
 S = AutomationSend.Status
 
 

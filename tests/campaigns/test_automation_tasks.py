@@ -19,6 +19,7 @@ from campaigns.services.automations.create import automation_create
 from campaigns.services.drafts import campaign_create
 from campaigns.services.launch import campaign_launch
 from campaigns.tasks import automation_tick_task, campaign_pump_task
+from core.db import is_postgres
 from customers.models import Customer, Order
 from segments.services import membership
 from tests.campaigns.automations import auto_spec, make_people, step, us_segment
@@ -26,6 +27,11 @@ from tests.campaigns.conftest import make_segment, spec
 from tests.campaigns.fakeprovider import FakeProviderServer
 from tests.campaigns.test_tasks import _kill_hard, _stop
 from tests.conftest import wait_for, worker_start
+
+# Automations claim and cap with PostgreSQL's row and advisory locks; on SQLite their tick says so and skips.
+postgres_only = pytest.mark.skipif(not is_postgres(), reason="automations and caps need PostgreSQL")
+pytestmark = postgres_only
+
 
 S = AutomationSend.Status
 E = AutomationEntry.Status

@@ -6,9 +6,12 @@ import pytest
 
 from campaigns.models import Automation
 from campaigns.services.automations.create import automation_create
+from core.db import is_postgres
 from tests.campaigns.automations import auto_spec, step, us_segment
 
-pytestmark = pytest.mark.django_db
+# Automations claim and cap with PostgreSQL's row and advisory locks; on SQLite their tick says so and skips.
+postgres_only = pytest.mark.skipif(not is_postgres(), reason="automations and caps need PostgreSQL")
+pytestmark = [postgres_only, pytest.mark.django_db]
 
 
 def _form(**extra) -> dict:

@@ -12,7 +12,13 @@ from django.utils import timezone
 
 from campaigns.caps import cap_release, cap_reserve
 from campaigns.models import CapSlot
+from core.db import is_postgres
 from tests.campaigns.automations import make_people
+
+# Automations claim and cap with PostgreSQL's row and advisory locks; on SQLite their tick says so and skips.
+postgres_only = pytest.mark.skipif(not is_postgres(), reason="automations and caps need PostgreSQL")
+pytestmark = postgres_only
+
 
 
 @pytest.mark.django_db(transaction=True)
