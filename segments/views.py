@@ -14,7 +14,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404, QueryDict
+from django.http import QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
@@ -26,11 +26,9 @@ from core.nul import NUL_MESSAGE, nul_paths
 from core.roles import MARKETER, VIEWER, has_role, role_required
 from core.schedules import schedule_describe
 
-from . import migration as moves, rules, selectors
-from .ml.explain import key_metric, metric_rows
+from . import rules, selectors
 from .sentences import error_words, op_name, rule_sentence
-from .forms import KIND_LABELS, ModelTrainForm, attribute_choices, form_error_words
-from .models import Segment, SegmentModel, SegmentRefresh
+from .models import Segment, SegmentRefresh
 from .services import membership, schedules, specs
 
 MAX_ROWS = 20
@@ -361,7 +359,6 @@ def segment_target(segment_id: int) -> str:
     return f"segments.segment:{segment_id}"
 
 
-MODELS_TARGET = "segments.models"
 
 
 @role_required(MARKETER)
@@ -391,133 +388,3 @@ def segment_schedule(request, segment_id: int):
     else:
         messages.success(request, "Schedule saved.")
     return redirect("segments:detail", segment_id=segment.id)
-
-
-# --------------------------------------------------------------------------- models
-
-
-@role_required(VIEWER)
-def model_index(request):
-    models = list(SegmentModel.objects.defer("pipeline").order_by("name", "-version"))
-    for m in models:
-        m.key_metric = key_metric(m.metrics or {})
-        m.concerns = (m.info or {}).get("concerns") or []
-    context = {
-        "models": models,
-        "can_edit": has_role(request.user, MARKETER),
-        "kinds": KIND_LABELS,
-        "attributes": attribute_choices(),
-        "jobs": jobs_for(MODELS_TARGET, limit=8),
-    }
-    return render(request, "segments/pages/models.html", context)
-
-
-@role_required(MARKETER)
-@require_POST
-def model_train(request):
-    form = ModelTrainForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, "Nothing was trained. " + form_error_words(form))
-        return redirect("segments:models")
-    kind = form.cleaned_data["kind"]
-    # Queued with a Job: the Models page shows it queued, running, done (with a link to the
-    # model) or failed with the reason and a retry, instead of promising it will appear.
-    enqueue("segments.tasks.model_train", kind, track=Track("model_train", form.describe(), target=MODELS_TARGET,
-                                                            user=request.user), **form.options())
-    return redirect("segments:models")
-
-
-def _against_diagonal(xs: list, ys: list, diagonal: str, **labels: str):
-    """A model's curve on the unit square next to the dashed diagonal it should beat or match."""
-    series = [charts.Series("model", xs, ys), charts.Series(diagonal, [0, 1], [0, 1], dashed=True)]
-    return charts.line_chart(series, y_range=(0, 1), **labels)
-
-
-def _curve(points: list, x: str, y: str) -> tuple[list, list]:
-    return [p[x] for p in points], [p[y] for p in points]
-
-
-@role_required(VIEWER)
-def model_detail(request, model_id: int):
-    model = get_object_or_404(SegmentModel.objects.defer("pipeline"), pk=model_id)
-    info = model.info or {}
-    figures = []
-    if info.get("silhouette_by_k"):
-        ks, scores = _curve(info["silhouette_by_k"], "k", "silhouette")
-        figures.append(charts.line_chart([charts.Series("silhouette", ks, scores)],
-                                         title="Silhouette by number of clusters (higher is better)",
-                                         x_label="k", y_label="silhouette"))
-    if info.get("roc_curve"):
-        roc = info["roc_curve"]
-        figures.append(_against_diagonal(roc["fpr"], roc["tpr"], "random", title="ROC curve on held-out customers",
-                                         x_label="false positive rate", y_label="true positive rate"))
-    if info.get("calibration"):
-        cal = info["calibration"]
-        figures.append(_against_diagonal(cal["prob_pred"], cal["prob_true"], "perfect",
-                                         title="Calibration: predicted against observed churn",
-                                         x_label="predicted", y_label="observed"))
-    importance = info.get("feature_importance") or []
-    context = {
-        "model": model,
-        "figures": [mark_safe(f) for f in figures],
-        "clusters": info.get("clusters") or [],
-        "importance": importance[:15],
-        "segments": model.segments.order_by("id"),
-        "metrics": metric_rows(model.metrics or {}),
-        "concerns": info.get("concerns") or [],
-        "segments_held": bool(info.get("segments_held")),
-        "override": info.get("override"),
-        "can_edit": has_role(request.user, MARKETER),
-        "jobs": jobs_for(model_target(model.id)),
-    }
-    return render(request, "segments/pages/model_detail.html", context)
-
-
-def model_target(model_id: int) -> str:
-    return f"segments.model:{model_id}"
-
-
-@role_required(MARKETER)
-@require_POST
-def model_segments_release(request, model_id: int):
-    """The explicit override: make the segments of a model held back by the guard rail."""
-    model = get_object_or_404(SegmentModel.objects.defer("pipeline"), pk=model_id)
-    if not (model.info or {}).get("segments_held"):
-        messages.error(request, "This model's segments are not held back.")
-    elif request.POST.get("confirm") != "yes":
-        messages.error(request, "Nothing was made: tick the box saying you read the warning and want its segments anyway.")
-    else:
-        enqueue("segments.tasks.model_segments_release", model.id, request.user.id,
-                track=Track("model_segments", f"Make the segments of {model.name} v{model.version} anyway",
-                            target=model_target(model.id), user=request.user))
-    return redirect("segments:model", model_id=model.id)
-
-
-# --------------------------------------------------------------------------- migration
-
-
-@role_required(VIEWER)
-def migration(request):
-    families = list(Segment.objects.exclude(family="").values_list("family", flat=True).distinct().order_by("family"))
-    family = request.GET.get("family") or (families[0] if families else "")
-    if family and family not in families:
-        raise Http404("No such family of segments.")
-    context: dict[str, Any] = {"families": families, "family": family}
-    if family:
-        # "moves", not "migration": this view is named migration and would hide the module.
-        found = moves.family_migration(family)
-        names = [s["name"] for s in found["segments"]]
-        index = {s["id"]: i for i, s in enumerate(found["segments"])}
-        labels_from, labels_to = names + ["(not in before)"], names + ["(left)"]
-        grid = [[0] * len(labels_to) for _ in labels_from]
-        for cell in found["matrix"]:
-            i = index.get(cell["from"], len(names))
-            j = index.get(cell["to"], len(names))
-            grid[i][j] += cell["customers"]
-        context.update(
-            moves=found,
-            chart=mark_safe(charts.matrix_chart(labels_from, labels_to, grid, title=f"How customers moved in {family}")),
-            at_risk=moves.family_at_risk(family, old=found["old_version"], new=found["new_version"], limit=50,
-                                         near_boundary=False),  # not on this page
-        )
-    return render(request, "segments/pages/migration.html", context)

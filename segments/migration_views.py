@@ -1,0 +1,41 @@
+"""The migration page: how customers of a family of segments moved between its last two refreshes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import Http404
+from django.shortcuts import render
+from django.utils.safestring import mark_safe
+
+from core import charts
+from core.roles import VIEWER, role_required
+
+from . import migration as moves
+from .models import Segment
+
+
+@role_required(VIEWER)
+def migration(request):
+    families = list(Segment.objects.exclude(family="").values_list("family", flat=True).distinct().order_by("family"))
+    family = request.GET.get("family") or (families[0] if families else "")
+    if family and family not in families:
+        raise Http404("No such family of segments.")
+    context: dict[str, Any] = {"families": families, "family": family}
+    if family:
+        found = moves.family_migration(family)
+        names = [s["name"] for s in found["segments"]]
+        index = {s["id"]: i for i, s in enumerate(found["segments"])}
+        labels_from, labels_to = names + ["(not in before)"], names + ["(left)"]
+        grid = [[0] * len(labels_to) for _ in labels_from]
+        for cell in found["matrix"]:
+            i = index.get(cell["from"], len(names))
+            j = index.get(cell["to"], len(names))
+            grid[i][j] += cell["customers"]
+        context.update(
+            moves=found,
+            chart=mark_safe(charts.matrix_chart(labels_from, labels_to, grid, title=f"How customers moved in {family}")),
+            at_risk=moves.family_at_risk(family, old=found["old_version"], new=found["new_version"], limit=50,
+                                         near_boundary=False),  # not on this page
+        )
+    return render(request, "segments/pages/migration.html", context)
