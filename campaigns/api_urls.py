@@ -7,7 +7,7 @@ from rest_framework.routers import SimpleRouter
 
 from . import views
 from .api import CampaignViewSet, OfferViewSet
-from .automation_api import AutomationViewSet
+from .automations.api import AutomationViewSet
 from .webhooks import webhook_guard
 
 router = SimpleRouter()

@@ -245,6 +245,6 @@ class OutboxMessage(models.Model):
 
 
 # Triggered offers live in their own module; imported here so Django registers them.
-from .automation_models import (  # noqa: E402,F401
+from .automations.models import (  # noqa: E402,F401
     Automation, AutomationEntry, AutomationSend, AutomationStep, AutomationVariant, AutomationVersion, CapSlot,
 )

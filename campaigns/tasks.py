@@ -4,7 +4,7 @@ from celery import shared_task
 
 from core.jobs import enqueue
 
-from .automation_sending import automation_send
+from .automations.sending import automation_send
 from .sending import campaign_send
 from .services.automations.tick import automation_tick
 from .services.launch import campaign_run_recurring

@@ -15,7 +15,7 @@ urlpatterns = [
     path("customers/", include("customers.urls")),
     path("experiments/", include("experiments.urls")),
     path("campaigns/", include("campaigns.urls")),
-    path("automations/", include("campaigns.automation_urls")),
+    path("automations/", include("campaigns.automations.urls")),
     path("segments/", include("segments.urls")),
     path("jobs/", include("core.urls")),
     path("healthz", healthz, name="healthz"),

@@ -3,7 +3,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from campaigns import automation_selectors
+from campaigns.automations import selectors as automation_selectors
 from campaigns.errors import CampaignError
 from campaigns.services.automations.create import automation_create
 

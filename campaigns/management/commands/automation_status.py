@@ -2,7 +2,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from campaigns import automation_selectors
+from campaigns.automations import selectors as automation_selectors
 from campaigns.models import Automation
 from core import formatting
 

@@ -14,7 +14,7 @@ from datetime import datetime
 from django.conf import settings
 from django.utils import timezone
 
-from campaigns.automation_ledger import sends_expire_leases, sends_reconcile
+from campaigns.automations.ledger import sends_expire_leases, sends_reconcile
 from campaigns.models import Automation, AutomationSend
 from campaigns.providers.registry import provider_for
 from core.db import is_postgres

@@ -17,7 +17,7 @@ from customers.models import Order
 from experiments.stats.proportions import compare_proportions
 from experiments.stats.sequential import DEFAULT_SEQUENTIAL_TUNING_N
 
-from .models import Automation, AutomationEntry, AutomationSend
+from ..models import Automation, AutomationEntry, AutomationSend
 
 S = AutomationSend.Status
 E = AutomationEntry.Status

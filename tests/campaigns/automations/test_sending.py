@@ -1,4 +1,4 @@
-"""campaigns/automation_sending.py (with the triggers, entries and advance services it drives):
+"""campaigns/automations/sending.py (with the triggers, entries and advance services it drives):
 segment entry, the holdout, exactly-once steps, exits, `unless`, pause, edit, archive."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from campaigns.automation_selectors import automation_status
+from campaigns.automations.selectors import automation_status
 from campaigns.models import Automation, AutomationEntry, AutomationSend, OutboxMessage
 from campaigns.services.automations.create import automation_create
 from campaigns.services.automations.lifecycle import (

@@ -18,20 +18,20 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from .automation_ledger import ClaimedSend, sends_claim, sends_record
-from .caps import cap_reserve, cap_release
-from .ledger import Outcome, backoff_seconds
-from .messages import (
+from .ledger import ClaimedSend, sends_claim, sends_record
+from ..caps import cap_reserve, cap_release
+from ..ledger import Outcome, backoff_seconds
+from ..messages import (
     customer_context, landing_url_for, offer_code_for, offer_context, render_budget_get, variant_compiled,
 )
-from .models import Automation, AutomationEntry, AutomationSend, AutomationStep, AutomationVariant
-from .providers.base import FAILED, SENT, UNKNOWN, OutgoingMessage, Provider
-from .providers.registry import provider_for
-from .ratelimit import limiter_for
-from .rendering import TemplateProblem, variant_render
-from .sending import SendStats, quiet_until
-from .services.automations.advance import sends_advance
-from .unsubscribe import unsubscribe_headers, unsubscribe_url
+from ..models import Automation, AutomationEntry, AutomationSend, AutomationStep, AutomationVariant
+from ..providers.base import FAILED, SENT, UNKNOWN, OutgoingMessage, Provider
+from ..providers.registry import provider_for
+from ..ratelimit import limiter_for
+from ..rendering import TemplateProblem, variant_render
+from ..sending import SendStats, quiet_until
+from ..services.automations.advance import sends_advance
+from ..unsubscribe import unsubscribe_headers, unsubscribe_url
 
 logger = logging.getLogger(__name__)
 S = AutomationSend.Status

@@ -1,4 +1,4 @@
-"""campaigns/automation_views.py: the list, an automation's page, the builder and its controls."""
+"""campaigns/automations/views.py: the list, an automation's page, the builder and its controls."""
 
 from __future__ import annotations
 

@@ -12,11 +12,11 @@ from core import formatting
 from core.roles import MARKETER, VIEWER, has_role, role_required
 from segments.models import Segment
 
-from . import automation_selectors as selectors
-from .errors import CampaignError
-from .models import Automation
-from .services.automations.create import EXIT_RULES, automation_create
-from .services.automations.lifecycle import automation_archive, automation_pause, automation_resume
+from . import selectors
+from ..errors import CampaignError
+from ..models import Automation
+from ..services.automations.create import EXIT_RULES, automation_create
+from ..services.automations.lifecycle import automation_archive, automation_pause, automation_resume
 
 STEP_SLOTS = 4
 

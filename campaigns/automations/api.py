@@ -8,11 +8,11 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from . import automation_selectors as selectors
-from .errors import CampaignError
-from .models import Automation
-from .services.automations.create import automation_create
-from .services.automations.lifecycle import (
+from . import selectors
+from ..errors import CampaignError
+from ..models import Automation
+from ..services.automations.create import automation_create
+from ..services.automations.lifecycle import (
     automation_archive, automation_edit_steps, automation_pause, automation_resume,
 )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from campaigns.automation_sending import automation_send
+from campaigns.automations.sending import automation_send
 from campaigns.providers.outbox import OutboxProvider
 from campaigns.services.automations.tick import automation_tick
 from customers.models import Customer

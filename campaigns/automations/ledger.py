@@ -26,8 +26,8 @@ from django.utils import timezone
 from customers.models import Consent, Customer, Order, Suppression
 from segments.models import Membership, Segment
 
-from .ledger import Outcome
-from .models import Automation, AutomationEntry, AutomationSend
+from ..ledger import Outcome
+from ..models import Automation, AutomationEntry, AutomationSend
 
 TABLE = AutomationSend._meta.db_table
 ENTRY = AutomationEntry._meta.db_table

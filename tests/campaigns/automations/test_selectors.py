@@ -1,4 +1,4 @@
-"""campaigns/automation_selectors.py: the automation's report is an always-running experiment.
+"""campaigns/automations/selectors.py: the automation's report is an always-running experiment.
 
 A planted effect (+4 points of conversion among treated entries) is covered by the report's
 sequential interval, read from the database the way the page and the command read it; and
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from django.utils import timezone
 
-from campaigns.automation_selectors import automation_funnel, automation_report, automation_status, report_from_counts
+from campaigns.automations.selectors import automation_funnel, automation_report, automation_status, report_from_counts
 from campaigns.models import AutomationEntry
 from campaigns.services.automations.create import automation_create
 from campaigns.services.automations.tick import automation_tick
