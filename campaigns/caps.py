@@ -76,3 +76,10 @@ def cap_release(keys: list[str]) -> int:
     if not keys:
         return 0
     return CapSlot.objects.filter(key__in=keys).delete()[0]
+
+
+def cap_release_unsent(claimed: list, outcomes: list) -> int:
+    """Free the slots of a batch's rows that did not go out: everything but sent and
+    `unknown` (which may have gone out, so it keeps its slot)."""
+    keys = {r.id: r.key for r in claimed}
+    return cap_release([keys[o.id] for o in outcomes if o.status not in ("sent", "unknown")])

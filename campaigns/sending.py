@@ -15,11 +15,11 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.utils import timezone
 
-from .caps import cap_release, cap_reserve
+from .caps import cap_release, cap_release_unsent, cap_reserve
 from .ledger import Claimed, Outcome, backoff_seconds, ledger_claim, ledger_record
 from .messages import landing_url_for, message_compose
 from .models import Campaign, LedgerEntry, Variant
-from .providers.base import FAILED, SENT, UNKNOWN, Provider
+from .providers.base import FAILED, SENT, UNKNOWN, OutgoingMessage, Provider
 from .providers.registry import provider_for
 from .ratelimit import RateLimiter, limiter_for
 from .rendering import TemplateOverBudget, TemplateProblem
@@ -110,7 +110,7 @@ def batch_send(
             unsent = [r for r, _, _ in to_send] + claimed[index + 1 :]
             outcomes += [Outcome(r.id, r.attempts, S.CANCELLED, error="the campaign failed") for r in unsent]
             ledger_record(outcomes, provider=provider.name)
-            cap_release([r.key for r in claimed])
+            cap_release([r.key for r in claimed])  # nothing of this batch goes out
             return
         except TemplateProblem as exc:
             outcomes.append(Outcome(row.id, row.attempts, S.FAILED, error=str(exc)))
@@ -118,7 +118,18 @@ def batch_send(
             continue
         to_send.append((row, message, code))
 
-    for start in range(0, len(to_send), provider.max_batch):
+    outcomes += chunks_send(to_send, provider, limiter, stats)
+    ledger_record(outcomes, provider=provider.name)
+    cap_release_unsent(claimed, outcomes)
+
+
+def chunks_send(to_send: list[tuple[Claimed, OutgoingMessage, str]], provider: Provider, limiter: RateLimiter,
+                stats: SendStats) -> list[Outcome]:
+    """Send (row, message, offer code) triples in the provider's batches; the outcome of each
+    row, for either ledger (campaigns and automations send the same way). Transient errors
+    are due again after a backoff, up to the retry cap; a throttle holds every worker."""
+    outcomes: list[Outcome] = []
+    for start in range(0, len(to_send), max(provider.max_batch, 1)):
         chunk = to_send[start : start + provider.max_batch]
         results = provider.send([message for _, message, _ in chunk])
         throttled = None
@@ -148,9 +159,7 @@ def batch_send(
             limiter.throttle(throttled)
         elif results and all(r.outcome == SENT for r in results):
             limiter.recover()
-    ledger_record(outcomes, provider=provider.name)
-    keys = {r.id: r.key for r in claimed}
-    cap_release([keys[o.id] for o in outcomes if o.status not in (S.SENT, S.UNKNOWN)])
+    return outcomes
 
 
 def campaign_send(

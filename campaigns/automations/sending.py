@@ -12,24 +12,23 @@ import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from .ledger import ClaimedSend, sends_claim, sends_record
-from ..caps import cap_reserve, cap_release
-from ..ledger import Outcome, backoff_seconds
+from ..caps import cap_release_unsent, cap_reserve
+from ..ledger_rows import Outcome
 from ..messages import (
     customer_context, landing_url_for, offer_code_for, offer_context, render_budget_get, variant_compiled,
 )
 from ..models import Automation, AutomationEntry, AutomationSend, AutomationStep, AutomationVariant
-from ..providers.base import FAILED, SENT, UNKNOWN, OutgoingMessage, Provider
+from ..providers.base import OutgoingMessage, Provider
 from ..providers.registry import provider_for
 from ..ratelimit import limiter_for
 from ..rendering import TemplateProblem, variant_render
-from ..sending import SendStats, quiet_until
+from ..sending import SendStats, chunks_send, quiet_until
 from ..services.automations.advance import sends_advance
 from ..unsubscribe import unsubscribe_headers, unsubscribe_url
 
@@ -127,37 +126,7 @@ def batch_send(batch: str, claimed: list[ClaimedSend], provider: Provider, limit
             continue
         to_send.append((row, message, code))
 
-    for start in range(0, len(to_send), max(provider.max_batch, 1)):
-        chunk = to_send[start : start + provider.max_batch]
-        results = provider.send([message for _, message, _ in chunk])
-        throttled = None
-        for (row, _, code), result in zip(chunk, results):
-            if result.outcome == SENT:
-                outcomes.append(Outcome(row.id, row.attempts, S.SENT, result.provider_message_id, "", code))
-                stats.sent += 1
-            elif result.outcome == FAILED:
-                outcomes.append(Outcome(row.id, row.attempts, S.FAILED, error=result.error))
-                stats.failed += 1
-            elif result.outcome == UNKNOWN:
-                outcomes.append(Outcome(row.id, row.attempts, S.UNKNOWN, error=result.error))
-                stats.unknown += 1
-            else:
-                if result.throttled or result.retry_after:
-                    throttled = max(throttled or 0.0, result.retry_after or 0.0)
-                if row.retries + 1 >= settings.CAMPAIGN_MAX_RETRIES:
-                    outcomes.append(Outcome(row.id, row.attempts, S.FAILED,
-                                            error=f"gave up after {row.retries + 1} tries: {result.error}"))
-                    stats.failed += 1
-                else:
-                    due = timezone.now() + timedelta(seconds=backoff_seconds(row.retries, result.retry_after))
-                    outcomes.append(Outcome(row.id, row.attempts, S.PENDING, error=result.error, due_at=due,
-                                            retried=True))
-                    stats.retried += 1
-        if throttled is not None:
-            limiter.throttle(throttled)
-        elif results and all(r.outcome == SENT for r in results):
-            limiter.recover()
-    keys = {r.id: r.key for r in claimed}
+    outcomes += chunks_send(to_send, provider, limiter, stats)
     with transaction.atomic():
         # The exits and the results commit together: an entry is never left active with its
         # step cancelled, nor exited with its step still pending.
@@ -166,7 +135,7 @@ def batch_send(batch: str, claimed: list[ClaimedSend], provider: Provider, limit
                                            status=E.ACTIVE).update(status=E.EXITED, exit_reason=reason, finished_at=now)
         sends_record(outcomes, provider=provider.name)
         sends_advance(entry_ids=sorted({r.entry_id for r in claimed}), now=timezone.now())
-    cap_release([keys[o.id] for o in outcomes if o.status not in (S.SENT, S.UNKNOWN)])
+    cap_release_unsent(claimed, outcomes)
 
 
 def automation_send(*, budget_seconds: float | None = None, batch_size: int | None = None,
