@@ -3,11 +3,14 @@ each failure is a CampaignError that names the field."""
 
 from __future__ import annotations
 
+from datetime import time as dtime
 from email.utils import parseaddr
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import models
+
+from experiments.models import MAX_ATTRIBUTION_DAYS  # ten years, as experiments allow
 
 from .errors import CampaignError
 
@@ -36,6 +39,69 @@ def from_email_check(value: str) -> str:
     except ValidationError:
         raise CampaignError(f"from_email: {value!r} is not an email address") from None
     return value
+
+
+# ------------------------------------------------------------- spec fields campaigns and automations share
+# One copy of each check, so a campaign's spec and an automation's refuse the same values
+# with the same words.
+
+
+
+def time_clean(value, what: str) -> dtime | None:
+    if value in (None, ""):
+        return None
+    try:
+        return dtime.fromisoformat(str(value))
+    except ValueError:
+        raise CampaignError(f"{what} must be a time like 21:00, not {value!r}") from None
+
+
+def quiet_hours_clean(quiet) -> tuple[dtime | None, dtime | None]:
+    """`quiet_hours` of a spec: {"start": "21:00", "end": "08:00"} or nothing."""
+    quiet = quiet or {}
+    if quiet and not isinstance(quiet, dict):
+        raise CampaignError('quiet_hours is {"start": "21:00", "end": "08:00"}')
+    start, end = time_clean(quiet.get("start"), "quiet_hours.start"), time_clean(quiet.get("end"), "quiet_hours.end")
+    if (start is None) != (end is None):
+        raise CampaignError("quiet_hours needs both start and end")
+    return start, end
+
+
+def frequency_cap_clean(cap) -> int | None:
+    if cap in (None, ""):
+        return None
+    if not str(cap).isdigit() or not 1 <= int(cap) <= 1000:
+        raise CampaignError("frequency_cap is a whole number of emails per 7 days, from 1 to 1,000")
+    return int(cap)
+
+
+def attribution_days_clean(days) -> int:
+    days = days or 7
+    if not str(days).isdigit() or not 1 <= int(days) <= MAX_ATTRIBUTION_DAYS:
+        raise CampaignError(f"attribution_days is a whole number of days, from 1 to {MAX_ATTRIBUTION_DAYS:,}")
+    return int(days)
+
+
+def holdout_clean(value, of: str) -> float:
+    """The control's share of `of` (the audience, the entries): 0.1 when not given."""
+    try:
+        holdout = float(value if value is not None else 0.1)
+    except (TypeError, ValueError):
+        raise CampaignError("holdout must be a number") from None
+    if not 0 <= holdout < 1:
+        raise CampaignError(f"holdout is a share of the {of}: at least 0, below 1")
+    return holdout
+
+
+def weight_clean(value, where: str) -> float:
+    """A variant's weight (1 when not given); `where` prefixes the error, e.g. "variant 'a': "."""
+    try:
+        weight = float(value if value not in (None, "") else 1)
+    except (TypeError, ValueError):
+        raise CampaignError(f"{where}weight must be a number") from None
+    if not weight > 0:
+        raise CampaignError(f"{where}weight must be positive")
+    return weight
 
 
 # --------------------------------------------------------------------------- empty values

@@ -3,7 +3,7 @@ previewed for one customer. Nothing here writes a ledger row."""
 
 from __future__ import annotations
 
-from datetime import datetime, time as dtime
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -18,7 +18,10 @@ from campaigns.models import HOLDOUT_ARM, Campaign, Offer, Variant
 from campaigns.rendering import RenderedMessage, TemplateOverBudget, TemplateProblem, variant_compile, variant_render
 from campaigns.selectors import campaign_audience
 from campaigns.selectors import offer_get
-from campaigns.validation import from_email_check, lengths_check
+from campaigns.validation import (  # noqa: F401  (MAX_ATTRIBUTION_DAYS: this module's name for it too)
+    MAX_ATTRIBUTION_DAYS, attribution_days_clean, frequency_cap_clean, from_email_check, holdout_clean, lengths_check,
+    quiet_hours_clean, weight_clean,
+)
 from core.lookups import by_name_or_id
 from core.schedules import ScheduleInvalid, cron_parse
 from customers.models import Customer
@@ -32,15 +35,6 @@ def _segment(value) -> Segment:
         return by_name_or_id(Segment.objects.all(), value, "segment")
     except Segment.DoesNotExist as exc:
         raise CampaignError(str(exc)) from None
-
-
-def _time(value, what: str) -> dtime | None:
-    if value in (None, ""):
-        return None
-    try:
-        return dtime.fromisoformat(str(value))
-    except ValueError:
-        raise CampaignError(f"{what} must be a time like 21:00, not {value!r}") from None
 
 
 def _send_at(value, zone: str | None) -> datetime | None:
@@ -63,7 +57,6 @@ def _zone(name: str) -> ZoneInfo:
         raise CampaignError(f"unknown time zone {name!r}") from None
 
 
-MAX_ATTRIBUTION_DAYS = 3650  # ten years, as experiments allow
 SPEC_FIELDS = {
     "name", "segment", "exclude_segments", "offer", "variants", "holdout", "send_at", "timezone", "recurrence",
     "quiet_hours", "frequency_cap", "attribution_days", "from_email",
@@ -102,12 +95,7 @@ def _variant_clean(i: int, v) -> dict:
     if vname == HOLDOUT_ARM:
         raise CampaignError(f"{HOLDOUT_ARM!r} is the control's name; name the variant otherwise")
     texts = {k: v[k] for k in ("subject", "preheader", "text", "html") if isinstance(v.get(k), str)}
-    try:
-        weight = float(v.get("weight", 1) if v.get("weight") not in (None, "") else 1)
-    except (TypeError, ValueError):
-        raise CampaignError(f"variant {vname!r}: weight must be a number") from None
-    if not weight > 0:
-        raise CampaignError(f"variant {vname!r}: weight must be positive")
+    weight = weight_clean(v.get("weight"), f"variant {vname!r}: ")
     clean = {"name": vname, "subject": "", "preheader": "", "text": "", "html": "", "layout": "", "content": {},
              "weight": weight} | texts
     layout = str(v.get("layout") or "").strip()
@@ -160,12 +148,7 @@ def _campaign_save(spec: dict, *, user=None, campaign: Campaign | None = None) -
     if not spec.get("segment"):
         raise CampaignError("a campaign needs a segment")
     segment = _segment(spec["segment"])
-    try:
-        holdout = float(spec.get("holdout", 0.1) if spec.get("holdout") is not None else 0.1)
-    except (TypeError, ValueError):
-        raise CampaignError("holdout must be a number") from None
-    if not 0 <= holdout < 1:
-        raise CampaignError("holdout is a share of the audience: at least 0, below 1")
+    holdout = holdout_clean(spec.get("holdout"), "audience")
     variants = spec.get("variants") or []
     if not isinstance(variants, list) or not variants:
         raise CampaignError("a campaign needs at least one variant")
@@ -174,18 +157,9 @@ def _campaign_save(spec: dict, *, user=None, campaign: Campaign | None = None) -
     if len(set(names)) != len(names):
         raise CampaignError(f"variant names repeat: {names}")
     offer = _offer_for(spec.get("offer"), campaign, user)
-    quiet = spec.get("quiet_hours") or {}
-    if quiet and not isinstance(quiet, dict):
-        raise CampaignError('quiet_hours is {"start": "21:00", "end": "08:00"}')
-    quiet_start, quiet_end = _time(quiet.get("start"), "quiet_hours.start"), _time(quiet.get("end"), "quiet_hours.end")
-    if (quiet_start is None) != (quiet_end is None):
-        raise CampaignError("quiet_hours needs both start and end")
-    cap = spec.get("frequency_cap")
-    if cap not in (None, "") and (not str(cap).isdigit() or not 1 <= int(cap) <= 1000):
-        raise CampaignError("frequency_cap is a whole number of emails per 7 days, from 1 to 1,000")
-    days = spec.get("attribution_days", 7) or 7
-    if not str(days).isdigit() or not 1 <= int(days) <= MAX_ATTRIBUTION_DAYS:
-        raise CampaignError(f"attribution_days is a whole number of days, from 1 to {MAX_ATTRIBUTION_DAYS}")
+    quiet_start, quiet_end = quiet_hours_clean(spec.get("quiet_hours"))
+    cap = frequency_cap_clean(spec.get("frequency_cap"))
+    days = attribution_days_clean(spec.get("attribution_days", 7))
     zone = spec.get("timezone") or ""
     if zone:
         _zone(zone)
@@ -199,8 +173,7 @@ def _campaign_save(spec: dict, *, user=None, campaign: Campaign | None = None) -
     fields = dict(
         name=name, offer=offer, segment=segment, holdout=holdout, send_at=_send_at(spec.get("send_at"), zone),
         recurrence=recurrence, recurrence_timezone=zone or settings.TIME_ZONE,
-        quiet_start=quiet_start, quiet_end=quiet_end, frequency_cap=int(cap) if cap not in (None, "") else None,
-        attribution_days=int(days), from_email=from_email,
+        quiet_start=quiet_start, quiet_end=quiet_end, frequency_cap=cap, attribution_days=days, from_email=from_email,
     )
     try:
         with transaction.atomic():  # a savepoint: a concurrent create of the same name loses here, not with a 500

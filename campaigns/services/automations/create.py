@@ -4,7 +4,7 @@ automation_edit_steps (a new version: entries already in the flow finish theirs)
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, time as dtime
+from datetime import datetime
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -16,7 +16,10 @@ from campaigns.models import (
 )
 from campaigns.rendering import TemplateProblem, VariantSource, variant_compile
 from campaigns.selectors import offer_get
-from campaigns.validation import from_email_check, lengths_check
+from campaigns.validation import (
+    attribution_days_clean, frequency_cap_clean, from_email_check, holdout_clean, lengths_check, quiet_hours_clean,
+    weight_clean,
+)
 from core.lookups import by_name_or_id
 from segments.models import Segment
 
@@ -39,15 +42,6 @@ def _segment(value, what: str) -> Segment:
         return by_name_or_id(Segment.objects.all(), value, "segment")
     except Segment.DoesNotExist as exc:
         raise CampaignError(f"{what}: {exc}") from None
-
-
-def _time(value, what: str) -> dtime | None:
-    if value in (None, ""):
-        return None
-    try:
-        return dtime.fromisoformat(str(value))
-    except ValueError:
-        raise CampaignError(f"{what} must be a time like 21:00, not {value!r}") from None
 
 
 def _trigger(trigger) -> dict:
@@ -114,12 +108,7 @@ def steps_clean(steps) -> list[dict]:
                 raise CampaignError(f"{vwhere}.subject is required")
             fields = {k: str(v.get(k) or "") for k in ("subject", "preheader", "text", "html")}
             lengths_check(AutomationVariant, {"name": name} | fields, f"{vwhere}: ")
-            try:
-                weight = float(v.get("weight", 1) if v.get("weight") is not None else 1)
-            except (TypeError, ValueError):
-                raise CampaignError(f"{vwhere}.weight must be a number") from None
-            if not weight > 0:
-                raise CampaignError(f"{vwhere}.weight must be positive")
+            weight = weight_clean(v.get("weight"), f"{vwhere}.")
             try:
                 variant_compile(VariantSource(name=name, **fields), render_budget_get())
             except TemplateProblem as exc:
@@ -167,12 +156,7 @@ def automation_create(spec: dict, *, user=None, now: datetime | None = None) -> 
     lengths_check(Automation, {"name": name})
     trigger = _trigger(spec.get("trigger"))
     audience = _segment(spec["audience"], "audience") if spec.get("audience") else None
-    try:
-        holdout = float(spec.get("holdout") if spec.get("holdout") is not None else 0.1)
-    except (TypeError, ValueError):
-        raise CampaignError("holdout must be a number") from None
-    if not 0 <= holdout < 1:
-        raise CampaignError("holdout is a share of the entries: at least 0, below 1")
+    holdout = holdout_clean(spec.get("holdout"), "entries")
     reentry = spec.get("reentry_days")
     if reentry is not None and (isinstance(reentry, bool) or not isinstance(reentry, int) or not 0 < reentry <= 3650):
         raise CampaignError("reentry_days is null (once ever) or a whole number of days from 1 to 3,650")
@@ -197,18 +181,9 @@ def automation_create(spec: dict, *, user=None, now: datetime | None = None) -> 
                 offer = offer_get(spec["offer"])
             except Offer.DoesNotExist as exc:
                 raise CampaignError(str(exc)) from None
-    quiet = spec.get("quiet_hours") or {}
-    if quiet and not isinstance(quiet, dict):
-        raise CampaignError('quiet_hours is {"start": "21:00", "end": "08:00"}')
-    quiet_start, quiet_end = _time(quiet.get("start"), "quiet_hours.start"), _time(quiet.get("end"), "quiet_hours.end")
-    if (quiet_start is None) != (quiet_end is None):
-        raise CampaignError("quiet_hours needs both start and end")
-    cap = spec.get("frequency_cap")
-    if cap not in (None, "") and (not str(cap).isdigit() or not 1 <= int(cap) <= 1000):
-        raise CampaignError("frequency_cap is a whole number of emails per 7 days, from 1 to 1,000")
-    days = spec.get("attribution_days", 7) or 7
-    if not str(days).isdigit() or not 1 <= int(days) <= 3650:
-        raise CampaignError("attribution_days is a whole number of days, from 1 to 3,650")
+    quiet_start, quiet_end = quiet_hours_clean(spec.get("quiet_hours"))
+    cap = frequency_cap_clean(spec.get("frequency_cap"))
+    days = attribution_days_clean(spec.get("attribution_days", 7))
     watermarks = {}
     if trigger["trigger"] == Automation.Trigger.SEGMENT:
         last = SegmentRefresh.objects.filter(segment=trigger["trigger_segment"]).order_by("-id").values_list("id", flat=True).first()
@@ -221,8 +196,7 @@ def automation_create(spec: dict, *, user=None, now: datetime | None = None) -> 
             automation = Automation.objects.create(
                 name=name, audience_segment=audience, holdout=holdout, reentry_days=reentry, exit_rules=list(exits),
                 include_current=include_current, offer=offer, from_email=from_email_check(spec.get("from_email") or ""),
-                quiet_start=quiet_start, quiet_end=quiet_end, frequency_cap=int(cap) if cap not in (None, "") else None,
-                attribution_days=int(days), salt=secrets.token_hex(8), started_at=now, created_by=user,
+                quiet_start=quiet_start, quiet_end=quiet_end, frequency_cap=cap, attribution_days=days, salt=secrets.token_hex(8), started_at=now, created_by=user,
                 **trigger, **watermarks,
             )
             _version_write(automation, steps)
