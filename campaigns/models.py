@@ -203,6 +203,9 @@ class TrackingEvent(models.Model):
     event_id = models.CharField(max_length=255)  # the provider's id, or a digest of the payload
     event_type = models.CharField(max_length=32)
     ledger = models.ForeignKey(LedgerEntry, null=True, blank=True, on_delete=models.SET_NULL, related_name="events")
+    # Or the automation step send it is about (an automation's message): one of the two, or neither.
+    automation_send = models.ForeignKey("campaigns.AutomationSend", null=True, blank=True, on_delete=models.SET_NULL,
+                                        related_name="events")
     recipient = models.CharField(max_length=254, blank=True, default="")
     message_id = models.CharField(max_length=255, blank=True, default="")
     occurred_at = models.DateTimeField(null=True, blank=True)

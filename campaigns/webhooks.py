@@ -3,8 +3,9 @@
 anymail authenticates every request (HTTP basic auth with ANYMAIL WEBHOOK_SECRET, and the
 provider's signature where it signs, e.g. MAILGUN_WEBHOOK_SIGNING_KEY) and normalizes the
 event. Here each event is stored once (a replay or duplicate finds its twin by the
-provider's event id), events too old are refused, the ledger row only ever moves forward,
-and hard bounces, complaints and provider unsubscribes suppress the customer.
+provider's event id), events too old are refused, the send row (a campaign's ledger row or
+an automation's step send) only ever moves forward, and hard bounces, complaints and
+provider unsubscribes suppress the customer.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from django.utils import timezone
 from customers.models import Customer, Suppression
 from customers.services.suppression import customer_suppress
 
-from .models import LedgerEntry, TrackingEvent
+from .models import AutomationSend, LedgerEntry, TrackingEvent
 
 logger = logging.getLogger(__name__)
 S = LedgerEntry.Status
@@ -61,18 +62,27 @@ def _event_id(provider: str, event) -> str:
     return "sha256:" + hashlib.sha256(basis.encode()).hexdigest()
 
 
-def _ledger_for(event) -> LedgerEntry | None:
-    key = (event.metadata or {}).get("offerlab_id")
+def _ledger_for(event) -> LedgerEntry | AutomationSend | None:
+    """The send row the event is about: a campaign's ledger row or an automation's step send.
+    Our key rides in the message's metadata; without it, the provider's message id."""
+    metadata = event.metadata or {}
+    key = metadata.get("offerlab_id")
     if key:
-        row = LedgerEntry.objects.filter(key=str(key)).first()
-        if row:
-            return row
+        # An automation's message says so (offerlab_automation): look there first.
+        models = (AutomationSend, LedgerEntry) if metadata.get("offerlab_automation") else (LedgerEntry, AutomationSend)
+        for model in models:
+            row = model.objects.filter(key=str(key)).first()
+            if row:
+                return row
     if event.message_id:
-        rows = LedgerEntry.objects.filter(provider_message_id=str(event.message_id))
-        if event.recipient:
-            # Mailgun gives one id to a whole batch: the address tells the rows apart.
-            rows = rows.filter(email__iexact=event.recipient)
-        return rows.first()
+        for model in (LedgerEntry, AutomationSend):
+            rows = model.objects.filter(provider_message_id=str(event.message_id))
+            if event.recipient:
+                # Mailgun gives one id to a whole batch: the address tells the rows apart.
+                rows = rows.filter(email__iexact=event.recipient)
+            row = rows.first()
+            if row:
+                return row
     return None
 
 
@@ -102,7 +112,8 @@ def tracking_event_record(provider: str, event, *, now=None) -> TrackingEvent | 
         with transaction.atomic():
             stored = TrackingEvent.objects.create(
                 provider=provider, event_id=_event_id(provider, event), event_type=event.event_type,
-                ledger=row, recipient=(event.recipient or "")[:254], message_id=str(event.message_id or "")[:255],
+                ledger=row if isinstance(row, LedgerEntry) else None,
+                automation_send=row if isinstance(row, AutomationSend) else None, recipient=(event.recipient or "")[:254], message_id=str(event.message_id or "")[:255],
                 occurred_at=event.timestamp, description=(event.description or event.mta_response or "")[:2000],
                 payload=_jsonable(event.esp_event),
             )
@@ -119,7 +130,10 @@ def tracking_event_record(provider: str, event, *, now=None) -> TrackingEvent | 
             changes["sent_at"] = row.sent_at or event.timestamp or now
         if event.message_id and not row.provider_message_id:
             changes["provider_message_id"] = str(event.message_id)[:255]
-        LedgerEntry.objects.filter(id=row.id, status__in=lower).update(**changes)
+        # The same forward-only move for an automation's send as for a campaign's row: the two
+        # ledgers share these status names (an automation's skipped or cancelled send has no
+        # rank, so no event revives it, as a campaign's cancelled row).
+        type(row).objects.filter(id=row.id, status__in=lower).update(**changes)
     reason = SUPPRESS_FOR_EVENT.get(event_type)
     if reason:
         customers = [row.customer] if row is not None else []

@@ -43,7 +43,8 @@ def _send_counts(automation: Automation) -> dict[int, dict[str, int]]:
 
 
 def automation_steps(automation: Automation) -> list[dict]:
-    """Per step (index): sent, pending (waiting, in flight or being reconciled), failed, and the rest."""
+    """Per step (index): sent, pending (waiting, in flight or being reconciled), failed, what
+    the webhooks reported (delivered, opened, clicked, bounced, complained), and the rest."""
     counts = _send_counts(automation)
     n_steps = automation.current_version.steps.count() if automation.current_version_id else 0
     out = []
@@ -57,6 +58,13 @@ def automation_steps(automation: Automation) -> list[dict]:
             "suppressed": c.get(S.SUPPRESSED, 0),
             "skipped": c.get(S.SKIPPED, 0),
             "cancelled": c.get(S.CANCELLED, 0),
+            # What the provider's webhooks reported since (a send moves forward only: opened
+            # implies delivered, clicked implies opened).
+            "delivered": sum(c.get(s, 0) for s in (S.DELIVERED, S.OPENED, S.CLICKED)),
+            "opened": sum(c.get(s, 0) for s in (S.OPENED, S.CLICKED)),
+            "clicked": c.get(S.CLICKED, 0),
+            "bounced": c.get(S.BOUNCED, 0),
+            "complained": c.get(S.COMPLAINED, 0),
         })
     return out
 
