@@ -1,8 +1,7 @@
 """Reads of automations: status (the `automation_status --json` keys), the step funnel,
-entries per day, and the report: every automation is an always-running experiment whose
-exposures are its entries (held out: control) and whose outcome is an order within the
-attribution window after entry, judged with the always-valid confidence sequence
-(experiments.stats.sequential), so the report is valid whenever it is read."""
+entries per day, and the report (report.py): every automation is an always-running
+experiment whose exposures are its entries (held out: control), judged with the always-valid
+confidence sequence (experiments.stats.sequential), so the report is valid whenever it is read."""
 
 from __future__ import annotations
 
@@ -10,20 +9,16 @@ from datetime import datetime
 
 from django.db import connection
 from django.db.models import Count
-from django.utils import timezone
 
 from core.lookups import by_name_or_id
-from customers.models import Order
-from experiments.stats.proportions import compare_proportions
-from experiments.stats.sequential import DEFAULT_SEQUENTIAL_TUNING_N
 
 from ..models import Automation, AutomationEntry, AutomationSend
+from .report import SENT, automation_outcomes, report_from_counts  # noqa: F401  (read here too)
+from .report import automation_report as report_automation
 
 S = AutomationSend.Status
 E = AutomationEntry.Status
-SENT = (S.SENT, S.DELIVERED, S.OPENED, S.CLICKED, S.BOUNCED, S.COMPLAINED)
 OPEN = (S.PENDING, S.SENDING, S.UNKNOWN)
-ALPHA = 0.05
 
 
 def automation_get(name_or_id) -> Automation:
@@ -90,57 +85,10 @@ def entries_per_day(automation: Automation) -> list[dict]:
         return [{"day": day.isoformat(), "entries": n, "held_out": held} for day, n, held in cursor.fetchall()]
 
 
-def automation_outcomes(automation: Automation, *, now: datetime | None = None) -> dict:
-    """(entries, converters, revenue) per arm: an order within the window after entry,
-    counted up to now for entries whose window is still open (both arms alike: the holdout
-    is a hash, so the same censoring falls on both)."""
-    now = now or timezone.now()
-    sql = f"""
-        SELECT e.held_out, count(*), count(*) FILTER (WHERE o.n > 0), COALESCE(sum(o.amount), 0)
-        FROM campaigns_automationentry e
-        LEFT JOIN LATERAL (
-            SELECT count(*) AS n, sum(amount) AS amount FROM {Order._meta.db_table} o
-            WHERE o.customer_id = e.customer_id AND o.ordered_at >= e.entered_at
-              AND o.ordered_at < LEAST(e.entered_at + make_interval(days => %s), %s)
-        ) o ON true
-        WHERE e.automation_id = %s
-        GROUP BY e.held_out
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [automation.attribution_days, now, automation.id])
-        rows = cursor.fetchall()
-    arms = {"treatment": {"entries": 0, "converted": 0, "revenue": 0.0},
-            "holdout": {"entries": 0, "converted": 0, "revenue": 0.0}}
-    for held, n, converted, revenue in rows:
-        arms["holdout" if held else "treatment"] = {"entries": n, "converted": converted, "revenue": float(revenue)}
-    return arms
-
-
-def report_from_counts(arms: dict, *, alpha: float = ALPHA, tuning_n: int = DEFAULT_SEQUENTIAL_TUNING_N) -> dict:
-    """The treatment effect on conversion with its always-valid interval (None until both
-    arms have entries)."""
-    t, c = arms["treatment"], arms["holdout"]
-    report = {"metric": "conversion", "mode": "sequential", "alpha": alpha, "arms": arms,
-              "diff": None, "diff_ci": [None, None], "lift": None, "lift_ci": [None, None], "p_value": None,
-              "test": "msprt_normal_mixture", "status": "too early"}
-    if t["entries"] and c["entries"]:
-        result = compare_proportions(t["converted"], t["entries"], c["converted"], c["entries"], alpha=alpha,
-                                     sequential_tuning_n=tuning_n)
-        report.update({k: result[k] for k in ("diff", "diff_ci", "lift", "lift_ci", "p_value", "test", "note")})
-        low, high = report["diff_ci"]
-        if low is not None and (low > 0 or high < 0):
-            report["status"] = "significant"
-        else:
-            report["status"] = "running"
-    for arm in (t, c):
-        if arm["entries"]:
-            arm["rate"] = arm["converted"] / arm["entries"]
-    return report
-
-
 def automation_report(automation: Automation, *, now: datetime | None = None) -> dict:
-    report = report_from_counts(automation_outcomes(automation, now=now))
-    report["attribution_days"] = automation.attribution_days
+    """The report (report.py: conversion, revenue and orders per entry, step variants), and
+    the entries per day."""
+    report = report_automation(automation, now=now)
     report["entries_per_day"] = entries_per_day(automation)
     return report
 

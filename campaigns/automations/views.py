@@ -49,10 +49,54 @@ def _report_view(report: dict) -> dict:
         "days": report["entries_per_day"][-30:],
         "attribution_days": report["attribution_days"],
     }
+    out["metrics"] = _metric_rows(report)
+    out["variants"] = [{"step": block["step"] + 1, "comparison": block["comparison"], "adjustment": block["adjustment"],
+                        "rows": [_variant_row(r) for r in block["variants"]]} for block in report.get("variants", [])]
     top = max([d["entries"] for d in out["days"]] or [0])
     for d in out["days"]:
         d["share"] = d["entries"] / top * 100 if top else 0
     return out
+
+
+VERDICTS = {"significant": "changes it", "running": "no clear effect yet", "too early": "too early",
+            "not testable": "not testable (no spread)"}
+
+
+def _metric_rows(report: dict) -> list[dict]:
+    """Conversion, revenue per entry and orders per entry, each with its always-valid interval."""
+    arms = report["arms"]
+    rows = []
+    for key, label in (("conversion", "Conversion"), ("revenue_per_entry", "Revenue per entry"),
+                       ("orders_per_entry", "Orders per entry")):
+        metric = report.get("metrics", {}).get(key)
+        if key == "conversion":
+            t, c = arms["treatment"].get("rate"), arms["holdout"].get("rate")
+            values = (formatting.percent(t), formatting.percent(c))
+        else:
+            field = "revenue_mean" if key == "revenue_per_entry" else "orders_mean"
+            values = (formatting.number(arms["treatment"].get(field)), formatting.number(arms["holdout"].get(field)))
+        row = {"label": label, "treated": values[0], "held_out": values[1], "effect": "", "interval": "",
+               "p_value": "", "verdict": VERDICTS["too early"]}
+        if metric:
+            spell, spell_ci = ((formatting.points, formatting.points_interval) if key == "conversion"
+                               else (formatting.signed, formatting.signed_interval))
+            row.update(effect=spell(metric["diff"]), interval=spell_ci(metric["diff_ci"]),
+                       p_value=formatting.p_value(metric["p_value"]), verdict=VERDICTS.get(metric["status"], ""))
+        rows.append(row)
+    return rows
+
+
+def _variant_row(row: dict) -> dict:
+    conv = row["conversion"] or {}
+    revenue = row["revenue_per_send"] or {}
+    return {
+        "variant": row["variant"], "sent": formatting.count(row["sent"]), "rate": formatting.percent(row["rate"]),
+        "effect": formatting.points(conv.get("diff")), "interval": formatting.points_interval(conv.get("diff_ci", [None, None])),
+        "p_value": formatting.p_value(conv.get("p_value_adjusted", conv.get("p_value"))),
+        "revenue": formatting.signed(revenue.get("diff")),
+        "revenue_interval": formatting.signed_interval(revenue.get("diff_ci", [None, None])),
+        "verdict": VERDICTS.get(row["status"], row["status"]),
+    }
 
 
 @role_required(VIEWER)

@@ -63,3 +63,24 @@ def test_pause_and_archive_from_the_page(client, marketer):
     assert Automation.objects.get(id=automation.id).state == "archived"
     listing = client.get("/automations/", HTTP_HX_REQUEST="true")
     assert listing.status_code == 200 and b"automation-rows" in listing.content and b"Archived" in listing.content
+
+
+def test_the_page_reports_revenue_and_orders_and_a_steps_variants(client, marketer):
+    from campaigns.models import AutomationSend
+    from customers.models import Customer
+    from segments.services import membership
+    from tests.campaigns.automations import TEXT, make_people, run_all
+
+    ids = make_people(40, prefix="pv")
+    segment = us_segment()
+    two = {"wait_hours": 0, "variants": [{"name": n, "subject": f"Offer {n}", "text": TEXT} for n in ("short", "long")]}
+    automation = automation_create(auto_spec(name="Two ways", holdout=0.2, steps=[two]))
+    Customer.objects.filter(id__in=ids).update(country="US")
+    membership.segment_refresh(segment)
+    run_all()
+    assert AutomationSend.objects.filter(automation=automation).exists()
+    client.force_login(marketer)
+    page = client.get(f"/automations/{automation.id}/").content.decode()
+    assert "Revenue per entry" in page and "Orders per entry" in page
+    assert "Step 1: its variants" in page and "vs the other variants of the step" in page
+    assert "<th scope=\"row\">short</th>" in page and "<th scope=\"row\">long</th>" in page
