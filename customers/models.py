@@ -47,8 +47,11 @@ class AttributeDefinition(models.Model):
 
 
 class Order(models.Model):
-    external_id = models.CharField(max_length=128, unique=True)
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="orders")
+    # Unique by a constraint rather than unique=True, which on PostgreSQL adds a second
+    # index (varchar_pattern_ops, for LIKE) that no query uses: 330 MB at ten million orders.
+    external_id = models.CharField(max_length=128)
+    # No index of its own: order_customer_time starts with it.
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="orders", db_index=False)
     amount = models.DecimalField(max_digits=12, decimal_places=2)
     currency = models.CharField(max_length=3, default="USD")
     ordered_at = models.DateTimeField()
@@ -56,6 +59,7 @@ class Order(models.Model):
     properties = models.JSONField(default=dict, blank=True)
 
     class Meta:
+        constraints = [models.UniqueConstraint(fields=["external_id"], name="order_external_id_unique")]
         indexes = [
             # Recency, frequency and monetary are all "per customer, before a date".
             models.Index(fields=["customer", "ordered_at"], name="order_customer_time"),
@@ -67,7 +71,8 @@ class Order(models.Model):
 
 
 class Event(models.Model):
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="events")
+    # No index of its own: event_unique starts with it.
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="events", db_index=False)
     kind = models.CharField(max_length=64)
     occurred_at = models.DateTimeField()
     properties = models.JSONField(default=dict, blank=True)

@@ -124,12 +124,14 @@ class Metric(models.Model):
 class Exposure(models.Model):
     """One unit in one arm. Customer exposures also say when; imported ones carry outcomes."""
 
-    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="exposures")
+    # No index of its own on experiment (exposure_unit_unique and the two below start with it)
+    # nor on customer (exposure_customer): a launch writes every index once per recipient.
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="exposures", db_index=False)
     arm = models.ForeignKey(Arm, on_delete=models.CASCADE, related_name="exposures")
     # The unit's id: str(customer id) for customer exposures, the file's unit (or row number).
     unit = models.CharField(max_length=128)
     customer = models.ForeignKey("customers.Customer", null=True, blank=True, on_delete=models.CASCADE,
-                                 related_name="exposures")
+                                 related_name="exposures", db_index=False)
     exposed_at = models.DateTimeField(null=True, blank=True)
     attributes = models.JSONField(default=dict, blank=True)
     outcomes = models.JSONField(default=dict, blank=True)
