@@ -128,3 +128,24 @@ def test_an_import_whose_worker_vanished_shows_failed_with_a_way_to_start_again(
     page = client.get(f"/customers/imports/{job.id}/").content.decode()
     assert 'data-job-state="failed"' in page and "stopped answering" in page
     assert "Upload the file again" in page and "hx-get" not in page  # it stops polling
+
+
+def test_the_customer_list_pages_by_id_without_counting(client, viewer):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.factories import CustomerFactory
+
+    made = CustomerFactory.create_batch(53)
+    client.force_login(viewer)
+    with CaptureQueriesContext(connection) as queries:
+        first = client.get("/customers/")
+    assert not [q for q in queries.captured_queries if "COUNT(" in q["sql"].upper() and "customers_customer" in q["sql"]]
+    html = first.content.decode()
+    assert made[49].external_id in html and made[50].external_id not in html
+    assert f"after={made[49].id}" in html and "before=" not in html
+    second = client.get(f"/customers/?after={made[49].id}").content.decode()
+    assert made[50].external_id in second and made[52].external_id in second and made[49].external_id not in second
+    assert f"before={made[50].id}" in second and "after=" not in second
+    back = client.get(f"/customers/?before={made[50].id}").content.decode()
+    assert made[0].external_id in back and made[49].external_id in back and made[50].external_id not in back
