@@ -31,6 +31,20 @@ def test_the_preview_counts_the_rule_being_built(client, marketer, base):
     assert '<strong id="preview-count">3</strong>' in two.content.decode()
 
 
+def test_on_a_large_base_the_preview_says_its_count_is_an_estimate(client, marketer, base, monkeypatch):
+    from segments import selectors
+
+    monkeypatch.setattr(selectors, "PREVIEW_EXACT_MAX", -1)
+    monkeypatch.setattr(selectors, "PREVIEW_BLOCK", 2)
+    monkeypatch.setattr(selectors, "PREVIEW_SAMPLE", 8)
+    monkeypatch.setattr(selectors, "_count_is_cheap", lambda *args: False)  # as a full scan would be at 1M
+    client.force_login(marketer)
+    html = client.post("/segments/builder/preview/", {"row": ["0"], "c0_field": "country", "c0_op": "eq",
+                                                      "c0_value": "US"}).content.decode()
+    assert '<strong id="preview-count">about 5</strong>' in html
+    assert "estimated from a sample of 8" in html and "of about 8." in html
+
+
 def test_a_bad_value_is_reported_naming_its_condition_not_a_json_path(client, viewer, base):
     client.force_login(viewer)
     html = client.post("/segments/builder/preview/", {"row": ["0", "1"], "c0_field": "country", "c0_op": "eq",
