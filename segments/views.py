@@ -202,13 +202,17 @@ def segment_new(request):
             spec = {"name": request.POST.get("name", "").strip(), "kind": "rule", "rule": rule,
                     "description": request.POST.get("description", "")}
             segment = membership.segment_create(spec, user=request.user)
-            membership.segment_refresh(segment)
         except rules.RuleInvalid as exc:
             messages.error(request, "The segment was not saved. " + " ".join(_problems(exc, rule)))
         except specs.SpecInvalid as exc:
             messages.error(request, "The segment was not saved. " + _spec_problems(exc, rule))
         else:
-            messages.success(request, f"Segment {segment.name} saved with {segment.size:,} customers.")
+            # On a worker, like every other refresh: a rule over a million customers takes
+            # longer than a page should wait. The segment's page shows the job.
+            enqueue("segments.tasks.segment_refresh", segment.id,
+                    track=Track("segment_refresh", f"Count the members of {segment.name}",
+                                target=segment_target(segment.id), user=request.user))
+            messages.success(request, f"Segment {segment.name} saved; its members are being counted.")
             return redirect("segments:detail", segment_id=segment.id)
         rows = _posted_rows(request.POST, fields)
     else:

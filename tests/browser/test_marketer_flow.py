@@ -47,6 +47,8 @@ def test_marketer_builds_a_segment_launches_a_campaign_and_reads_the_report(
     shot("segment-two-conditions")
     page.get_by_role("button", name="Save segment").click()
     expect(page.get_by_role("heading", name="US VIPs")).to_be_visible()
+    # Its members are counted by the worker; the page follows the job until it is done.
+    expect(page.locator('[data-job-state="done"]')).to_contain_text("20 customers now", timeout=60_000)
 
     # A campaign with two variants and a 10% holdout, on the outbox provider.
     page.goto(f"{live_server.url}/campaigns/new/")

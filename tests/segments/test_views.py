@@ -83,13 +83,40 @@ def test_add_condition_numbers_the_new_row_after_the_rows_sent(client, viewer, b
     assert 'id="c0_field"' in client.get("/segments/builder/row/").content.decode()
 
 
-def test_saving_creates_refreshes_and_shows_the_segment(client, marketer, base):
+def test_saving_counts_the_members_in_a_background_job_the_segment_page_shows(
+        client, marketer, base, django_capture_on_commit_callbacks):
+    from core.models import Job
+
     client.force_login(marketer)
-    response = client.post("/segments/new/", {"name": "Americans", "row": ["0"], "c0_field": "country", "c0_op": "eq", "c0_value": "US"})
+    with django_capture_on_commit_callbacks() as queued:
+        response = client.post("/segments/new/", {"name": "Americans", "row": ["0"], "c0_field": "country",
+                                                  "c0_op": "eq", "c0_value": "US"})
     segment = Segment.objects.get(name="Americans")
-    assert response.url == f"/segments/{segment.id}/" and segment.size == 5
-    assert "p0" in client.get(response.url).content.decode() or "Americans" in client.get(response.url).content.decode()
+    assert response.url == f"/segments/{segment.id}/"
+    assert segment.refreshed_at is None and segment.size == 0  # not counted inside the request
+    job = Job.objects.get(target=f"segments.segment:{segment.id}")
+    assert job.task == "segments.tasks.segment_refresh" and job.state == Job.State.QUEUED and len(queued) == 1
+    html = client.get(response.url).content.decode()
+    assert 'data-job-state="queued"' in html and "members not counted yet" in html and "0</strong> customers" not in html
     assert "Americans" in client.get("/segments/").content.decode()
+
+
+def test_the_new_segment_job_counts_its_members(client, marketer, base, django_capture_on_commit_callbacks):
+    from config.celery import app
+    from core.models import Job
+
+    client.force_login(marketer)
+    app.conf.task_always_eager = True
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post("/segments/new/", {"name": "Americans", "row": ["0"], "c0_field": "country",
+                                                      "c0_op": "eq", "c0_value": "US"})
+    finally:
+        app.conf.task_always_eager = False
+    segment = Segment.objects.get(name="Americans")
+    assert segment.size == 5 and Job.objects.get().state == Job.State.DONE
+    html = client.get(response.url).content.decode()
+    assert "<strong>5</strong> customers" in html and 'data-job-state="done"' in html and "p0" in html
 
 
 def test_a_viewer_cannot_save_or_refresh(client, viewer, base):
