@@ -251,3 +251,20 @@ class OutboxMessage(models.Model):
 from .automations.models import (  # noqa: E402,F401
     Automation, AutomationEntry, AutomationSend, AutomationStep, AutomationVariant, AutomationVersion, CapSlot,
 )
+
+
+class LaunchCheck(models.Model):
+    """What the confirm step states about a draft, computed once for exactly this draft and
+    these segment versions (services.launch_check): the audience count, the held-out share,
+    the baseline and smallest detectable lift, the problems and warnings. At a million
+    recipients these take several scans of the audience (seconds), so the worker computes
+    them when the draft is saved or the confirm step finds none, and the page reads this row."""
+
+    campaign = models.OneToOneField(Campaign, on_delete=models.CASCADE, related_name="launch_check")
+    key = models.CharField(max_length=64)  # services.launch_check.launch_check_key at computation
+    facts = models.JSONField(default=dict)  # size, n_control, n_treated, baseline, mde, problems, warnings, sample_ids
+    computed_at = models.DateTimeField()
+    seconds = models.FloatField(default=0)
+
+    def __str__(self) -> str:
+        return f"launch check of {self.campaign_id} at {self.computed_at:%Y-%m-%d %H:%M}"

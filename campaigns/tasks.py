@@ -2,12 +2,16 @@
 
 from celery import shared_task
 
-from core.jobs import enqueue
+from django.urls import reverse
+
+from core.formatting import count
+from core.jobs import enqueue, job_note
 
 from .automations.sending import automation_send
 from .sending import campaign_send
 from .services.automations.tick import automation_tick
 from .services.launch import campaign_run_recurring
+from .services.launch_check import launch_check_run
 from .services.launch_request import campaign_launch_run
 from .services.pump import campaign_pump
 
@@ -28,6 +32,19 @@ def campaign_launch_task(campaign_id: int) -> str:
     """A launch asked for from a page or the API. Idempotent: it acts only on a campaign
     still `launching`, and the launch is one transaction (a lost worker wrote nothing)."""
     return campaign_launch_run(campaign_id)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def campaign_launch_check_task(campaign_id: int) -> bool:
+    """The confirm step's facts for a draft to a large audience. Idempotent: it reads, then
+    replaces the one stored row."""
+    check = launch_check_run(campaign_id)
+    if check is None:
+        return False  # deleted since
+    job_note(f"{count(check.facts['size'])} customers in the audience"
+             + (f"; {len(check.facts['problems'])} problem(s) to fix." if check.facts["problems"] else "."),
+             url=reverse("campaigns:confirm", args=[campaign_id]), link_text="Review and launch")
+    return True
 
 
 @shared_task

@@ -28,7 +28,9 @@ from .services.drafts import (
     MAX_ATTRIBUTION_DAYS, campaign_create, campaign_editable, campaign_preview as preview_render, campaign_update,
     spec_variant_preview,
 )
-from .services.launch import campaign_check
+from .services.launch_check import (
+    CHECK_JOB_KIND, launch_check_prepare, launch_check_request,
+)
 from .services.launch_request import (
     LAUNCH_JOB_KIND, campaign_launch_request, campaign_target, launch_retryable, launches_settle_lost,
 )
@@ -73,6 +75,7 @@ def _composer(request, *, campaign: Campaign | None):
             messages.error(request, f"The draft was not saved: {exc}")
             status = 400  # the form again, with the reason: bad input is a 4xx
         else:
+            launch_check_prepare(saved, user=request.user)  # counted by the time the confirm step opens
             messages.success(request, "Draft saved. Send yourself a test, then review and launch.")
             return redirect("campaigns:detail", campaign_id=saved.id)
     elif campaign is not None:
@@ -224,35 +227,59 @@ def campaign_detail(request, campaign_id: int):
         "failures": failures[:100],
         "failure_count": failures.count(),
         "sample": sample,
-        "problems": campaign_check(campaign) if campaign.state == Campaign.State.DRAFT else [],
+        "problems": _draft_problems(request, campaign),
+        "checking": campaign.state == Campaign.State.DRAFT and any(
+            j.active for j in jobs_for(campaign_target(campaign.id), kinds=(CHECK_JOB_KIND,), limit=1)),
         "provider": settings.EMAIL_PROVIDER,
         "test_address": request.user.email,
     }
     return render(request, "campaigns/pages/detail.html", context)
 
 
+def _draft_problems(request, campaign: Campaign) -> list[str]:
+    """A draft's launch problems from its stored check (a large audience: queued for a
+    worker, and shown once counted; the confirm step waits for it)."""
+    if campaign.state != Campaign.State.DRAFT:
+        return []
+    # A Viewer sees a small audience checked on the spot and starts no job for a large one.
+    check = launch_check_request(campaign, user=request.user, queue=has_role(request.user, MARKETER))
+    return (check.facts.get("problems") or []) if check is not None else []
+
+
 @role_required(MARKETER)
 def campaign_confirm(request, campaign_id: int):
     """The step before launch: who gets it, who is held out, when, through which provider,
-    what this test can detect, a sample email for a real customer, and what would go wrong."""
+    what this test can detect, a sample email for a real customer, and what would go wrong.
+
+    The counts come from the draft's stored launch check (services.launch_check): computed
+    here for a small audience, by a worker for a large one while this page shows the job
+    and fetches itself again until the facts are there."""
     campaign = _campaign(campaign_id)
     if campaign.state not in (Campaign.State.DRAFT, Campaign.State.SCHEDULED) and not launch_retryable(campaign):
         messages.info(request, f"This campaign is {campaign.get_state_display().lower()}: there is nothing to launch.")
         return redirect("campaigns:detail", campaign_id=campaign.id)
-    facts = selectors.launch_preview(campaign)
-    warnings: list[str] = []
-    problems = campaign_check(campaign, facts["audience"], warnings)
+    check = launch_check_request(campaign, user=request.user)
+    context = {"campaign": campaign, "check": check, "provider": settings.EMAIL_PROVIDER,
+               "jobs": jobs_for(campaign_target(campaign.id), kinds=(CHECK_JOB_KIND,), limit=1)}
+    if check is not None:
+        context |= _confirm_facts(campaign, check.facts)
+    template = "campaigns/pages/_confirm_body.html" if request.htmx else "campaigns/pages/confirm.html"
+    return render(request, template, context)
+
+
+def _confirm_facts(campaign: Campaign, facts: dict) -> dict:
     variants = list(campaign.variants.order_by("position", "id"))
-    sample_customer = facts["sample"][0] if facts["sample"] else None
+    by_id = Customer.objects.in_bulk(facts.get("sample_ids") or [])
+    customers = [by_id[i] for i in facts.get("sample_ids") or [] if i in by_id]
+    sample_customer = customers[0] if customers else None
     sample, sample_error = None, ""
     if sample_customer is not None and variants:
         try:
             sample = preview_render(campaign, variants[0].name, sample_customer)
         except CampaignError as exc:
             sample_error = str(exc)
-    mde = facts["mde"]
-    context = {
-        "campaign": campaign,
+    mde = facts.get("mde")
+    return {
         "size": count(facts["size"]),
         "size_n": facts["size"],
         "n_control": count(facts["n_control"]),
@@ -262,16 +289,14 @@ def campaign_confirm(request, campaign_id: int):
         "baseline": percent(facts["baseline"]),
         "mde_points": points(mde["absolute"]) if mde and mde.get("absolute") is not None else None,
         "mde_relative": lift_text(mde["relative"]) if mde and mde.get("relative") is not None else None,
-        "provider": settings.EMAIL_PROVIDER,
-        "problems": problems,
-        "warnings": warnings,
+        "problems": facts.get("problems") or [],
+        "warnings": facts.get("warnings") or [],
         "variants": variants,
         "sample": sample,
         "sample_error": sample_error,
         "sample_customer": sample_customer,
-        "customers": facts["sample"],
+        "customers": customers,
     }
-    return render(request, "campaigns/pages/confirm.html", context)
 
 
 @role_required(VIEWER)

@@ -21,6 +21,9 @@ KINDS = ("default", "sending", "models", "reports")
 
 # Task name (glob) -> kind. Unlisted tasks go to the default queue.
 TASK_KINDS = {
+    # Counting a draft's audience reads like a segment refresh and sends nothing: it does
+    # not wait behind a million sends (an exact name wins over the globs).
+    "campaigns.tasks.campaign_launch_check_task": "default",
     "campaigns.tasks.*": "sending",
     "segments.tasks.model_*": "models",
     "experiments.tasks.*": "reports",

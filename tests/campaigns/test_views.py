@@ -205,6 +205,41 @@ def test_the_confirm_step_states_audience_holdout_send_time_provider_and_a_sampl
     assert "Launch to 200 customers" in html and 'name="confirm" value="yes"' in html
 
 
+def test_for_a_large_audience_the_confirm_step_waits_for_the_worker_then_shows_the_facts(
+        client, marketer, campaign, monkeypatch, django_capture_on_commit_callbacks):
+    from campaigns.services import launch_check
+    from core.models import Job
+
+    monkeypatch.setattr(launch_check, "CHECK_INLINE_MAX", 100)  # the 200 members count as large
+    client.force_login(marketer)
+    with django_capture_on_commit_callbacks():
+        html = client.get(f"/campaigns/{campaign.id}/confirm/").content.decode()
+    job = Job.objects.get(kind="launch_check")
+    assert 'id="confirm-counting"' in html and 'data-job-state="queued"' in html
+    assert f'hx-get="/campaigns/{campaign.id}/confirm/"' in html and "Launch to" not in html
+    launch_check.launch_check_run(campaign.id)  # the worker's part
+    Job.objects.filter(pk=job.pk).update(state=Job.State.DONE)
+    fragment = client.get(f"/campaigns/{campaign.id}/confirm/", HTTP_HX_REQUEST="true").content.decode()
+    assert "<h1>" not in fragment and 'id="confirm-body"' in fragment and "hx-get" not in fragment.split(">")[0]
+    assert "Launch to 200 customers" in fragment and "about 20<small>" in fragment and "Hello Name" in fragment
+
+
+def test_saving_a_draft_to_a_large_audience_queues_its_check(client, marketer, segment, monkeypatch,
+                                                            django_capture_on_commit_callbacks):
+    from campaigns.services import launch_check
+    from core.models import Job
+
+    monkeypatch.setattr(launch_check, "CHECK_INLINE_MAX", 100)
+    client.force_login(marketer)
+    with django_capture_on_commit_callbacks():
+        response = client.post("/campaigns/new/", form(segment))
+    campaign = Campaign.objects.get(name="autumn")
+    assert response.status_code == 302
+    assert Job.objects.filter(kind="launch_check", args=[campaign.id], state="queued").count() == 1
+    detail = client.get(f"/campaigns/{campaign.id}/").content.decode()
+    assert 'id="draft-checking"' in detail
+
+
 def test_the_confirm_step_refuses_an_offer_code_that_no_offer_fills(client, marketer, segment):
     from campaigns.services.drafts import campaign_create
 
