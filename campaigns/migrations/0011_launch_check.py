@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0009_automation_bulk_keys'),
+        ('campaigns', '0010_tracking_automation_sends'),
     ]
 
     operations = [
