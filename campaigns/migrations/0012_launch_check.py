@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0010_tracking_automation_sends'),
+        ('campaigns', '0011_automation_send_key_customer'),
     ]
 
     operations = [
