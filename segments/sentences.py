@@ -124,16 +124,38 @@ def _condition_at(rule: Any, path: str) -> Mapping[str, Any] | None:
     return node if isinstance(node, Mapping) and "field" in node else None
 
 
+_QUOTED_OP = re.compile(r"'(" + "|".join(OP_NAMES) + r")'")
+_OP_LIST = re.compile(r"(use one of |; one of )((?:\w+, )*\w+)$")
+
+
+def _builder_message(message: str, name: str, label: str) -> str:
+    """A validator message (written for the API, in its field and operator codes) in the
+    builder's words: the field by its label, operators by their names. The condition is
+    already named in front ("Condition 2 (vip): ..."), so "for attributes.vip" goes."""
+    text = re.sub(rf" for {re.escape(name)}(?=, got\b)", "", message)
+    text = text.replace(name, label)
+    text = _QUOTED_OP.sub(lambda m: f"\u201c{op_name(m.group(1))}\u201d", text)
+    text = _OP_LIST.sub(lambda m: m.group(1) + ", ".join(f"\u201c{op_name(o)}\u201d" for o in m.group(2).split(", ")),
+                        text)
+    first = text.split(" ", 1)[0]
+    if first in OP_NAMES:  # "is_null takes true or false"
+        text = f"\u201c{op_name(first)}\u201d" + text[len(first):]
+    return text.replace("needs low <= high", "needs the lower value first")
+
+
 def error_words(errors: Sequence[Mapping[str, str]], rule: Any, labels: Mapping[str, str]) -> list[str]:
-    """Each {path, message} as a sentence naming its condition and field."""
+    """Each {path, message} as a sentence naming its condition and field, in the words the
+    builder shows (field labels, operator names), never the rule's JSON names."""
     out = []
     for error in errors:
         path, message = error.get("path", ""), error.get("message", "")
         condition = _condition_at(rule, path)
         where = condition_number(path)
-        if condition is not None:
-            name = condition.get("field")
-            where += f" ({labels.get(name, name)})" if isinstance(name, str) and name else ""
+        name = condition.get("field") if condition is not None else None
+        if isinstance(name, str) and name:
+            label = labels.get(name, name)
+            where += f" ({label})"
+            message = _builder_message(message, name, label)
         text = message[0].upper() + message[1:] if message else "It is not valid"
         out.append(f"{where}: {text}")
     return out

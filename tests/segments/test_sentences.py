@@ -32,3 +32,23 @@ def test_problems_name_the_condition_and_its_field_not_a_json_path():
     assert words == ["Condition 2 (Orders): Expected a number, got text 'x'"]
     assert condition_number("rule.all[0].any[2].op") == "Condition 1.3"
     assert error_words([{"path": "rule", "message": "not valid JSON"}], None, LABELS) == ["The rule: Not valid JSON"]
+
+
+def test_a_problem_inside_a_condition_names_its_field_and_operators_as_the_builder_does():
+    rule = {"all": [{"field": "country", "op": "eq", "value": "US"},
+                    {"field": "attributes.vip", "op": "eq", "value": "perhaps"}]}
+    said = error_words([
+        {"path": "rule.all[1].value", "message": "expected true or false for attributes.vip, got text 'perhaps'"},
+        {"path": "rule.all[1].op", "message": "operator 'lt' is not allowed for attributes.vip (boolean); "
+                                              "use one of eq, ne, is_null"},
+        {"path": "rule.all[1].value", "message": "is_null takes true or false, got text 'x'"},
+        {"path": "rule.all[1].value", "message": "between needs low <= high"},
+    ], rule, LABELS)
+    assert said == [
+        "Condition 2 (VIP): Expected true or false, got text 'perhaps'",
+        "Condition 2 (VIP): Operator \u201cis less than\u201d is not allowed for VIP (boolean); "
+        "use one of \u201cis\u201d, \u201cis not\u201d, \u201cis empty\u201d",
+        "Condition 2 (VIP): \u201cis empty\u201d takes true or false, got text 'x'",
+        "Condition 2 (VIP): \u201cis between\u201d needs the lower value first",
+    ]
+    assert not any("attributes." in s or "is_null" in s for s in said)

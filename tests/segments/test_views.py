@@ -50,8 +50,8 @@ def test_a_bad_value_is_reported_naming_its_condition_not_a_json_path(client, vi
     html = client.post("/segments/builder/preview/", {"row": ["0", "1"], "c0_field": "country", "c0_op": "eq",
                                                       "c0_value": "US", "c1_field": "attributes.vip", "c1_op": "eq",
                                                       "c1_value": "perhaps"}).content.decode()
-    assert "Condition 2 (vip):" in html
-    assert "rule.all[1].value" not in html
+    assert "Condition 2 (vip): Expected true or false, got a text" in html
+    assert "rule.all[1].value" not in html and "for attributes.vip" not in html
 
 
 def test_the_json_box_takes_nested_rules(client, viewer, base):
