@@ -107,6 +107,26 @@ def moment(t, tz_name: str) -> str:
     return f"{day(t)}, {t.hour:02d}:{t.minute:02d}{' ' + tz_name if tz_name else ''}"
 
 
+def duration(seconds: float | None) -> str:
+    """How long something took, in words: 0.4 -> "less than a second", 45 -> "45 seconds",
+    125 -> "2 minutes 5 seconds", 3780 -> "1 hour 3 minutes", 187200 -> "2 days 4 hours".
+    Two units at most: the third is noise at that scale."""
+    if seconds is None:
+        return NA
+    if seconds < 1:
+        return "less than a second"
+    whole = int(round(seconds))
+    units = (("day", 86_400), ("hour", 3_600), ("minute", 60), ("second", 1))
+    parts = []
+    for name, size in units:
+        amount, whole = divmod(whole, size)
+        if amount or parts:
+            parts.append((amount, name))
+        if len(parts) == 2:
+            break
+    return " ".join(f"{n} {name}{'' if n == 1 else 's'}" for n, name in parts if n)
+
+
 # ---- names for people --------------------------------------------------------------------
 METHOD_NAMES = {
     "two_proportion_ztest": "two-proportion z-test",
@@ -155,6 +175,8 @@ METRIC_TERMS = {
     "beats_baseline": ("beats the baseline", "the model misses less than predicting the average", ""),
     "qini_coefficient": ("Qini coefficient", "extra conversions from targeting by predicted uplift, beyond random",
                          "above 0 beats random targeting"),
+    "qini_p_value": ("Qini p-value", "how often chance (shuffled treatment labels) reaches the model's Qini coefficient",
+                     "below 0.05 the gain is more than luck"),
 }
 
 

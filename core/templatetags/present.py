@@ -32,6 +32,38 @@ def when(value) -> str:
     return formatting.day(value)
 
 
+def _moment(value):
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    if not isinstance(value, dt.datetime):
+        return None
+    return timezone.make_aware(value, dt.timezone.utc) if timezone.is_naive(value) else value
+
+
+@register.filter
+def duration(value) -> str:
+    """Seconds in words: 125 -> "2 minutes 5 seconds"."""
+    if value is None or value == "":
+        return formatting.NA
+    try:
+        return formatting.duration(float(value))
+    except (TypeError, ValueError):
+        return str(value)
+
+
+@register.filter
+def took(start, end=None) -> str:
+    """From one moment to another (to now when `end` is missing), in words:
+    {{ job.started_at|took:job.finished_at }} -> "2 minutes 5 seconds"."""
+    begin, finish = _moment(start), _moment(end) if end else timezone.now()
+    if begin is None or finish is None:
+        return formatting.NA
+    return formatting.duration(max(0.0, (finish - begin).total_seconds()))
+
+
 @register.filter
 def day(value) -> str:
     """The date part only: "2 Dec 2026"."""
@@ -74,6 +106,7 @@ register.filter("percent", _number_filter(formatting.percent))
 register.filter("points", _number_filter(formatting.points))
 register.filter("lift", _number_filter(formatting.lift))
 register.filter("pvalue", _number_filter(formatting.p_value))
+register.filter("pclause", _number_filter(formatting.p_clause))
 
 
 @register.filter

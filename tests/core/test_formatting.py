@@ -51,6 +51,15 @@ def test_a_moment_reads_day_month_year_time_and_zone():
     assert formatting.day(dt.date(2026, 1, 9)) == "9 Jan 2026"
 
 
+@pytest.mark.parametrize(("seconds", "text"), [
+    (0.4, "less than a second"), (1, "1 second"), (45, "45 seconds"), (59.6, "1 minute"), (61, "1 minute 1 second"),
+    (125, "2 minutes 5 seconds"), (3780, "1 hour 3 minutes"), (3789, "1 hour 3 minutes"), (187_200, "2 days 4 hours"),
+    (None, "n/a"),
+])
+def test_a_duration_reads_in_words_with_two_units_at_most(seconds, text):
+    assert formatting.duration(seconds) == text
+
+
 def test_tests_and_model_metrics_have_plain_names():
     assert formatting.method_name("two_proportion_ztest") == "two-proportion z-test"
     assert formatting.method_name("welch_t") == "Welch's t-test"

@@ -1,6 +1,7 @@
 """The job status fragment pages poll, and the retry of a failed job."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 
 import pytest
 from celery import current_app
@@ -27,6 +28,27 @@ def test_an_unfinished_job_polls_itself_and_a_finished_one_stops(client, viewer)
     html = client.get(f"/jobs/{done.pk}/").content.decode()
     assert "hx-get" not in html
     assert "rfm v1 trained." in html and 'href="/segments/models/1/"' in html
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Paris"])
+def test_job_times_read_in_the_one_date_format_and_durations_in_words(client, viewer, settings, zone):
+    settings.TIME_ZONE = zone
+    client.force_login(viewer)
+    start = datetime(2026, 12, 2, 14, 5, tzinfo=dt_timezone.utc)
+    done = _job(state="done", created_at=start, started_at=start, finished_at=start + timedelta(minutes=2, seconds=5))
+    failed = _job(state="failed", started_at=start, finished_at=start + timedelta(seconds=40), error="No rows.")
+    queued = _job(state="queued")
+    Job.objects.filter(pk=queued.pk).update(created_at=timezone.now() - timedelta(minutes=3, seconds=10))
+    running = _job(state="running", started_at=timezone.now() - timedelta(hours=1, minutes=4), heartbeat_at=timezone.now())
+    local = "14:05 UTC" if zone == "UTC" else "15:05 CET"
+    text = " ".join(client.get(f"/jobs/{done.pk}/").content.decode().split())
+    assert f"done</span> at 2 Dec 2026, {local.replace('05', '07')}, after <span class=\"job-time\">2 minutes 5 seconds</span>" in text
+    text = " ".join(client.get(f"/jobs/{failed.pk}/").content.decode().split())
+    assert f"failed</span> at 2 Dec 2026, {local}, after <span class=\"job-time\">40 seconds</span>" in text
+    text = " ".join(client.get(f"/jobs/{queued.pk}/").content.decode().split())
+    assert 'for <span class="job-time">3 minutes 10 seconds</span> (since ' in text
+    text = " ".join(client.get(f"/jobs/{running.pk}/").content.decode().split())
+    assert 'running</span> for <span class="job-time">1 hour 4 minutes</span> (started ' in text
 
 
 def test_a_lost_job_is_shown_failed_with_the_reason_instead_of_running_forever(client, marketer):

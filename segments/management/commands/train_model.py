@@ -2,6 +2,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from core.formatting import duration
 from core.schedules import ScheduleInvalid, schedule_clean
 from segments.services import schedules, training
 
@@ -59,4 +60,4 @@ class Command(BaseCommand):
         shown = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
         text = ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in list(shown.items())[:6])
         self.stdout.write(f"trained {model.name} v{model.version} ({model.kind}) on {model.training_rows:,} customers "
-                          f"in {model.seconds:.1f}s: {text}; {len(segments)} segment(s)")
+                          f"in {duration(model.seconds)}: {text}; {len(segments)} segment(s)")

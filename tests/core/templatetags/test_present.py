@@ -18,6 +18,14 @@ def test_a_moment_reads_one_way_with_its_time_zone(settings):
     assert render("{{ t|when }}", t=moment) == "2 Dec 2026, 15:05 CET"
 
 
+def test_durations_read_in_words_from_seconds_or_between_two_moments():
+    start = dt.datetime(2026, 12, 2, 14, 5, tzinfo=dt.timezone.utc)
+    assert render("{{ s|duration }}", s=125) == "2 minutes 5 seconds"
+    assert render("{{ a|took:b }}", a=start, b=start + dt.timedelta(hours=1, minutes=3)) == "1 hour 3 minutes"
+    assert render("{{ a|took:b }}", a=start.isoformat(), b=(start + dt.timedelta(seconds=9)).isoformat()) == "9 seconds"
+    assert render("{{ a|took:b }}", a=None, b=start) == "n/a"
+
+
 def test_an_iso_string_and_a_date_read_the_same_way():
     assert render("{{ t|when }}", t="2026-03-01T12:00:00+00:00") == "1 Mar 2026, 12:00 UTC"
     assert render("{{ d|when }} / {{ d|day }}", d=dt.date(2026, 3, 1)) == "1 Mar 2026 / 1 Mar 2026"
