@@ -9,6 +9,7 @@ import pandas as pd
 from django.db import transaction
 from django.utils import timezone
 
+from core.formatting import p_clause
 from customers.features import customer_attributes, customer_features
 from customers.models import Customer
 from segments.ml.guard import Concern, feature_target_association, score_spread, uplift_concerns
@@ -57,11 +58,15 @@ def _customer_feature_frame(customer_ids: Sequence[int], as_of: datetime,
 def _uplift_summary(info: dict, treatment: str, control: str, metric: str) -> str:
     deciles = info["deciles"]
     top = deciles[0]
-    beats = info["qini_coefficient"] > 0
+    null = info.get("qini_null") or {}
+    # Beating random means beyond what shuffled treatment labels reach (the guard's
+    # test), not merely a Qini above 0.
+    beats = info["qini_coefficient"] > 0 and not any(c.code == "no_signal" for c in uplift_concerns(info))
     gains = [(d["top_fraction"], d["cumulative_gain"], d["random_gain"]) for d in deciles]
+    tested = f", {p_clause(null['p_value'])} by chance" if null.get("p_value") is not None else ""
     line = (f"Uplift of {treatment} over {control} on {metric}: targeting by predicted uplift "
             f"{'beats' if beats else 'does not beat'} random targeting on held-out units "
-            f"(Qini coefficient {info['qini_coefficient']:.5f}). ")
+            f"(Qini coefficient {info['qini_coefficient']:.5f}{tested}). ")
     if top["observed_uplift"] is not None and top["random_uplift"] is not None:
         line += (f"Top decile: observed uplift {top['observed_uplift']:+.4f} vs {top['random_uplift']:+.4f} "
                  f"on average; ")
@@ -195,7 +200,8 @@ def uplift_segment_create(model_id: int, fraction: float, name: str, *, user=Non
     scores_model = model_scores_import(
         f"uplift-{model_id}", "uplift", scored,
         params={"uplift_model": model_id, "experiment": stored.experiment_id},
-        info={"qini_coefficient": stored.info.get("qini_coefficient"), "source": "experiments.UpliftModel",
+        info={"qini_coefficient": stored.info.get("qini_coefficient"), "qini_p_value": stored.info.get("qini_p_value"),
+              "source": "experiments.UpliftModel",
               "concerns": [c.as_dict() for c in concerns], "override": bool(concerns)},
         features=list(stored.features),
     )

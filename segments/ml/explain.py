@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from core.formatting import NA, count, number, percent
+from core.formatting import NA, count, number, p_value, percent
 
 
 def _score(x: Any) -> str:
@@ -91,6 +91,9 @@ METRICS: dict[str, MetricWords] = {
     "qini_coefficient": MetricWords("Qini coefficient", "How much better targeting by the model's predicted uplift "
                                     "gains than picking customers at random, on held-out units: above 0 beats random, "
                                     "0 or below does not.", lambda x: NA if x is None else f"{x:.5f}"),
+    "qini_p_value": MetricWords("Qini p-value", "How often the same ranking reaches its Qini coefficient by chance, "
+                                "with the treatment labels of the held-out units shuffled: below 0.05 its gain over random targeting is more than "
+                                "luck, above it the gain may be noise.", p_value),
 }
 
 

@@ -3,7 +3,8 @@ Pure (no Django): the segments and experiments services ask it, the pages show i
 
 A model becomes a segment only when it can rank customers. Three ways it cannot:
 - no signal: on held-out customers it ranks no better than chance (ROC AUC near 0.5 for a
-  propensity model, a Qini coefficient at or below 0 for an uplift model);
+  propensity model, a Qini coefficient at or below 0 for an uplift model, or above 0 by no
+  more than chance: the same ranking reaches it with the treatment labels shuffled);
 - every customer gets the same score, so any "top 20%" is an arbitrary pick;
 - a likely leak: it is too good to be true (ROC AUC near 1), or one feature nearly equals
   the target. Such a feature is usually recorded after the outcome (a "churned_at", the
@@ -21,12 +22,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.formatting import p_clause
+
 # Thresholds: an AUC this close to 0.5 is a coin flip for marketing purposes; this close
 # to 1 on customer behaviour is almost always a leak. A feature whose rank correlation with
 # the target reaches LEAK_ASSOCIATION nearly is the target.
 NO_SIGNAL_AUC = 0.55
 LEAK_AUC = 0.99
 LEAK_ASSOCIATION = 0.95
+# A Qini coefficient that shuffled treatment labels reach more often than this is noise
+# (used when the model's evaluation did not store its own alpha).
+QINI_ALPHA = 0.05
 MAX_CATEGORIES = 20
 
 
@@ -142,7 +148,27 @@ def uplift_concerns(info: Mapping[str, Any]) -> list[Concern]:
         concerns.append(Concern("no_signal", (
             f"No signal: on held-out units, targeting by this model gains no more than picking customers at random "
             f"(Qini coefficient {qini:.5f}; above 0 means better than random). Treat everyone or no one instead.")))
+    elif qini is not None and not concerns:
+        concerns += _qini_within_noise(qini, info.get("qini_null"))
     return concerns + _leak_from_association(info, "the outcome")
+
+
+def _qini_within_noise(qini: float, null: Mapping[str, Any] | None) -> list[Concern]:
+    """A Qini above 0 that the same ranking reaches often with shuffled treatment labels (p-value
+    above alpha, experiments.uplift.qini_null): its gain over random targeting may be luck.
+    Models trained before the test was stored have no null and are judged by the sign."""
+    if not null or null.get("p_value") is None:
+        return []
+    alpha = null.get("alpha") or QINI_ALPHA
+    p = float(null["p_value"])
+    if p <= alpha:
+        return []
+    return [Concern("no_signal", (
+        f"No signal beyond noise: on held-out units the Qini coefficient is {qini:.5f}, above 0, but chance alone "
+        f"gets that far. With the treatment given to other customers picked at random, the same ranking reaches it "
+        f"in {p:.0%} of {int(null['permutations']):,} shuffles ({p_clause(p)}; more than luck would need p below "
+        f"{alpha:g}). Its gain over random targeting may be luck. Treat everyone or no one "
+        f"instead, or learn from a larger test."))]
 
 
 def model_concerns(kind: str, metrics: Mapping[str, Any], info: Mapping[str, Any]) -> list[Concern]:

@@ -28,7 +28,7 @@ def model_scores_import(
     version = (SegmentModel.objects.filter(name=name).aggregate(v=Max("version"))["v"] or 0) + 1
     model = SegmentModel.objects.create(
         name=name, kind=kind, version=version, params=params, features=features, info=info,
-        metrics={k: info[k] for k in ("qini_coefficient",) if k in info},
+        metrics={k: info[k] for k in ("qini_coefficient", "qini_p_value") if info.get(k) is not None},
         pipeline=b"",  # the fitted model stays where it was trained; see params
     )
     count = 0

@@ -91,3 +91,44 @@ def test_a_leaking_model_holds_its_segments_explains_its_metrics_and_makes_them_
     expect(page.locator('.job[data-job-state="done"]')).to_be_visible(timeout=120_000)
     wait_for(lambda: Segment.objects.count() == 3, timeout=30, what="its three band segments")
     shot("segments-made-on-override")
+
+
+@pytest.fixture
+def noise_uplift(tmp_path):
+    """Age says nothing about who gains, yet the held-out Qini comes out above 0: chance."""
+    rng = np.random.default_rng(9)
+    treated, converted = rng.random(2000) < 0.5, rng.random(2000) < 0.06
+    ages = np.random.default_rng(3).integers(20, 70, 2000)
+    lines = ["arm,converted,age"] + [f"{'t' if t else 'c'},{int(c)},{a}" for t, c, a in zip(treated, converted, ages)]
+    path = tmp_path / "noise.csv"
+    path.write_text("\n".join(lines) + "\n")
+    experiment_import(path, name="noise", arm_column="arm", control="c", metrics=["converted:binary"])
+    model = uplift_model_train(Experiment.objects.get(name="noise"), "t", "converted", learner="logistic", folds=3)
+    for age in range(20, 40):
+        CustomerFactory(attributes={"age": age})
+    return model
+
+
+def test_an_uplift_model_whose_positive_qini_chance_reaches_warns_and_needs_an_override(
+    page, live_server, marketer, noise_uplift, celery_worker_process, shot
+):
+    assert noise_uplift.info["qini_coefficient"] > 0  # the sign alone would have let it through
+    login(page, live_server, marketer)
+    page.goto(f"{live_server.url}/experiments/uplift/{noise_uplift.id}/")
+    expect(page.locator("#qini")).to_contain_text("Chance reaches it too with p = ")
+    warning = page.locator('#concerns [data-concern="no_signal"]')
+    expect(warning).to_contain_text("No signal beyond noise")
+    expect(warning).to_contain_text("Treat everyone or no one")
+    shot("uplift-within-noise-warning")
+    page.get_by_role("button", name="Create segment").click()
+    expect(page.locator(".messages")).to_contain_text("tick the box")
+    assert not Job.objects.exists()
+
+    page.get_by_label("I read the warning above and want a segment from this model anyway").check()
+    page.get_by_role("button", name="Create segment").click()
+    expect(page.locator('.job[data-job-state="done"]')).to_contain_text("made with", timeout=120_000)
+    segment = Segment.objects.get()
+    page.goto(f"{live_server.url}/segments/models/{segment.model_id}/")
+    expect(page.locator("#concerns")).to_contain_text("No signal beyond noise")
+    expect(page.locator('tr[data-metric="qini_p_value"]')).to_contain_text("Qini p-value")
+    shot("uplift-segment-model-within-noise")

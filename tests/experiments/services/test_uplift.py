@@ -118,3 +118,28 @@ def test_a_unit_attribute_that_is_the_outcome_is_called_a_likely_leak(tmp_path):
     concerns = uplift_model_concerns(model.id)
     assert "leakage" in [c.code for c in concerns]
     assert "the feature bought alone nearly equals the outcome" in " ".join(c.message for c in concerns)
+
+
+@pytest.fixture
+def noise_model(tmp_path):
+    """Nothing about a unit predicts its uplift, yet this model's Qini comes out above 0."""
+    ages = np.random.default_rng(3).integers(20, 70, 2000)
+    experiment = _experiment_file(tmp_path, "noise", {"age": ages}, 2000)
+    model = uplift_model_train(experiment, "t", "converted", learner="logistic", folds=3)
+    CustomerFactory.create_batch(20, attributes={"age": 40})
+    return model
+
+
+def test_a_positive_qini_within_noise_is_refused_as_a_segment_without_an_override(noise_model):
+    info = noise_model.info
+    assert info["qini_coefficient"] > 0 and info["qini_p_value"] > 0.05
+    assert [c.code for c in uplift_model_concerns(noise_model.id)] == ["no_signal"]
+    assert "does not beat random targeting" in info["summary"] and "Do not target by this model" in info["summary"]
+    with pytest.raises(ModelConcerns, match="No signal beyond noise"):
+        uplift_segment_create(noise_model.id, 0.2, "noise top")
+    assert not Segment.objects.exists() and not SegmentModel.objects.exists()
+
+    segment = uplift_segment_create(noise_model.id, 0.2, "noise top", override=True, ties="include")
+    assert segment.model.info["override"] is True
+    assert segment.model.metrics["qini_p_value"] == info["qini_p_value"]
+    assert "beyond noise" in segment.model.info["concerns"][0]["message"]
