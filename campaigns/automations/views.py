@@ -4,21 +4,22 @@ flow, the funnel, the always-valid report, controls), and the builder."""
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import Http404
+from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from core import formatting
 from core.roles import MARKETER, VIEWER, has_role, role_required
+from customers.models import Customer
 from segments.models import Segment
+from segments.selectors import segment_customers
 
-from . import selectors
+from . import builder, selectors
 from ..errors import CampaignError
 from ..models import Automation
 from ..services.automations.create import EXIT_RULES, automation_create
 from ..services.automations.lifecycle import automation_archive, automation_pause, automation_resume
-
-STEP_SLOTS = 4
+from ..services.automations.preview import variant_preview
 
 
 @role_required(VIEWER)
@@ -138,61 +139,130 @@ def automation_action(request, automation_id: int, action: str):
     return redirect("automations:detail", automation_id=automation.id)
 
 
-def _spec_from_post(post) -> dict:
-    kind = post.get("trigger_kind", "")
-    if kind == "segment":
-        trigger: dict = {"segment": int(post["trigger_segment"]) if post.get("trigger_segment", "").isdigit() else ""}
-    elif kind == "event":
-        trigger = {"event": post.get("trigger_event", "").strip()}
-    elif kind == "date":
-        offset = post.get("date_offset_days", "0").strip() or "0"
-        if not offset.lstrip("-").isdigit():
-            raise CampaignError("days before/after the date: a whole number")
-        trigger = {"date": {"attribute": post.get("date_attribute", "").strip(), "offset_days": int(offset)}}
-    else:
-        raise CampaignError("choose what starts the automation")
-    steps = []
-    for i in range(STEP_SLOTS):
-        subject = post.get(f"s{i}_subject", "").strip()
-        if not subject:
-            continue
-        steps.append({
-            "wait_hours": float(post.get(f"s{i}_wait") or 0) * (24 if post.get(f"s{i}_unit") == "days" else 1),
-            "unless": post.get(f"s{i}_unless", ""),
-            "variants": [{"name": "a", "subject": subject, "text": post.get(f"s{i}_text", ""),
-                          "html": post.get(f"s{i}_html", "")}],
-        })
-    reentry = post.get("reentry_days", "").strip()
-    spec = {
-        "name": post.get("name", "").strip(), "trigger": trigger, "steps": steps,
-        "holdout": float(post.get("holdout") or 0) / 100,
-        "reentry_days": int(reentry) if reentry.isdigit() else None,
-        "exit": [e for e in post.getlist("exit") if e in EXIT_RULES],
-        "include_current": kind == "segment" and post.get("include_current") == "on",
-        "attribution_days": post.get("attribution_days") or 7,
-    }
-    if post.get("audience", "").isdigit():
-        spec["audience"] = int(post["audience"])
-    if post.get("frequency_cap"):
-        spec["frequency_cap"] = post["frequency_cap"]
-    if post.get("quiet_start") and post.get("quiet_end"):
-        spec["quiet_hours"] = {"start": post["quiet_start"], "end": post["quiet_end"]}
-    return spec
+def _segment_names() -> dict[str, str]:
+    return {str(pk): name for pk, name in Segment.objects.values_list("id", "name")}
+
+
+def _preview_customers(post) -> list[Customer]:
+    """Real customers to preview for: the trigger segment's first members with an email
+    (anyone's, for an event or date trigger)."""
+    segment_id = post.get("trigger_segment", "") if post.get("trigger_kind", "segment") == "segment" else ""
+    segment = Segment.objects.filter(pk=segment_id).first() if segment_id.isdigit() else None
+    people = segment_customers(segment) if segment is not None else Customer.objects.all()
+    return list(people.exclude(email="").order_by("id")[:25])
+
+
+def _builder_context(post, **extra) -> dict:
+    blocks = builder.step_blocks(post) if post else [builder.new_step(0)]
+    chosen = post.get("preview_variant", "") if post else ""
+    keys = [v["key"] for step in blocks for v in step["variants"]]
+    for step in blocks:
+        for variant in step["variants"]:
+            variant["checked"] = variant["key"] == (chosen if chosen in keys else keys[0])
+    return {"form": post or {}, "blocks": blocks, "segments": Segment.objects.order_by("name"),
+            "exit_rules": [(rule, builder.EXIT_WORDS[rule]) for rule in EXIT_RULES],
+            "exits_checked": post.getlist("exit") if post else ["ordered"],
+            "sentences": builder.sentences(post, _segment_names()) if post else [],
+            "customers": _preview_customers(post or {}), "max_steps": builder.MAX_STEPS,
+            "max_variants": builder.MAX_VARIANTS, "error": None} | extra
 
 
 @role_required(MARKETER)
 def automation_new(request):
-    form = request.POST if request.method == "POST" else {}
-    status = 200
-    if request.method == "POST":
-        try:
-            automation = automation_create(_spec_from_post(request.POST), user=request.user)
-        except (CampaignError, ValueError) as exc:
-            messages.error(request, f"The automation was not saved: {exc}")
-            status = 400
+    """The builder: steps and variants added and removed in place, a live preview of any
+    variant for a real customer, the rules read back as sentences. A spec error re-renders
+    the form as it was, with the step, variant and field named and marked."""
+    if request.method != "POST":
+        return render(request, "campaigns/automations/new.html", _builder_context(None))
+    blocks = builder.step_blocks(request.POST)
+    try:
+        automation = automation_create(builder.spec_from_post(request.POST, EXIT_RULES), user=request.user)
+    except CampaignError as exc:
+        error = builder.error_place(str(exc), blocks)  # shown above the form and beside its field
+        context = _builder_context(request.POST, error=error)
+        return render(request, "campaigns/automations/new.html", context, status=400)
+    messages.success(request, "Automation started: from now on its trigger brings customers in.")
+    return redirect("automations:detail", automation_id=automation.id)
+
+
+def _next_index(values) -> int:
+    return max([int(v) for v in values if str(v).isdigit()], default=-1) + 1
+
+
+@role_required(MARKETER)
+@require_GET
+def builder_step(request):
+    """htmx: one more step, numbered after the steps the form has (numbers are never reused)."""
+    if len([v for v in request.GET.getlist("step") if v.isdigit()]) >= builder.MAX_STEPS:
+        return HttpResponseBadRequest(f"At most {builder.MAX_STEPS} steps.")
+    step = builder.new_step(_next_index(request.GET.getlist("step")))
+    response = render(request, "campaigns/automations/_step.html", {"step": step, "error": None})
+    response["HX-Trigger-After-Swap"] = "builder-changed"  # the sentences read the new step
+    return response
+
+
+@role_required(MARKETER)
+@require_GET
+def builder_variant(request, step: int):
+    """htmx: one more variant for step `step`, named after the next free letter."""
+    existing = request.GET.getlist(f"s{step}_variant")
+    if len(existing) >= builder.MAX_VARIANTS:
+        return HttpResponseBadRequest(f"At most {builder.MAX_VARIANTS} variants in a step.")
+    j = _next_index(existing)
+    taken = {request.GET.get(f"s{step}v{k}_name", "").strip() for k in existing}
+    name = next(chr(c) for c in range(ord("a"), ord("z") + 1) if chr(c) not in taken)
+    context = {"step": {"i": step}, "variant": builder.new_variant(step, j, name), "removable": True, "error": None}
+    response = render(request, "campaigns/automations/_builder_variant.html", context)
+    response["HX-Trigger-After-Swap"] = "builder-changed"
+    return response
+
+
+@role_required(MARKETER)
+@require_GET
+def builder_remove(request):
+    """htmx: the removed block's place, now empty; the event tells the preview and the
+    sentences to read the form again."""
+    return HttpResponse("", headers={"HX-Trigger-After-Swap": "builder-changed"})
+
+
+@role_required(MARKETER)
+@require_GET
+def builder_customers(request):
+    """htmx: the preview's customer choices for the trigger segment just chosen."""
+    response = render(request, "campaigns/pages/_customer_options.html", {"customers": _preview_customers(request.GET)})
+    response["HX-Trigger-After-Swap"] = "builder-changed"  # the preview renders again, for one of them
+    return response
+
+
+@role_required(MARKETER)
+@require_POST
+def builder_preview(request):
+    """htmx: the chosen variant rendered for the chosen real customer (same sandbox and
+    budget as a send; nothing saved), and the rules as sentences (out of band)."""
+    post = request.POST
+    blocks = builder.step_blocks(post)
+    chosen = post.get("preview_variant", "")
+    found = None
+    for n, step in enumerate(blocks):
+        for j, variant in enumerate(step["variants"]):
+            if variant["key"] == chosen or (found is None and not chosen):
+                found = (n, j, variant)
+    customer = Customer.objects.filter(pk=post.get("preview_customer") or 0).first()
+    context: dict = {"customer": customer, "message": None, "error": "", "where": "",
+                     "sentences": builder.sentences(post, _segment_names())}
+    if found is None:
+        context["error"] = "Add a step with a variant to see its preview."
+    else:
+        n, j, variant = found
+        context["where"] = f"Step {n + 1}, variant {variant['name'] or chr(ord('a') + j % 26)}"
+        if customer is None:
+            context["error"] = "No customer to preview for: import customers, or choose a segment with members."
+        elif not variant["subject"].strip() or not (variant["text"].strip() or variant["html"].strip()):
+            context["error"] = f"{context['where']}: write a subject and a text or HTML body to see the preview."
         else:
-            messages.success(request, "Automation started: from now on its trigger brings customers in.")
-            return redirect("automations:detail", automation_id=automation.id)
-    context = {"form": form, "segments": Segment.objects.order_by("name"), "step_slots": range(STEP_SLOTS),
-               "exit_rules": EXIT_RULES}
-    return render(request, "campaigns/automations/new.html", context, status=status)
+            try:
+                context["message"] = variant_preview(builder.variant_spec(variant, j), customer,
+                                                     where=f"{context['where']}: ")
+            except CampaignError as exc:
+                context["error"] = str(exc)
+    return render(request, "campaigns/automations/_builder_preview.html", context)

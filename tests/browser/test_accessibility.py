@@ -29,6 +29,8 @@ def _journey(world) -> dict[str, str]:
         "migration": "/segments/migration/",
         "campaigns": "/campaigns/",
         "composer": "/campaigns/new/",
+        "automations": "/automations/",
+        "automation-builder": "/automations/new/",
         "campaign": f"/campaigns/{campaign.id}/",
         "outbox": "/campaigns/outbox/",
         "experiments": "/experiments/",

@@ -1,5 +1,7 @@
-"""An automation built in the browser, triggered by an event posted to /api/events/, sent by a
-real worker: the message is in the outbox and the entry in the automation's funnel.
+"""An automation built in the browser (steps and variants added and removed in place, a live
+preview for a real customer, the rules read as sentences, an error naming its step and field),
+triggered by an event posted to /api/events/, sent by a real worker: the message is in the
+outbox and the entry in the automation's funnel.
 
 Screenshots land in test-artifacts/<test name>/.
 """
@@ -24,15 +26,53 @@ def test_marketer_builds_an_automation_an_event_triggers_it_and_the_funnel_shows
     CustomerFactory(external_id="buyer1", email="buyer1@example.com", name="Ada Buyer")
     login(page, live_server, marketer)
 
-    # Build: an event trigger, one step, no holdout (so the one entrant is treated)
+    # Build: an event trigger, no holdout (so the one entrant is treated)
     page.goto(f"{live_server.url}/automations/new/")
     shot("builder-empty")
     page.get_by_label("Automation name").fill("Browse abandon")
     page.get_by_label("does something").check()
     page.get_by_label("Event kind").fill("browse")
-    page.locator("#s0_subject").fill("Still thinking about it, {{ customer.first_name }}?")
-    page.locator("#s0_text").fill("Hi {{ customer.name }}, it is still in stock. {{ unsubscribe_url }}")
     page.locator("#holdout").fill("0")
+    # the rules read back as sentences while they are set
+    sentences = page.locator("#sentences")
+    expect(sentences).to_contain_text("Starts when a customer does “browse”")
+    expect(sentences).to_contain_text("Nobody is held out")
+    expect(sentences).to_contain_text("A customer leaves early when they place an order.")
+
+    # Step 1, variant a, previewed live for the real customer
+    page.locator("#s0v0_subject").fill("Still thinking about it, {{ customer.first_name }}?")
+    page.locator("#s0v0_text").fill("Hi {{ customer.name }}, it is still in stock. {{ unsubscribe_url }}")
+    preview = page.locator("#live-preview")
+    expect(preview.locator(".subject")).to_have_text("Still thinking about it, Ada?")
+    expect(preview).to_contain_text("Step 1, variant a")
+    expect(preview.locator(".text-version")).to_contain_text("Hi Ada Buyer, it is still in stock.")
+
+    # A second variant added in place, previewed, then removed again
+    page.get_by_role("button", name="+ Add variant to this step").click()
+    expect(page.locator("#s0v1")).to_be_visible()
+    page.locator("#s0v1_subject").fill("{{ customer.first_name }}, your cart misses you")
+    page.locator("#s0v1_text").fill("Come back. {{ unsubscribe_url }}")
+    page.locator("#s0v1").get_by_label("Preview this one").check()
+    expect(preview.locator(".subject")).to_have_text("Ada, your cart misses you")
+    expect(sentences).to_contain_text("sends one of “a” or “b”")
+    shot("builder-two-variants")
+    page.get_by_role("button", name="Remove variant b").click()
+    expect(page.locator("#s0v1")).to_have_count(0)
+    expect(sentences).to_contain_text("Step 1: at once after entry, sends “a”.")
+
+    # A second step added in place, left without a subject: the error names the step and field
+    page.get_by_role("button", name="+ Add step").click()
+    expect(page.locator("#step-1")).to_be_visible()
+    expect(sentences).to_contain_text("Step 2: 1 day after step 1, sends “a”.")
+    page.get_by_role("button", name="Start the automation").click()
+    expect(page.locator("#builder-error")).to_contain_text("Step 2, variant a: subject is required")
+    expect(page.locator("#s1v0_subject")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#s0v0_subject")).to_have_value("Still thinking about it, {{ customer.first_name }}?")
+    shot("builder-error")
+    # ... removed, and the automation starts
+    page.locator("#step-1").get_by_role("button", name="Remove this step").click()
+    expect(page.locator("#step-1")).to_have_count(0)
+    expect(sentences).not_to_contain_text("Step 2")
     shot("builder-filled")
     page.get_by_role("button", name="Start the automation").click()
     expect(page.get_by_role("heading", name="Browse abandon")).to_be_visible()
