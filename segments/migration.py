@@ -53,11 +53,14 @@ def _default_versions(family: str, old: int | None, new: int | None) -> tuple[in
     return old, new
 
 
-def family_migration(family: str, *, old: int | None = None, new: int | None = None) -> dict[str, Any]:
+def family_migration(family: str, *, old: int | None = None, new: int | None = None,
+                     live: bool = True) -> dict[str, Any]:
     """The transition matrix of customers between two refreshes of a family, in SQL.
 
     Rows are the old segment (None: not in the family before), columns the new one (None:
-    left the family). Defaults to the last two refreshes still kept.
+    left the family). Defaults to the last two refreshes still kept. `live=False` (the
+    page) never joins the two versions: without a stored transition the result says
+    `pending` and has no matrix, and the caller queues `family_moves_store` for a worker.
     """
     old, new = _default_versions(family, old, new)
     segments = _family_segments(family)
@@ -69,7 +72,17 @@ def family_migration(family: str, *, old: int | None = None, new: int | None = N
     if new is None or not segments:
         return result
     stored = _stored(family, old, new)
-    rows = [(c["from"], c["to"], c["customers"]) for c in stored.matrix] if stored else family_moves_count(family, old, new)
+    if stored:
+        rows = [(c["from"], c["to"], c["customers"]) for c in stored.matrix]
+    elif old is None:
+        # Only one refresh kept: everyone entered, as many as each segment's refresh counted.
+        rows = [(None, sid, size) for sid, size in SegmentRefresh.objects.filter(
+            segment_id__in=list(segments), version=new).values_list("segment_id", "size") if size]
+    elif live:
+        rows = family_moves_count(family, old, new)
+    else:
+        result["pending"] = True
+        return result
     names = {sid: s.name for sid, s in segments.items()}
     matrix = [{"from": a, "from_name": names.get(a), "to": b, "to_name": names.get(b), "customers": n}
               for a, b, n in rows]
@@ -79,7 +92,7 @@ def family_migration(family: str, *, old: int | None = None, new: int | None = N
     result["moved"] = sum(r["customers"] for r in matrix if r["from"] != r["to"] and None not in (r["from"], r["to"]))
     result["entered"] = sum(r["customers"] for r in matrix if r["from"] is None)
     result["left"] = sum(r["customers"] for r in matrix if r["to"] is None)
-    result["precomputed"] = stored is not None
+    result["precomputed"] = stored is not None or old is None
     return result
 
 
@@ -124,13 +137,14 @@ def _rank_case(alias: str, ranks: dict[int, int]) -> tuple[str, list]:
 
 
 def family_at_risk(family: str, *, old: int | None = None, new: int | None = None, limit: int = 100,
-                   margin: float = 0.1, near_boundary: bool = True) -> dict[str, Any]:
+                   margin: float = 0.1, near_boundary: bool = True, live: bool = True) -> dict[str, Any]:
     """Customers a marketer should look at before they slip further.
 
     moved_down: customers whose segment got worse between two refreshes (segments rank
     0 = best, e.g. RFM tiers in order, churn bands low -> high), worst moves first.
     near_boundary: for score bands of a model (churn risk, value), customers whose score
     sits within `margin` of the band's width from the edge towards the worse band.
+    `live=False`: without a stored transition moved_down stays empty (the page queues it).
     """
     old, new = _default_versions(family, old, new)
     segments = _family_segments(family)
@@ -142,7 +156,7 @@ def family_at_risk(family: str, *, old: int | None = None, new: int | None = Non
     if stored is not None:
         result["moved_down"] = [{**r, "from_name": names.get(r["from"]), "to_name": names.get(r["to"])}
                                 for r in stored.moved_down[:limit]]
-    elif ranks and old is not None and new is not None:
+    elif ranks and old is not None and new is not None and live:
         result["moved_down"] = [{"customer": c, "from": a, "from_name": names.get(a), "to": b, "to_name": names.get(b),
                                  "ranks_down": d} for c, a, b, d in family_moved_down(ranks, old, new, limit)]
     if near_boundary:

@@ -7,16 +7,18 @@ more), a range scoring replaces its range's scores, a re-train adds a version.
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import quote
 
 from celery import shared_task
 from django.contrib.auth.models import User
+from django.db import transaction
 from django.urls import reverse
 
 from core.formatting import count
 from core.jobs import job_note
 
 from .models import Segment, SegmentModel
-from .services import families, membership, scoring, training
+from .services import families, membership, scoring, training, transitions
 
 
 # Schedules are at least core.schedules.MIN_INTERVAL_MINUTES apart: a scheduled run this
@@ -36,6 +38,17 @@ def segment_refresh(segment_id: int, scheduled: bool = False) -> dict | None:
         job_note(f"{count(mine.size)} customers now ({count(mine.entered)} entered, {count(mine.left)} left).",
                  url=reverse("segments:detail", args=[segment_id]))
     return {"segments": [r.segment_id for r in refreshes], "sizes": [r.size for r in refreshes]}
+
+
+@shared_task(name="segments.tasks.family_moves_store", acks_late=True, reject_on_worker_lost=True)
+def family_moves_store(family: str, old: int, new: int) -> int:
+    """Count who moved where between two kept versions of a family (the migration page
+    found no stored count for them). Idempotent: it replaces the one stored row."""
+    with transaction.atomic():
+        stored = transitions.family_moves_store(family, old, new)
+    job_note(f"Counted in {stored.seconds:.1f} s.", url=reverse("segments:migration") + f"?family={quote(family)}",
+             link_text="See how customers moved")
+    return stored.pk
 
 
 @shared_task(name="segments.tasks.segment_refresh_all")
