@@ -15,6 +15,9 @@ from .models import Arm, Experiment, Exposure, Metric, Report, UpliftModel
 # A customer experiment's report also depends on the clock (attribution windows close,
 # retention censoring moves), so past this age it is stale even if no row changed.
 REPORT_MAX_AGE = timedelta(hours=6)
+# What a stored report holds; raised when the report gains a section (2: the over-time
+# curve), so reports stored before read as stale and the worker recomputes them.
+REPORT_FORMAT = 2
 
 
 def experiment_list() -> QuerySet[Experiment]:
@@ -33,7 +36,7 @@ def experiment_fingerprint(experiment: Experiment) -> str:
     the definition change. Index-only MAX(id) lookups, so it costs milliseconds at any size.
     (An order updated in place keeps its id; the age limit catches that.)"""
     exposures = Exposure.objects.filter(experiment=experiment).aggregate(last=Max("id"))["last"]
-    parts = [f"def:{experiment.updated_at.isoformat()}", f"exp:{exposures or 0}"]
+    parts = [f"fmt:{REPORT_FORMAT}", f"def:{experiment.updated_at.isoformat()}", f"exp:{exposures or 0}"]
     if experiment.source == Experiment.Source.CUSTOMERS:
         parts.append(f"ord:{Order.objects.aggregate(last=Max('id'))['last'] or 0}")
         parts.append(f"evt:{Event.objects.aggregate(last=Max('id'))['last'] or 0}")

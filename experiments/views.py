@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 from django.contrib import messages
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -15,7 +14,7 @@ from core.jobs import Track, enqueue
 from core.selectors import jobs_for
 from core.roles import MARKETER, VIEWER, has_role, role_required
 
-from . import presentation, readout, selectors, survival, timeline
+from . import presentation, readout, selectors
 from .verdicts import ENGINES, report_for_engine
 from .kinds import kind_get
 from .breakdowns import breakdown_choices
@@ -24,8 +23,6 @@ from .services.reports import experiment_target, report_refresh, report_refresh_
 from .services.uplift import uplift_model_concerns
 from .stats import planning
 
-CUMULATIVE_DAYS = 30
-CUMULATIVE_MAX_UNITS = 100_000
 
 
 def _experiment(experiment_id: int) -> Experiment:
@@ -84,30 +81,20 @@ def _retention_chart(retention: dict) -> str | None:
 
 
 def _cumulative_chart(experiment: Experiment, body: dict) -> str | None:
-    """Only for customer experiments: their conversions have times; imported ones do not."""
-    if experiment.source != Experiment.Source.CUSTOMERS or not body["units"]:
+    """The over-time curve the worker stored with the report (reports._cumulative).
+
+    Only customer experiments have it: their conversions have times; imported ones do not.
+    A report stored before the curve was part of it is recomputed by the worker (its
+    fingerprint names the report's format); until then the page shows it without the curve."""
+    cumulative = body.get("cumulative")
+    if experiment.source != Experiment.Source.CUSTOMERS or not cumulative or not cumulative.get("series"):
         return None
-    if body["units"] > CUMULATIVE_MAX_UNITS:
-        # Read per unit at request time: 800,000 units took 33 s and the statement timeout
-        # turned the whole report into a 400. Until the worker stores this series with the
-        # report, large experiments show the report without it.
-        return None
-    data = survival.survival_data(experiment, timezone.now(), max_day=CUMULATIVE_DAYS)
-    if data.durations.size == 0:
-        return None
-    names = dict(experiment.arms.values_list("id", "name"))
-    control = next(a["name"] for a in body["arms"] if a["control"])
-    arms = np.array([names[i] for i in data.arm_ids], dtype=object)
-    days = list(range(1, min(CUMULATIVE_DAYS, int(data.observed_days.max(initial=0))) + 1))
-    series = timeline.cumulative_difference(
-        arms, data.durations, data.events, data.observed_days, control=control, days=days, alpha=experiment.alpha
-    )
-    series = [s for s in series if s["day"]]
-    if not series:
-        return None
+    control = cumulative["control"]
+    event = cumulative.get("event") or "order"
+    did = "ordered" if event == "order" else f"had a '{event}' event"
     return charts.line_chart(
-        [charts.Series(s["arm"], s["day"], s["diff"], lo=s["lo"], hi=s["hi"]) for s in series],
-        title=f"Difference from {control} in the share who ordered, by days since exposure",
+        [charts.Series(s["arm"], s["day"], s["diff"], lo=s["lo"], hi=s["hi"]) for s in cumulative["series"]],
+        title=f"Difference from {control} in the share who {did}, by days since exposure",
         x_label="days since exposure", y_label="difference vs control", y_percent=True, zero_line=True,
     )
 

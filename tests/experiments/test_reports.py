@@ -55,6 +55,39 @@ def test_campaign_report_has_retention_with_recent_units_left_out_of_day_n():
     assert retention["hazard_ratios"][0]["arm"] == "offer"
 
 
+def test_the_report_carries_the_over_time_curve_computed_from_the_units():
+    experiment = campaign_experiment(retention_days=[7])
+    holdout, offer = [], []
+    for i in range(6):
+        c = expose(experiment, "holdout")
+        holdout.append(c)
+        if i < 2:
+            order(c, days_after=4)  # 2 of 6 by day 4
+    for i in range(5):
+        c = expose(experiment, "offer")
+        offer.append(c)
+        if i < 3:
+            order(c, days_after=1 + i)  # by day 1, 2 and 3
+    late = expose(experiment, "offer", at=LATER - timedelta(days=2))  # observed two days only
+    order(late, days_after=1, at=LATER - timedelta(days=2))
+
+    curve = reports.report_build(experiment, now=LATER)["cumulative"]
+
+    assert curve["control"] == "holdout" and curve["days"] == 30 and curve["event"] == "order"
+    (series,) = curve["series"]
+    assert series["arm"] == "offer" and series["day"] == list(range(1, 31))
+    # By hand: day d counts units observed >= d days; offer converts 1, 2, 3 by days 1..3 (the
+    # late unit converts on day 1 and counts on days 1-2 only), holdout 2 of 6 from day 4.
+    def share(converted, n):
+        return converted / n
+    expected = {1: share(2, 6) - 0, 2: share(3, 6) - 0, 3: share(3, 5) - 0, 4: share(3, 5) - share(2, 6),
+                30: share(3, 5) - share(2, 6)}
+    for day, diff in expected.items():
+        assert series["diff"][day - 1] == pytest.approx(diff), day
+    lo, hi = series["lo"][29], series["hi"][29]
+    assert lo < series["diff"][29] < hi
+
+
 def test_open_attribution_windows_are_counted_and_stated():
     experiment = campaign_experiment(attribution_days=7)
     expose(experiment, "offer", at=LATER - timedelta(days=1))

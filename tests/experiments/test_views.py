@@ -41,6 +41,35 @@ def test_the_report_page_shows_the_srm_banner_first_then_tables_and_charts(clien
     assert "Recompute now" not in html  # a viewer changes nothing
 
 
+def test_the_curve_over_time_is_read_from_the_stored_report_at_any_size(client, viewer, experiment):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from experiments.models import Report
+    from experiments.services.reports import report_refresh
+
+    report = report_refresh(experiment)
+    report.body["units"] = 800_000  # the page used to leave the curve out past 100,000 units
+    Report.objects.filter(pk=report.pk).update(body=report.body)
+    client.force_login(viewer)
+    with CaptureQueriesContext(connection) as queries:
+        html = client.get(f"/experiments/{experiment.id}/").content.decode()
+    assert "Difference from holdout in the share who ordered, by days since exposure" in html
+    assert not [q for q in queries.captured_queries if "experiments_exposure" in q["sql"] and "GROUP BY" in q["sql"]]
+
+
+def test_a_report_stored_before_the_curve_existed_reads_as_stale(experiment):
+    from experiments import selectors
+    from experiments.models import Report
+    from experiments.services.reports import report_refresh
+
+    report = report_refresh(experiment)
+    assert selectors.report_is_fresh(experiment, report)
+    Report.objects.filter(pk=report.pk).update(fingerprint=report.fingerprint.replace("fmt:2;", ""))
+    report.refresh_from_db()
+    assert not selectors.report_is_fresh(experiment, report)  # the worker recomputes it
+
+
 def test_a_marketer_can_recompute_and_a_viewer_cannot(client, viewer, marketer, experiment):
     client.force_login(viewer)
     assert client.post(f"/experiments/{experiment.id}/refresh/").status_code == 403
