@@ -172,3 +172,34 @@ def test_a_launch_that_fails_in_the_worker_shows_why_and_its_retry_goes_through(
     expect(page.locator(".progress .state")).to_have_text("Completed", timeout=90_000)
     shot("retried-and-sent")
     assert LedgerEntry.objects.filter(campaign=campaign).count() == 40
+
+
+def test_the_confirm_step_of_a_large_audience_waits_for_the_worker_and_fills_in_by_itself(
+    wide_page, live_server, marketer, tmp_path, monkeypatch, request
+):
+    """At a million recipients the counts take seconds: a worker computes them, the page
+    shows the job and fills in the facts and the launch button when it is done."""
+    from campaigns.services import launch_check
+
+    monkeypatch.setattr(launch_check, "CHECK_INLINE_MAX", 10)  # the 40 shoppers count as large here
+    page, shot = wide_page, shooter(wide_page, request.node.name)
+    segment = seed.shop()
+    campaign = campaign_create({
+        "name": "Large letters", "segment": segment.name, "holdout": 0.1,
+        "variants": [{"name": "A", "subject": "Hi {{ customer.first_name }}", "text": "Hello"}],
+    })
+    login(page, live_server, marketer)
+    page.goto(f"{live_server.url}/campaigns/{campaign.id}/confirm/")
+    expect(page.locator("#confirm-counting")).to_be_visible()
+    expect(page.locator('[data-job-state="queued"]')).to_contain_text("Count and check the audience of Large letters")
+    expect(page.get_by_role("button", name=re.compile("Launch to"))).to_have_count(0)
+    shot("confirm-counting")
+    worker = worker_start(tmp_path / "worker.log")
+    try:
+        expect(page.locator("#confirm-audience")).to_contain_text("40 customers", timeout=90_000)
+        expect(page.get_by_role("button", name="Launch to 40 customers")).to_be_visible()
+        expect(page.frame_locator(".confirm-sample iframe").locator("body")).to_contain_text("Hello")
+        shot("confirm-filled-in")
+    finally:
+        worker.terminate()
+        worker.wait(timeout=20)
