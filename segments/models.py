@@ -103,6 +103,31 @@ class Membership(models.Model):
         indexes = [models.Index(fields=["customer", "segment"], name="membership_customer")]
 
 
+class Entrant(models.Model):
+    """A customer a refresh added: a member of `version` who was not one of the version before.
+
+    The refresh diffs the two versions anyway (to count who entered and left) and keeps the
+    entered list here, pruned with its version, so that a reader of who entered (a triggered
+    automation, at every refresh) reads these rows instead of diffing a million-row version
+    against the previous one again (measured: 3-4 s for 50,000 entrants of a 950,000-member
+    segment at load 8). A segment's first refresh keeps none: everyone in it entered.
+
+    Both keys are Django's to keep (as memberships' segment is): a row is copied from a
+    membership row written, and checked, in the same transaction.
+    """
+
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="entrants", db_index=False,
+                                db_constraint=False)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+", db_index=False,
+                                 db_constraint=False)
+    version = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["segment", "version", "customer"], name="entrant_unique")]
+        # a deleted customer's rows are found by this (Django's CASCADE)
+        indexes = [models.Index(fields=["customer"], name="entrant_customer")]
+
+
 class SegmentRefresh(models.Model):
     """The size history: one row per refresh, with how many entered and left."""
 

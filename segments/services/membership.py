@@ -11,7 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from customers.models import Customer
@@ -19,7 +19,7 @@ from customers.models import Customer
 from .. import rules
 from ..compile import ModelResolver, rule_q
 from ..dependencies import rule_segment_refs, segment_order
-from ..models import Membership, ModelScore, Segment, SegmentRefresh, SegmentRevision
+from ..models import Entrant, Membership, ModelScore, Segment, SegmentRefresh, SegmentRevision
 from ..selectors import field_registry, model_rank_cut
 from .schedules import segment_schedule_clear, segment_schedule_set
 from .specs import SPEC_KEYS, SpecInvalid, segment_spec_clean
@@ -240,19 +240,28 @@ def _materialise(segment: Segment, version: int, now: datetime, resolver: ModelR
         size = cursor.rowcount
     old_version, old_size = segment.current_version, segment.size
     if old_version:
-        # Customers in both versions, by a semi join on (segment, version, customer):
-        # entered and left follow from the two sizes.
-        both = Membership.objects.filter(segment=segment, version=version).filter(
-            Exists(Membership.objects.filter(segment=segment, version=old_version, customer_id=OuterRef("customer_id")))
-        ).count()
+        # The entered list, kept (Entrant), and counted: the new version's members EXCEPT the
+        # old version's. A set difference is linear whatever the planner's statistics say; a
+        # semi join on rows this transaction has just written (statistics: "a few rows") could
+        # be planned as a nested loop that rescans the old version for every member.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {Entrant._meta.db_table} (segment_id, version, customer_id) "
+                f"SELECT %s, %s, d.customer_id FROM ("
+                f"SELECT customer_id FROM {table} WHERE segment_id = %s AND version = %s "
+                f"EXCEPT SELECT customer_id FROM {table} WHERE segment_id = %s AND version = %s) d",
+                [segment.pk, version, segment.pk, version, segment.pk, old_version],
+            )
+            entered = cursor.rowcount
     else:
-        both = 0
+        entered = size
+    both = size - entered
     segment.current_version, segment.size, segment.refreshed_at = version, size, now
     if extra:
         segment.params = {**segment.params, **extra}
     segment.save(update_fields=["current_version", "size", "refreshed_at", "params"])
     return SegmentRefresh.objects.create(
-        segment=segment, version=version, size=size, entered=size - both, left=old_size - both,
+        segment=segment, version=version, size=size, entered=entered, left=old_size - both,
         seconds=round(time.perf_counter() - started, 3),
     )
 
@@ -265,6 +274,7 @@ def segment_versions_prune(segment_ids: Iterable[int], *, keep: int = KEEP_VERSI
         if cutoff > 0:
             with transaction.atomic():
                 deleted += Membership.objects.filter(segment_id=segment.pk, version__lte=cutoff).delete()[0]
+                Entrant.objects.filter(segment_id=segment.pk, version__lte=cutoff).delete()
     return deleted
 
 

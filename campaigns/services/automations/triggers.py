@@ -2,8 +2,8 @@
 
 DESIGN.md: a lower app's event reaches a higher one by the higher app reading the lower
 app's records past a watermark, from a task of its own. Segments and customers never call
-up: here we read segments' refresh rows (the entered list of a refresh is its version's
-members minus the previous version's) and customers' events.
+up: here we read segments' refresh rows (with the entered list each refresh keeps) and
+customers' events.
 
 Each reader runs under a transaction-scoped advisory lock on the automation, so two ticks
 (two beats, or a tick and a manual run) read one after the other, never the same rows at
@@ -20,13 +20,14 @@ from django.db import connection, transaction
 
 from campaigns.models import Automation
 from customers.models import Customer, Event
-from segments.models import Membership, SegmentRefresh
+from segments.models import Entrant, Membership, SegmentRefresh
 
 from .entries import entries_insert
 
 logger = logging.getLogger(__name__)
 LOCK_NAMESPACE = 71301  # pg_advisory_xact_lock(namespace, automation id): one reader at a time
 MEMBERSHIP = Membership._meta.db_table
+ENTRANT = Entrant._meta.db_table
 EVENT = Event._meta.db_table
 CUSTOMER = Customer._meta.db_table
 # A transaction may take event ids before another and commit after it: each read goes back
@@ -72,42 +73,57 @@ def automation_enter_current(automation: Automation, *, now: datetime) -> dict:
 
 def _segment_entries(automation: Automation, now: datetime) -> dict:
     total = {"entries": 0, "held_out": 0}
+    segment_id = automation.trigger_segment_id
     refreshes = list(
-        SegmentRefresh.objects.filter(segment_id=automation.trigger_segment_id, id__gt=automation.refresh_watermark)
-        .order_by("id").values("id", "version")
+        SegmentRefresh.objects.filter(segment_id=segment_id, id__gt=automation.refresh_watermark)
+        .order_by("id").values("id", "version", "entered")
     )
     for refresh in refreshes:
-        before = (
-            SegmentRefresh.objects.filter(segment_id=automation.trigger_segment_id, version__lt=refresh["version"])
-            .order_by("-version").values_list("version", "size").first()
-        )
-        previous = before[0] if before else None
-        params: list = [refresh["id"], automation.trigger_segment_id, refresh["version"]]
-        sql = (f"SELECT m.customer_id, 'r' || %s::text AS ref FROM {MEMBERSHIP} m "
-               f"WHERE m.segment_id = %s AND m.version = %s")
-        if previous is not None:
-            if before[1] and not Membership.objects.filter(segment_id=automation.trigger_segment_id,
-                                                           version=previous).exists():
-                # Pruned before we read it: the entered list cannot be told from the members.
-                # Skip the refresh (entering everyone would be worse) and say so.
-                Automation.objects.filter(id=automation.id).update(
-                    last_error=f"refresh {refresh['id']} was pruned before it was read; its entrants were skipped"
-                )
-                continue
-            # EXCEPT, not NOT EXISTS: a refresh has just written these rows, so the planner's
-            # statistics say "one row" and it picks a nested loop that rescans the previous
-            # version per member (measured: 70 s for 5,000 entrants); a hashed set difference
-            # is linear whatever the statistics say.
-            sql = (f"SELECT d.customer_id, 'r' || %s::text AS ref FROM ("
-                   f"SELECT m.customer_id FROM {MEMBERSHIP} m WHERE m.segment_id = %s AND m.version = %s "
-                   f"EXCEPT SELECT p.customer_id FROM {MEMBERSHIP} p WHERE p.segment_id = %s AND p.version = %s) d")
-            params += [automation.trigger_segment_id, previous]
-        written, held = entries_insert(automation, sql, params, source="segment", now=now)
+        sql = _entered_sql(automation, refresh)
+        if sql is None:
+            continue
+        written, held = entries_insert(automation, sql, [refresh["id"], segment_id, refresh["version"]],
+                                       source="segment", now=now)
         total["entries"] += written
         total["held_out"] += held
     if refreshes:
         Automation.objects.filter(id=automation.id).update(refresh_watermark=refreshes[-1]["id"])
     return total
+
+
+def _entered_sql(automation: Automation, refresh: dict) -> str | None:
+    """SELECT of the refresh's entered list as (customer_id, ref), taking (refresh id, segment,
+    version); None when there is nothing to read."""
+    segment_id = automation.trigger_segment_id
+    ref = "'r' || %s::text AS ref"
+    if not refresh["entered"]:
+        return None
+    before = (
+        SegmentRefresh.objects.filter(segment_id=segment_id, version__lt=refresh["version"])
+        .order_by("-version").values_list("version", "size").first()
+    )
+    if before is None:  # the segment's first refresh: every member entered
+        return f"SELECT m.customer_id, {ref} FROM {MEMBERSHIP} m WHERE m.segment_id = %s AND m.version = %s"
+    # The list the refresh kept: its rows, not a diff of two versions (segments.models.Entrant).
+    if Entrant.objects.filter(segment_id=segment_id, version=refresh["version"]).exists():
+        return f"SELECT n.customer_id, {ref} FROM {ENTRANT} n WHERE n.segment_id = %s AND n.version = %s"
+    # A refresh from before entrants were kept: the diff, while both versions are still there.
+    if not Membership.objects.filter(segment_id=segment_id, version=refresh["version"]).exists() or (
+        before[1] and not Membership.objects.filter(segment_id=segment_id, version=before[0]).exists()
+    ):
+        # Pruned before we read it: the entered list cannot be told from the members.
+        # Skip the refresh (entering everyone would be worse) and say so.
+        Automation.objects.filter(id=automation.id).update(
+            last_error=f"refresh {refresh['id']} was pruned before it was read; its entrants were skipped"
+        )
+        return None
+    # EXCEPT, not NOT EXISTS: a refresh has just written these rows, so the planner's
+    # statistics say "one row" and it can pick a nested loop that rescans the previous
+    # version per member; a set difference is linear whatever the statistics say.
+    return (f"SELECT d.customer_id, {ref} FROM ("
+            f"SELECT m.customer_id FROM {MEMBERSHIP} m WHERE m.segment_id = %s AND m.version = %s "
+            f"EXCEPT SELECT p.customer_id FROM {MEMBERSHIP} p WHERE p.segment_id = {int(segment_id)} "
+            f"AND p.version = {int(before[0])}) d")
 
 
 def _event_entries(automation: Automation, now: datetime) -> dict:

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from core.schedules import schedule_describe
 from customers.models import AttributeDefinition, Customer
-from segments.models import Membership, Segment, SegmentRefresh
+from segments.models import Entrant, Membership, Segment, SegmentRefresh
 from segments.selectors import segment_customers
 from segments.services import membership, schedules, specs
 from tests.factories import CustomerFactory, OrderFactory
@@ -122,6 +122,27 @@ def test_refresh_materialises_a_new_version_with_history(base):
     assert list(SegmentRefresh.objects.filter(segment=segment).values_list("version", flat=True)) == [1, 2]
 
 
+def entrants(segment: Segment, version: int) -> set[str]:
+    return set(Customer.objects.filter(id__in=Entrant.objects.filter(segment=segment, version=version)
+                                       .values("customer_id")).values_list("external_id", flat=True))
+
+
+def test_a_refresh_keeps_its_entered_list_and_a_first_refresh_none(base):
+    segment = membership.segment_create({"name": "x", "rule": country_rule("US", "GB")})
+    membership.segment_refresh(segment)
+    assert not Entrant.objects.filter(segment=segment).exists()  # everyone entered: the version says so
+    Customer.objects.filter(external_id__in=["b0", "b4"]).update(country="FR")
+    Customer.objects.filter(external_id__in=["b7", "b8"]).update(country="US")
+    (second,) = membership.segment_refresh(segment)
+    assert entrants(segment, 2) == {"b7", "b8"} and (second.entered, second.left) == (2, 2)
+    # members of version 2 that version 1 did not have, counted independently
+    new = set(Membership.objects.filter(segment=segment, version=2).values_list("customer_id", flat=True))
+    old = set(Membership.objects.filter(segment=segment, version=1).values_list("customer_id", flat=True))
+    assert set(Entrant.objects.filter(segment=segment, version=2).values_list("customer_id", flat=True)) == new - old
+    (third,) = membership.segment_refresh(segment)
+    assert third.entered == 0 and not Entrant.objects.filter(segment=segment, version=3).exists()
+
+
 def test_refresh_twice_without_changes_enters_and_leaves_nobody(base):
     segment = membership.segment_create({"name": "x", "rule": country_rule("GB")})
     membership.segment_refresh(segment)
@@ -145,8 +166,16 @@ def test_old_versions_are_pruned_beyond_the_kept_ones(base):
     kept = sorted(set(Membership.objects.filter(segment=segment).values_list("version", flat=True)))
     segment.refresh_from_db()
     assert kept == list(range(segment.current_version - membership.KEEP_VERSIONS + 1, segment.current_version + 1))
+    # The entered lists go with their versions.
+    Customer.objects.filter(external_id="b4").update(country="US")
+    membership.segment_refresh(segment)
+    segment.refresh_from_db()
+    assert Entrant.objects.filter(segment=segment, version=segment.current_version).count() == 1
+    for _ in range(membership.KEEP_VERSIONS):
+        membership.segment_refresh(segment)
+    assert not Entrant.objects.filter(segment=segment).exists()
     # The history keeps every refresh even when the memberships are gone.
-    assert SegmentRefresh.objects.filter(segment=segment).count() == membership.KEEP_VERSIONS + 2
+    assert SegmentRefresh.objects.filter(segment=segment).count() == 2 * membership.KEEP_VERSIONS + 3
 
 
 def test_a_family_refreshes_together_under_one_version(base):
