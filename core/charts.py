@@ -209,6 +209,20 @@ def sparkline(values: Sequence[float], *, title: str, width: int = 120, height: 
     )
 
 
+def size_trend(values: Sequence[float], *, title: str) -> tuple[str, str]:
+    """(sparkline SVG or "", words) for sizes at each refresh. A line needs two different
+    values: one refresh, or the same size every time, is said in words instead of drawn
+    as an empty box or a flat line that reads like "nothing here"."""
+    finite = _finite(values)
+    if not finite:
+        return "", "not refreshed yet"
+    if len(finite) == 1:
+        return "", "one refresh so far: the trend starts at the next"
+    if min(finite) == max(finite):
+        return "", f"unchanged at {finite[-1]:,.0f} over {len(finite)} refreshes"
+    return sparkline(finite, title=title), f"{finite[0]:,.0f} to {finite[-1]:,.0f} over {len(finite)} refreshes"
+
+
 def matrix_chart(labels_from: Sequence[str], labels_to: Sequence[str], counts: Sequence[Sequence[int]], *, title: str) -> str:
     """A transition matrix as a heat map: rows are where customers were, columns where they went."""
     cell, left, top = 56, 160, 110

@@ -113,6 +113,7 @@ def experiment_detail(request, experiment_id: int):
             by_error = str(exc)
     now = timezone.now()
     early = readout.readiness(body, now)
+    headline = readout.headline(body, now)
     metrics = [
         {"data": m, "chart": mark_safe(_metric_chart(m)), "rows": readout.comparison_rows(m, body, early),
          "axis": readout.axis_text(m) if m["comparisons"] else "", "share": kind_get(m["kind"]).share}
@@ -135,7 +136,10 @@ def experiment_detail(request, experiment_id: int):
         "by_choices": breakdown_choices(experiment),
         "breakdown_rows": readout.breakdown_rows(breakdown) if breakdown else [],
         "early": early,
-        "headline": readout.headline(body, now),
+        "headline": headline,
+        # The verdict adds the interval and p to the headline; where it would only repeat it
+        # (too early, not testable), it is left out.
+        "verdict_repeats": (body.get("verdict") or "").startswith(headline["text"].rstrip(". ")),
         "power_sentences": readout.power_sentences(body),
         "confidence": f"{(1 - body['alpha']) * 100:g}",
         "arms": arms,

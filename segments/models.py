@@ -6,6 +6,17 @@ from django.db import models
 from customers.models import Customer
 
 
+# What a kind is called on a page (the stored codes stay: the API and commands use them).
+KIND_NAMES = {
+    "rule": "Rule",
+    "kmeans": "Clusters (k-means)",
+    "rfm": "RFM tiers",
+    "propensity": "Churn propensity",
+    "value": "Predicted value",
+    "uplift": "Uplift",
+}
+
+
 class SegmentModel(models.Model):
     """One trained, versioned scikit-learn model: enough stored to reproduce its scores."""
 
@@ -18,6 +29,11 @@ class SegmentModel(models.Model):
 
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=16, choices=Kind.choices)
+
+    @property
+    def kind_name(self) -> str:
+        return KIND_NAMES.get(self.kind, self.get_kind_display())
+
     version = models.PositiveIntegerField(default=1)
     params = models.JSONField(default=dict)  # what it was asked to do: target, churn days, k range
     features = models.JSONField(default=list)
@@ -66,6 +82,11 @@ class Segment(models.Model):
     name = models.CharField(max_length=200, unique=True)
     description = models.TextField(blank=True, default="")
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.RULE)
+
+    @property
+    def kind_name(self) -> str:
+        return KIND_NAMES.get(self.kind, self.get_kind_display())
+
     rule = models.JSONField(null=True, blank=True)  # the rule tree, for kind=rule
     model = models.ForeignKey(SegmentModel, null=True, blank=True, on_delete=models.PROTECT, related_name="segments")
     # For model segments: the cluster label or tier, or a threshold / top fraction of score.

@@ -46,7 +46,8 @@ def segment_index(request):
     for refresh in SegmentRefresh.objects.filter(segment__in=segments).order_by("version"):
         history.setdefault(refresh.segment_id, []).append(refresh.size)
     rows = [
-        {"segment": s, "spark": mark_safe(charts.sparkline(history.get(s.id, [])[-20:], title=f"{s.name} size"))}
+        {"segment": s, **dict(zip(("spark", "trend"), charts.size_trend(history.get(s.id, [])[-20:],
+                                                                        title=f"{s.name}: size at each refresh")))}
         for s in segments
     ]
     return render(request, "segments/pages/index.html", {"rows": rows, "can_edit": has_role(request.user, MARKETER)})
@@ -140,10 +141,10 @@ def _rows_from_rule(rule: Any, fields: dict[str, dict]) -> tuple[list[dict], str
     """Builder rows for a saved rule: (rows, "all" or "any", whether the rows can show it).
     A flat all/any of conditions (each maybe negated) fits the rows; deeper trees go to
     the JSON box."""
+    if isinstance(rule, dict) and ("field" in rule or set(rule) == {"not"}):
+        rule = {"all": [rule]}  # one condition (as the API and older saves store it) is one row
     if not isinstance(rule, dict) or len(rule) != 1:
         return [], "all", False
-    if "field" in rule or "not" in rule:
-        rule = {"all": [rule]}
     combine, items = next(iter(rule.items()))
     if combine not in ("all", "any") or not isinstance(items, list):
         return [], "all", False

@@ -34,7 +34,9 @@ def dashboard_read() -> dict:
     segments with their size history."""
     sending = Campaign.objects.filter(state__in=[Campaign.State.SENDING, Campaign.State.PAUSED]).select_related("segment")
     scheduled = Campaign.objects.filter(state=Campaign.State.SCHEDULED).select_related("segment").order_by("send_at")[:10]
-    segments = list(Segment.objects.order_by("-size")[:10])
+    # Empty segments are no one's largest: listed only when every segment is empty.
+    segments = list(Segment.objects.filter(size__gt=0).order_by("-size")[:10]) or list(
+        Segment.objects.order_by("-size")[:10])
     sizes: dict[int, list[int]] = {}
     for refresh in SegmentRefresh.objects.filter(segment__in=segments).order_by("version"):
         sizes.setdefault(refresh.segment_id, []).append(refresh.size)

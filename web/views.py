@@ -3,7 +3,6 @@
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
-from django.utils.safestring import mark_safe
 
 from core import charts
 from core.roles import VIEWER, role_required
@@ -17,9 +16,8 @@ from . import selectors
 def dashboard(request: HttpRequest) -> HttpResponse:
     context = selectors.dashboard_read()
     context["segments"] = [
-        # One refresh is one point: no line to draw, so the page says so instead of an empty box.
-        {"segment": s, "refreshes": len(sizes),
-         "spark": mark_safe(charts.sparkline(sizes, title=f"{s.name}: size at each refresh")) if len(sizes) > 1 else ""}
+        # One refresh, or the same size each time, is said in words, not drawn as an empty box.
+        {"segment": s, **dict(zip(("spark", "trend"), charts.size_trend(sizes, title=f"{s.name}: size at each refresh")))}
         for s, sizes in context["segments"]
     ]
     now = timezone.now()

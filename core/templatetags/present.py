@@ -65,6 +65,23 @@ def took(start, end=None) -> str:
 
 
 @register.filter
+def shown(value) -> str:
+    """A stored value as a person reads it: True -> "yes", None -> "—", 1234.5 -> "1,234.50".
+    Whole numbers stay as stored (an attribute may be a year or a code: no separators)."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else formatting.number(value)
+    if isinstance(value, (list, tuple)):
+        return ", ".join(shown(v) for v in value)
+    return str(value)
+
+
+@register.filter
 def day(value) -> str:
     """The date part only: "2 Dec 2026"."""
     if value is None or value == "":

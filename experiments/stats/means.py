@@ -84,7 +84,7 @@ def compare_means(
     t, c = treatment, control
     diff = t.mean - c.mean
     lift = t.mean / c.mean - 1 if c.mean != 0 else None
-    note = None if c.mean != 0 else "control mean is zero: relative lift undefined"
+    note = None if c.mean != 0 else "control mean is zero: no relative lift to compute"
     result = {
         "diff": json_float(diff), "diff_ci": [None, None], "diff_ci_method": "welch_t",
         "se": None, "df": None,

@@ -78,11 +78,11 @@ def compare_proportions(
     # and exponentiating keeps the lower limit above -100%.
     lift = log_ratio = var_log = None
     if p_c == 0:
-        notes.append("control rate is zero: relative lift undefined")
+        notes.append("control rate is zero: no relative lift to compute")
     else:
         lift = p_t / p_c - 1
         if p_t == 0:
-            notes.append("treatment rate is zero: lift interval undefined on the log scale")
+            notes.append("treatment rate is zero: no lift interval on the log scale")
         else:
             log_ratio = math.log(p_t / p_c)
             var_log = (1 - p_t) / (n_t * p_t) + (1 - p_c) / (n_c * p_c)

@@ -38,3 +38,14 @@ def test_interval_chart_draws_rows_without_numbers_as_not_available():
     root = ET.fromstring(svg)
     assert "empty: n/a (n/a to n/a)" in root.find(f"{SVG}desc").text
     assert len(list(root.iter(f"{SVG}circle"))) == 1
+
+
+def test_a_size_trend_draws_a_line_only_when_the_size_moved():
+    from core.charts import size_trend
+
+    assert size_trend([], title="t") == ("", "not refreshed yet")
+    assert size_trend([120], title="t") == ("", "one refresh so far: the trend starts at the next")
+    assert size_trend([2353, 2353, 2353], title="t") == ("", "unchanged at 2,353 over 3 refreshes")
+    svg, words = size_trend([1500, 2353], title="t")
+    ET.fromstring(svg)
+    assert words == "1,500 to 2,353 over 2 refreshes"

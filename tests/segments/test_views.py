@@ -163,6 +163,14 @@ def test_editing_a_segment_prefills_the_builder_and_keeps_the_earlier_revision(c
     assert "Definition history" in html and "Customers whose Country is US and whose vip is true" in html
 
 
+def test_a_segment_saved_as_one_bare_condition_opens_in_the_builder_rows_not_the_json_box(client, marketer, base):
+    segment = membership.segment_create({"name": "French", "rule": {"field": "country", "op": "ne", "value": "FR"}})
+    client.force_login(marketer)
+    form = client.get(f"/segments/{segment.id}/edit/").content.decode()
+    assert '<option value="country" selected' in form and '<option value="ne" selected>is not</option>' in form
+    assert 'value="FR"' in form and "<details open" not in form
+
+
 def test_a_refused_edit_names_the_condition_and_changes_nothing(client, marketer, americans):
     client.force_login(marketer)
     response = client.post(f"/segments/{americans.id}/edit/", {

@@ -80,3 +80,19 @@ def test_a_small_customer_base_is_counted_exactly_on_the_dashboard(client, viewe
     client.force_login(viewer)
     html = client.get("/").content.decode()
     assert f'<span class="big">{len(customers):,}</span>' in html and "about" not in html.split("Customers</span>")[1][:80]
+
+
+def test_the_dashboard_says_an_unchanged_size_in_words_and_lists_no_empty_segment_as_largest(
+    client, viewer, segment, customers
+):
+    from segments.models import Segment
+
+    Segment.objects.create(name="nobody yet", current_version=1, size=0)
+    segment.size = 200
+    segment.save(update_fields=["size"])
+    for version in (1, 2):
+        SegmentRefresh.objects.create(segment=segment, version=version, size=200, entered=0, left=0)
+    client.force_login(viewer)
+    html = client.get("/").content.decode()
+    assert "unchanged at 200 over 2 refreshes" in html and "<polyline" not in html
+    assert "nobody yet" not in html
