@@ -1,22 +1,13 @@
-"""The segment pages: builder with a live count, detail, models, migration."""
+"""The segment pages (segments/views.py): the builder with a live count, the segment page, edit and duplicate."""
 
 import json
 
 import pytest
 
-from customers.models import AttributeDefinition
 from segments.services import membership
 from segments.models import Segment
-from tests.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def base():
-    AttributeDefinition.objects.create(name="vip", type="boolean")
-    for i, country in enumerate(["US"] * 5 + ["FR"] * 3):
-        CustomerFactory(external_id=f"p{i}", country=country, attributes={"vip": i % 2 == 0})
 
 
 def test_the_preview_counts_the_rule_being_built(client, marketer, base):
@@ -126,12 +117,6 @@ def test_a_viewer_cannot_save_or_refresh(client, viewer, base):
     assert client.post(f"/segments/{segment.id}/refresh/").status_code == 403
 
 
-def test_models_and_migration_pages_answer_with_nothing_trained(client, viewer):
-    client.force_login(viewer)
-    assert "No models yet" in client.get("/segments/models/").content.decode()
-    assert "train a model" in client.get("/segments/migration/").content.decode()
-
-
 @pytest.fixture
 def americans(base, marketer):
     segment = membership.segment_create({"name": "Americans", "rule": {"all": [
@@ -187,59 +172,3 @@ def test_duplicate_makes_a_copy_and_opens_it_for_editing(client, marketer, ameri
     assert response.url == f"/segments/{copy.id}/edit/" and copy.rule == americans.rule
     client.post(f"/segments/{americans.id}/duplicate/")
     assert Segment.objects.filter(name="Copy 2 of Americans").exists()
-
-
-def test_the_migration_page_reads_the_moves_its_refresh_counted(client, viewer, base, django_assert_max_num_queries):
-    from segments.models import FamilyTransition
-
-    tiers = [membership.segment_create({"name": n, "family": "where", "rank": r, "rule": {
-        "field": "country", "op": "eq", "value": c}}) for n, r, c in (("us", 0, "US"), ("fr", 1, "FR"))]
-    membership.segment_refresh(tiers[0])
-    membership.segment_refresh(tiers[0])
-    assert FamilyTransition.objects.filter(family="where", old_version=1, new_version=2).exists()
-    client.force_login(viewer)
-    with django_assert_max_num_queries(20):  # no join of memberships: a stored row
-        html = client.get("/segments/migration/?family=where").content.decode()
-    assert "8 stayed, 0 moved" in html
-
-
-def test_a_pair_of_refreshes_nobody_counted_goes_to_a_worker_not_a_join_in_the_page(
-        client, viewer, base, django_capture_on_commit_callbacks):
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    from core.models import Job
-    from segments.models import FamilyTransition
-    from segments.tasks import family_moves_store
-
-    tiers = [membership.segment_create({"name": n, "family": "where", "rank": r, "rule": {
-        "field": "country", "op": "eq", "value": c}}) for n, r, c in (("us", 0, "US"), ("fr", 1, "FR"))]
-    membership.segment_refresh(tiers[0])
-    membership.segment_refresh(tiers[0])
-    FamilyTransition.objects.all().delete()  # refreshed before moves were counted at refresh
-    client.force_login(viewer)
-    with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks():
-        html = client.get("/segments/migration/?family=where").content.decode()
-    assert not [q for q in queries.captured_queries if "FULL OUTER JOIN" in q["sql"]]
-    assert 'id="moves-pending"' in html and 'data-job-state="queued"' in html and "stayed" not in html
-    job = Job.objects.get(kind="family_moves")
-    assert job.args == ["where", 1, 2]
-    client.get("/segments/migration/?family=where")
-    assert Job.objects.filter(kind="family_moves").count() == 1  # one job, however often the page is read
-    family_moves_store(*job.args)  # the worker's part
-    html = client.get("/segments/migration/?family=where").content.decode()
-    assert "From refresh 1 to 2: 8 stayed, 0 moved" in html and 'id="moves-pending"' not in html
-
-
-def test_a_family_refreshed_once_shows_everyone_entering_from_the_refresh_sizes(client, viewer, base):
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    tiers = [membership.segment_create({"name": n, "family": "where", "rank": r, "rule": {
-        "field": "country", "op": "eq", "value": c}}) for n, r, c in (("us", 0, "US"), ("fr", 1, "FR"))]
-    membership.segment_refresh(tiers[0])
-    client.force_login(viewer)
-    with CaptureQueriesContext(connection) as queries:
-        html = client.get("/segments/migration/?family=where").content.decode()
-    assert not [q for q in queries.captured_queries if "FULL OUTER JOIN" in q["sql"]]
-    assert "At refresh 1, the first kept: 0 stayed, 0 moved, 8 entered, 0 left." in html
