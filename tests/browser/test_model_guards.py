@@ -115,7 +115,7 @@ def test_an_uplift_model_whose_positive_qini_chance_reaches_warns_and_needs_an_o
     assert noise_uplift.info["qini_coefficient"] > 0  # the sign alone would have let it through
     login(page, live_server, marketer)
     page.goto(f"{live_server.url}/experiments/uplift/{noise_uplift.id}/")
-    expect(page.locator("#qini")).to_contain_text("Chance reaches it too with p = ")
+    expect(page.locator("#qini")).to_contain_text("reaches it by chance with p = ")
     warning = page.locator('#concerns [data-concern="no_signal"]')
     expect(warning).to_contain_text("No signal beyond noise")
     expect(warning).to_contain_text("Treat everyone or no one")
