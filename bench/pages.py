@@ -52,7 +52,8 @@ def setup(customers: int) -> None:
         started = time.perf_counter()
         call_command("load_demo", customers=customers)
         print(f"setup: demo data in {time.perf_counter() - started:.0f}s")
-    Campaign.objects.filter(name="bench-campaign").delete()  # before its segment, which it protects
+    # Before their segments, which they protect (a second --setup on the same base).
+    Campaign.objects.filter(name__in=["bench-campaign", "bench-draft"]).delete()
     for name, rule in (
         ("bench-regulars", {"all": [{"field": "country", "op": "in", "value": ["US", "GB"]},
                                     {"field": "attributes.discount_user", "op": "eq", "value": True}]}),
