@@ -21,6 +21,9 @@ class Column:
     required: bool = False
     sql_type: str = "text"
     default: object = ""
+    # A chunk's values at once, none of them blank: `parse` of each, or ValueProblem when
+    # any is wrong (the row-by-row path then says which and why). Optional: a speed-up only.
+    parse_many: Callable[[list[str]], list] | None = None
 
 
 @dataclass
@@ -66,18 +69,43 @@ def _bounded(limit: int) -> Callable[[str], str]:
     return parse
 
 
+def _bounded_many(limit: int) -> Callable[[list[str]], list[str]]:
+    def parse_many(texts: list[str]) -> list[str]:
+        values = [text.strip() for text in texts]
+        if max(map(len, values), default=0) > limit:
+            raise ValueProblem("a value is too long")
+        return values
+
+    return parse_many
+
+
+def _emails_many(texts: list[str]) -> list[str]:
+    values = [text.strip() for text in texts]
+    if not all(map(parsing.EMAIL_RE.match, values)):
+        raise ValueProblem("a value is not an email address")
+    return values
+
+
+def _time_zones_many(texts: list[str]) -> list[str]:
+    values = [text.strip() for text in texts]
+    if not TIME_ZONES.issuperset(values):
+        raise ValueProblem("a value is not a time zone")
+    return values
+
+
 SPECS = {
     "customers": Spec(
         kind="customers",
         model=Customer,
         key=["external_id"],
         columns=[
-            Column("external_id", _bounded(128), required=True),
-            Column("email", lambda t: parsing.parse_email(t) if t.strip() else ""),
-            Column("name", _bounded(200)),
-            Column("country", _bounded(64)),
-            Column("time_zone", lambda t: _time_zone(t) if t.strip() else "UTC", default="UTC"),
-            Column("signup_date", parsing.parse_date, sql_type="date", default=None),
+            Column("external_id", _bounded(128), required=True, parse_many=_bounded_many(128)),
+            Column("email", lambda t: parsing.parse_email(t) if t.strip() else "", parse_many=_emails_many),
+            Column("name", _bounded(200), parse_many=_bounded_many(200)),
+            Column("country", _bounded(64), parse_many=_bounded_many(64)),
+            Column("time_zone", lambda t: _time_zone(t) if t.strip() else "UTC", default="UTC",
+                   parse_many=_time_zones_many),
+            Column("signup_date", parsing.parse_date, sql_type="date", default=None, parse_many=parsing.parse_dates),
         ],
         extra_column="attributes",
         customer_ref=False,
