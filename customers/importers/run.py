@@ -22,7 +22,7 @@ from .indexes import indexes_deferred, load_plan
 from .result import ImportFailed, ImportResult
 from .rows import rows_parse
 from .specs import SPECS
-from .staging import STAGING, rejects_find, staged_upsert, staging_analyze, staging_columns
+from .staging import STAGING, KeyWatch, rejects_find, staged_upsert, staging_analyze, staging_columns
 
 TYPE_SAMPLE_ROWS = 1000
 
@@ -123,13 +123,15 @@ def import_records(
             defaults = {"currency": currency.upper()} if currency else {}
             rows = rows_parse(spec, sources, typed, itertools.chain(head, records), rejects, result, id_prefix, defaults)
             columns = staging_columns(spec)
+            keys = KeyWatch(spec)
             with staging_table(STAGING, columns) as stage:
                 stage.copy_rows(
-                    rows, [name for name, _ in columns if name not in ("customer_id", "reject")], analyze=False
+                    keys.watch(rows), [name for name, _ in columns if name not in ("customer_id", "reject")],
+                    analyze=False,
                 )
-                staging_analyze(spec)
-                rejects_find(spec, sources, rejects)
-                result.imported = stage.count()
+                if keys.repeated or spec.customer_ref:
+                    staging_analyze(spec)  # for the joins rejects_find makes
+                result.imported = keys.rows - rejects_find(spec, sources, rejects, repeated_keys=keys.repeated)
                 table = spec.model._meta.db_table
                 plan = load_plan(table, result.imported, defer_indexes)
                 with indexes_deferred(table, plan):

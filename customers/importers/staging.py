@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 from django.db import connection
 from django.utils import timezone
@@ -44,8 +45,47 @@ def staging_analyze(spec: Spec) -> None:
         cursor.execute(f"ANALYZE {STAGING} (line, {', '.join(key)})")
 
 
-def rejects_find(spec: Spec, sources: dict[str, str], rejects: RejectWriter) -> None:
-    """Duplicates inside the file and unknown customers, found set-based."""
+def key_positions(spec: Spec) -> list[int]:
+    """Where a staging tuple (line, the spec's columns..., extra) holds the rows' key."""
+    names = ["customer_id" if c.name == "customer" else c.name for c in spec.columns]
+    return [1 + names.index(k) for k in spec.key]
+
+
+class KeyWatch:
+    """Watches the keys of the rows on their way to staging: a file whose keys all differ
+    needs no search for duplicates in SQL (nor the ANALYZE that plans it). Only hashes are
+    kept, 8 bytes of set per row; two keys with the same hash count as a repeat, and SQL
+    then finds whether they really are one."""
+
+    def __init__(self, spec: Spec):
+        self.positions = key_positions(spec)
+        self.rows = 0
+        self.repeated = False
+
+    def watch(self, rows: Iterator[tuple]) -> Iterator[tuple]:
+        seen: set[int] = set()
+        add = seen.add
+        positions = self.positions
+        for row in rows:
+            self.rows += 1
+            if not self.repeated:
+                key = hash(row[positions[0]] if len(positions) == 1 else tuple(row[p] for p in positions))
+                if key in seen:
+                    self.repeated = True
+                    seen.clear()
+                else:
+                    add(key)
+            yield row
+
+
+def rejects_find(spec: Spec, sources: dict[str, str], rejects: RejectWriter, *, repeated_keys: bool = True) -> int:
+    """Duplicates inside the file and unknown customers, found set-based: how many.
+
+    `repeated_keys` False says the file holds no key twice (KeyWatch): no duplicate to
+    look for, and a customers file then has nothing left to reject here.
+    """
+    if not repeated_keys and not spec.customer_ref:
+        return 0
     with connection.cursor() as cursor:
         if spec.customer_ref:
             customers = Customer._meta.db_table
@@ -57,16 +97,17 @@ def rejects_find(spec: Spec, sources: dict[str, str], rejects: RejectWriter) -> 
                 f"UPDATE {STAGING} SET reject = 'unknown customer ''' || customer_ext || '''' "
                 "WHERE customer_id IS NULL"
             )
-        key = [k if k != "customer_id" else "customer_ext" for k in spec.key]
-        keys = ", ".join(key)
-        joined = " AND ".join(f"f.{k} = {STAGING}.{k}" for k in key)
-        what = "external_id" if key == ["external_id"] else "event (same customer, kind and time)"
-        cursor.execute(
-            f"UPDATE {STAGING} SET reject = 'duplicate {what} in the file, first on line ' || f.first_line "
-            f"FROM (SELECT {keys}, MIN(line) AS first_line FROM {STAGING} WHERE reject IS NULL "
-            f"GROUP BY {keys} HAVING COUNT(*) > 1) f "
-            f"WHERE {joined} AND {STAGING}.line <> f.first_line AND {STAGING}.reject IS NULL"
-        )
+        if repeated_keys:
+            key = [k if k != "customer_id" else "customer_ext" for k in spec.key]
+            keys = ", ".join(key)
+            joined = " AND ".join(f"f.{k} = {STAGING}.{k}" for k in key)
+            what = "external_id" if key == ["external_id"] else "event (same customer, kind and time)"
+            cursor.execute(
+                f"UPDATE {STAGING} SET reject = 'duplicate {what} in the file, first on line ' || f.first_line "
+                f"FROM (SELECT {keys}, MIN(line) AS first_line FROM {STAGING} WHERE reject IS NULL "
+                f"GROUP BY {keys} HAVING COUNT(*) > 1) f "
+                f"WHERE {joined} AND {STAGING}.line <> f.first_line AND {STAGING}.reject IS NULL"
+            )
         shown = [c.name if c.name != "customer" else "customer_ext" for c in spec.columns]
         cursor.execute(
             f"SELECT line, reject, extra, {', '.join(shown)} FROM {STAGING} WHERE reject IS NOT NULL ORDER BY line"
@@ -74,11 +115,15 @@ def rejects_find(spec: Spec, sources: dict[str, str], rejects: RejectWriter) -> 
         # Written under the file's own column names, like the rows rejected while parsing,
         # extra columns included: the rejects file is the row to fix and import again.
         labels = [sources.get(c.name, c.name) for c in spec.columns]
+        found = 0
         while batch := cursor.fetchmany(2000):
             for line, reason, extra, *values in batch:
                 record = _extra_as_text(extra) | dict(zip(labels, values))
                 rejects.write(line, f"line {line}: {reason}", record)
-        cursor.execute(f"DELETE FROM {STAGING} WHERE reject IS NOT NULL")
+            found += len(batch)
+        if found:
+            cursor.execute(f"DELETE FROM {STAGING} WHERE reject IS NOT NULL")
+    return found
 
 
 def _extra_as_text(extra: dict | str | None) -> dict:
