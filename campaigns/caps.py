@@ -42,7 +42,8 @@ def cap_reserve(rows: list[tuple[int, str]], cap: int | None, now: datetime) -> 
             # three arrays: as 1,500 parameters, psycopg's quoting of them and the second
             # round trip were a third of a send worker's time in caps (py-spy, 100,000 sends).
             cursor.execute(
-                f"WITH locked AS MATERIALIZED (SELECT count(pg_advisory_xact_lock(%s, c)) AS n FROM unnest(%s::int[]) AS c) "
+                f"WITH locked AS MATERIALIZED "
+                f"(SELECT count(pg_advisory_xact_lock(%s, c)) AS n FROM unnest(%s::int[]) AS c) "
                 f"INSERT INTO {TABLE} (customer_id, key, at) SELECT r.customer_id, r.key, %s "
                 f"FROM locked, unnest(%s::bigint[], %s::text[]) AS r (customer_id, key) WHERE locked.n >= 0 "
                 f"ON CONFLICT (key) DO NOTHING",
