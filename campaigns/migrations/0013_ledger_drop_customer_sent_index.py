@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0011_automation_send_key_customer'),
+        ('campaigns', '0012_launch_check'),
     ]
 
     operations = [
