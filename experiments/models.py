@@ -130,8 +130,12 @@ class Exposure(models.Model):
     arm = models.ForeignKey(Arm, on_delete=models.CASCADE, related_name="exposures")
     # The unit's id: str(customer id) for customer exposures, the file's unit (or row number).
     unit = models.CharField(max_length=128)
+    # No database constraint on customer, as on the send ledger (campaigns.models.LedgerEntry):
+    # a launch's row lock per recipient at commit. Exposures come from the ledger rows the
+    # launch has just written (checked=True) or are checked against customers first
+    # (_source_check); deleting a customer goes through the ORM, whose CASCADE deletes them.
     customer = models.ForeignKey("customers.Customer", null=True, blank=True, on_delete=models.CASCADE,
-                                 related_name="exposures", db_index=False)
+                                 related_name="exposures", db_index=False, db_constraint=False)
     exposed_at = models.DateTimeField(null=True, blank=True)
     attributes = models.JSONField(default=dict, blank=True)
     outcomes = models.JSONField(default=dict, blank=True)

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from campaigns.errors import CampaignError
@@ -15,6 +15,7 @@ from campaigns.ledger import ledger_cancel_pending
 from campaigns.models import Campaign, LedgerEntry
 from campaigns.selectors import OPEN_STATUSES
 from core.jobs import enqueue
+from customers.models import Customer
 
 SEND_TASK = "campaigns.tasks.campaign_send_task"
 
@@ -33,7 +34,18 @@ def campaign_heartbeat(campaign_id: int) -> None:
 
 
 def campaign_finish_if_done(campaign_id: int) -> bool:
-    """Sending -> completed (a recurring one: back to scheduled) once no row is open."""
+    """Sending -> completed (a recurring one: back to scheduled) once no row is open.
+
+    Called when a claim found nothing due: due rows still pending then are rows no claim
+    can take, whose customer was deleted while the launch wrote them (the ledger has no
+    database constraint on customer, see LedgerEntry); they are cancelled, so the campaign
+    can finish. Rows a concurrent claim holds are skipped, not waited for."""
+    now = timezone.now()
+    LedgerEntry.objects.filter(
+        campaign_id=campaign_id, status=LedgerEntry.Status.PENDING, due_at__lte=now,
+    ).filter(~Exists(Customer.objects.filter(id=OuterRef("customer_id")))).update(
+        status=LedgerEntry.Status.CANCELLED, updated_at=now, error="the customer was deleted before the send",
+    )
     if LedgerEntry.objects.filter(campaign_id=campaign_id, status__in=OPEN_STATUSES).exists():
         return False
     campaign = Campaign.objects.filter(id=campaign_id).only("recurrence").first()
