@@ -191,6 +191,10 @@ def _ledger_insert(campaign: Campaign, arms, salt: str, run: int, now: datetime)
     else:
         id_sql = id_column = id_value = fence = ""
         key = "lower(hex(randomblob(16)))"
+    # A first run writes into a ledger holding none of the campaign's rows (its row is locked
+    # and was a draft): a plain INSERT, not ON CONFLICT's check of the unique index before
+    # each row. Later runs of a recurring campaign skip the members already in it.
+    skip_present = "ON CONFLICT (campaign_id, customer_id) DO NOTHING" if run > 1 else ""
     sql = f"""
         INSERT INTO {TABLE} ({id_column}campaign_id, customer_id, variant_id, arm, email, status, run, assigned_at,
                              due_at, attempts, retries, batch, key, provider, provider_message_id, offer_code, error,
@@ -199,7 +203,7 @@ def _ledger_insert(campaign: Campaign, arms, salt: str, run: int, now: datetime)
                0, 0, '', {key}, '', '', '', '', %s
         FROM (SELECT {id_sql} a.id, a.email, {hash_sql} AS h FROM ({audience_sql}) a {fence}) s
         WHERE true
-        ON CONFLICT (campaign_id, customer_id) DO NOTHING
+        {skip_present}
     """
     due = db_datetime(max(now, campaign.send_at or now))
     params = [campaign.id, *variant_params, *arm_case_params, *status_params, run, db_datetime(now), due,
@@ -240,6 +244,7 @@ def _campaign_run(campaign: Campaign, now: datetime) -> int:
     """One run (inside the caller's transaction): experiment, ledger rows, exposures, state."""
     variants = list(campaign.variants.order_by("position", "id"))
     arms = _arms(campaign, variants)
+    created = campaign.experiment_id is None
     experiment = _experiment_for_launch(campaign, arms)
     if experiment is not None:
         salt = experiment.salt
@@ -258,6 +263,7 @@ def _campaign_run(campaign: Campaign, now: datetime) -> int:
             f"SELECT customer_id, arm, assigned_at AS exposed_at FROM {TABLE} WHERE campaign_id = %s AND run = %s",
             [campaign.id, run],
             checked=True,  # the rows above: existing customers, the experiment's own arms
+            first=created,  # made just above, in this transaction: it has no exposure yet
         )
     campaign.experiment = experiment
     campaign.runs = run

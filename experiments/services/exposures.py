@@ -24,9 +24,11 @@ def _require_customers(experiment: Experiment) -> None:
         raise ExperimentError(f"experiment {experiment.name!r} is imported: its units come from its file")
 
 
-def _insert_select(experiment: Experiment, source_sql: str, params: Sequence, *, checked: bool = False) -> int:
+def _insert_select(experiment: Experiment, source_sql: str, params: Sequence, *, checked: bool = False,
+                   first: bool = False) -> int:
     """Exposures from a SELECT of (customer_id, arm, exposed_at), validated first (unless the
-    caller has `checked` it), then one INSERT ... SELECT that skips units already exposed."""
+    caller has `checked` it), then one INSERT ... SELECT that skips units already exposed
+    (`first`: the experiment has none yet, so a plain INSERT)."""
     arms = ARM
     # An untyped '{}' in a SELECT list is text to PostgreSQL, which will not assign it to jsonb.
     empty = "CAST('{}' AS jsonb)" if is_postgres() else "'{}'"
@@ -38,7 +40,7 @@ def _insert_select(experiment: Experiment, source_sql: str, params: Sequence, *,
             f"INSERT INTO {EXPOSURE} (experiment_id, arm_id, unit, customer_id, exposed_at, attributes, outcomes) "
             f"SELECT %s, a.id, CAST(s.customer_id AS TEXT), s.customer_id, s.exposed_at, {empty}, {empty} "
             f"FROM ({source_sql}) s JOIN {arms} a ON a.experiment_id = %s AND a.name = s.arm WHERE true "
-            f"ON CONFLICT (experiment_id, unit) DO NOTHING",
+            + ("" if first else "ON CONFLICT (experiment_id, unit) DO NOTHING"),
             [experiment.id, *params, experiment.id],
         )
         return max(cursor.rowcount, 0)
@@ -66,16 +68,19 @@ def _source_check(cursor, experiment: Experiment, source_sql: str, params: Seque
 
 
 @transaction.atomic
-def exposures_insert_from_sql(experiment: Experiment, sql: str, params: Sequence = (), *, checked: bool = False) -> int:
+def exposures_insert_from_sql(experiment: Experiment, sql: str, params: Sequence = (), *, checked: bool = False,
+                              first: bool = False) -> int:
     """Set-based exposures for campaign launch: ``sql`` is a SELECT whose columns are named
     customer_id, arm (the arm's name) and exposed_at, e.g. over the send ledger, holdout
     rows included. Returns the number of new exposures; units already exposed are skipped.
 
     ``checked``: the caller vouches that every row names an existing customer, a time and
     one of the experiment's arms (launch, which has just written them so): the two scans
-    that would check it are skipped (at a million rows they cost as much as the insert)."""
+    that would check it are skipped (at a million rows they cost as much as the insert).
+    ``first``: the experiment was created in this transaction and holds no exposure, so
+    the rows go in with a plain INSERT (no ON CONFLICT check of the unique index per row)."""
     _require_customers(experiment)
-    return _insert_select(experiment, sql, params, checked=checked)
+    return _insert_select(experiment, sql, params, checked=checked, first=first)
 
 
 @transaction.atomic
