@@ -136,6 +136,7 @@ def pages() -> list[tuple[str, str, dict | None]]:
         ("GET", "/segments/models/", None),
         ("GET", f"/segments/migration/?family={FAMILY}", None),
         ("GET", "/campaigns/new/", None),
+        ("GET", f"/campaigns/estimate/?segment={segment.id}&holdout=10", None),  # the composer's live estimate
         ("GET", f"/campaigns/{draft.id}/edit/", None),
         ("GET", f"/campaigns/{draft.id}/confirm/", None),
         ("GET", "/experiments/plan/?baseline=2&lift=10", None),

@@ -10,13 +10,15 @@ from django.utils import timezone
 from core.lookups import by_name_or_id
 from customers.models import Consent, Customer, Order, Suppression
 from experiments.stats.planning import detectable_effect_binary
-from segments.models import Segment
-from segments.selectors import segment_customers
+from segments.models import Membership, Segment
+from segments.selectors import customer_sample_q, segment_customers
 
 from .models import AutomationSend, Campaign, LedgerEntry, Offer
 from .unsubscribe import unsubscribe_key
 
 S = LedgerEntry.Status
+# The composer's live estimate counts a segment of up to this many members exactly.
+ESTIMATE_EXACT_MAX = 20_000
 OPEN_STATUSES = (S.PENDING, S.SENDING, S.UNKNOWN)
 SENT_STATUSES = (S.SENT, S.DELIVERED, S.OPENED, S.CLICKED, S.BOUNCED, S.COMPLAINED)
 BAR_STATUSES = (S.SENT, S.DELIVERED, S.OPENED, S.CLICKED, S.PENDING, S.SENDING, S.UNKNOWN,
@@ -142,10 +144,11 @@ def campaign_progress(campaign: Campaign) -> dict:
     return {"status": status, "bars": bars, "percent": round(status["progress"] * 100, 1), "to_send": total}
 
 
-def audience_baseline(audience: QuerySet[Customer], days: int) -> float:
+def audience_baseline(audience: QuerySet[Customer], days: int, *, size: int | None = None) -> float:
     """The share of the audience that ordered in the last `days` days: what the holdout
-    will probably do, so the estimate starts from this audience's own behaviour."""
-    size = audience.count()
+    will probably do, so the estimate starts from this audience's own behaviour. `size`:
+    the audience's count when the caller has it already."""
+    size = audience.count() if size is None else size
     if not size:
         return 0.0
     since = timezone.now() - timedelta(days=days)
@@ -155,14 +158,35 @@ def audience_baseline(audience: QuerySet[Customer], days: int) -> float:
 
 def audience_estimate(segment: Segment, holdout: float, days: int) -> dict:
     """Audience size, arm sizes and the smallest lift this audience and holdout can detect
-    (experiments' planning computes it; None when too few are held out to say)."""
-    audience = segment_customers(segment).exclude(email="")
-    size = audience.count()
-    baseline = audience_baseline(audience, days)
+    (experiments' planning computes it; None when too few are held out to say).
+
+    Exact for a segment of at most ESTIMATE_EXACT_MAX members. A larger one is estimated
+    from its members among a sample of customers (`estimated`, `sampled`): the composer asks
+    on every change of segment or holdout, and counting a 75,000-member audience and its
+    recent buyers took 1.1 s at 1M customers (seconds for a bigger one)."""
+    if segment.size <= ESTIMATE_EXACT_MAX:
+        audience = segment_customers(segment).exclude(email="")
+        size = audience.count()
+        baseline = audience_baseline(audience, days, size=size)
+        sampled, estimated = size, False
+    else:
+        since = timezone.now() - timedelta(days=days)
+        bought = Order.objects.filter(customer_id=OuterRef("customer_id"), ordered_at__gte=since)
+        has_email = ~Q(customer__email="")
+        # The members whose ids fall in the sampled blocks: index ranges of membership_unique
+        # (segment, version, customer), whatever the planner thinks a fresh version holds.
+        counts = Membership.objects.filter(segment=segment, version=segment.current_version).filter(
+            customer_sample_q(field="customer_id")).aggregate(
+            members=Count("id"), emailed=Count("id", filter=has_email),
+            buyers=Count("id", filter=has_email & Exists(bought)))
+        sampled = counts["members"] or 0
+        size = round(segment.size * counts["emailed"] / sampled) if sampled else 0
+        baseline = counts["buyers"] / counts["emailed"] if counts["emailed"] else 0.0
+        estimated = True
     n_control = int(size * holdout)
     n_treated = size - n_control
     estimate = {"size": size, "holdout": holdout, "baseline": baseline, "n_control": n_control,
-                "n_treated": n_treated, "mde": None}
+                "n_treated": n_treated, "mde": None, "estimated": estimated, "sampled": sampled}
     if n_control >= 10 and 0 < baseline < 1:
         estimate["mde"] = detectable_effect_binary(baseline, n_control, ratio=n_treated / n_control)
     return estimate
@@ -209,7 +233,7 @@ def launch_preview(campaign: Campaign) -> dict:
     out, the baseline and the smallest lift this audience can show, and a sample recipient."""
     audience = campaign_audience(campaign)
     size = audience.count()
-    baseline = audience_baseline(audience, campaign.attribution_days) if size else 0.0
+    baseline = audience_baseline(audience, campaign.attribution_days, size=size) if size else 0.0
     n_control = round(size * campaign.holdout)
     weights = list(campaign.variants.order_by("position", "id").values_list("weight", flat=True))
     if campaign.holdout == 0 and len(weights) > 1:

@@ -279,11 +279,19 @@ def _plan_cost(sql: str, params: list) -> float:
     return float(plan[0]["Plan"]["Total Cost"])
 
 
-def _blocks_q(blocks: list[tuple[int, int]]) -> Q:
+def _blocks_q(blocks: list[tuple[int, int]], field: str = "pk") -> Q:
     in_blocks = Q()
     for low, high in blocks:
-        in_blocks |= Q(pk__gte=low, pk__lt=high)
+        in_blocks |= Q(**{f"{field}__gte": low, f"{field}__lt": high})
     return in_blocks
+
+
+def customer_sample_q(size: int = PREVIEW_SAMPLE, *, field: str = "pk") -> Q:
+    """Customers in random blocks of consecutive ids, about `size` in all (a fixed seed: the
+    same blocks on every call), for estimates over a large base; `field` names the customer
+    id in the filtered model ("customer_id" for memberships)."""
+    blocks, _ = _sample_blocks(size)
+    return _blocks_q(blocks, field)
 
 
 def _total_from_blocks(blocks: list[tuple[int, int]], span: int) -> int:

@@ -47,6 +47,31 @@ def test_the_estimate_states_the_detectable_lift(client, viewer, segment):
     assert "200</strong> customers" in html and "held out" in html
 
 
+def test_for_a_large_segment_the_estimate_is_read_from_a_sample_and_says_so(client, viewer, segment, customers,
+                                                                          monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from campaigns import selectors
+    from customers.models import Customer, Order
+    from segments import selectors as segment_selectors
+    from tests.campaigns.conftest import make_customers
+
+    make_customers(200, prefix="out")  # not in the segment: the sample sees members and others
+    Customer.objects.filter(pk__in=[c.pk for c in customers[:50]]).update(email="")
+    for c in customers[50:100]:
+        Order.objects.create(external_id=f"o{c.pk}", customer=c, amount=10, ordered_at=timezone.now() - timedelta(days=2))
+    monkeypatch.setattr(selectors, "ESTIMATE_EXACT_MAX", 100)  # the 200 members count as large here
+    monkeypatch.setattr(segment_selectors, "PREVIEW_BLOCK", 20)
+    monkeypatch.setattr(segment_selectors, "PREVIEW_SAMPLE", 400)  # every block: the sample is the whole base
+    client.force_login(viewer)
+    html = client.get("/campaigns/estimate/", {"segment": segment.id, "holdout": "10"}).content.decode()
+    # 150 of the 200 members have an email, 50 of those ordered in the last 7 days: 33.33%.
+    assert "about 150</strong> customers with an email" in html and "estimated from the 200 members" in html
+    assert "over a baseline of 33.33% conversion" in html
+
+
 def test_launch_on_the_outbox_provider_sends_and_shows_progress(client, marketer, campaign, settings):
     settings.EMAIL_BACKEND = "campaigns.outbox.OutboxBackend"
     client.force_login(marketer)
