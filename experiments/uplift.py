@@ -223,7 +223,14 @@ def qini_null(scores: np.ndarray, treated: np.ndarray, y: np.ndarray, *, permuta
     observed coefficient is qini_curve's).
 
     p = (1 + shuffles reaching the observed coefficient) / (1 + shuffles): the exact-size
-    permutation p-value (Phipson and Smyth 2010), never 0."""
+    permutation p-value (Phipson and Smyth 2010), never 0.
+
+    It holds the model's scores fixed, so the noise of fitting the model is not in it, and it
+    errs towards calling noise a signal: of 60 models trained on shuffled treatments of an
+    8,000-unit planted set (3 folds), 13% (gbm) and 8% (logistic) came out below 0.05, where
+    5% would be exact; shuffling within folds changed nothing (12%). Retraining per shuffle
+    would be exact and costs a training per shuffle. Still far better than the sign alone,
+    which lets half of such models through."""
     order = _order(np.asarray(scores, dtype=float), seed)
     t = np.asarray(treated, dtype=bool)[order]
     yy = np.asarray(y, dtype=float)[order]
