@@ -15,6 +15,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from core.formatting import count, percent, points, lift as lift_text
+from core.jobs import jobs_expire_lost
 from core.roles import MARKETER, VIEWER, has_role, role_required
 from core.selectors import jobs_for
 from customers.models import Customer
@@ -259,8 +260,10 @@ def campaign_confirm(request, campaign_id: int):
         messages.info(request, f"This campaign is {campaign.get_state_display().lower()}: there is nothing to launch.")
         return redirect("campaigns:detail", campaign_id=campaign.id)
     check = launch_check_request(campaign, user=request.user)
-    context = {"campaign": campaign, "check": check, "provider": settings.EMAIL_PROVIDER,
-               "jobs": jobs_for(campaign_target(campaign.id), kinds=(CHECK_JOB_KIND,), limit=1)}
+    jobs = jobs_for(campaign_target(campaign.id), kinds=(CHECK_JOB_KIND,), limit=1)
+    if check is None and jobs and jobs_expire_lost(ids=[jobs[0].id]):  # its worker is gone: say so
+        jobs = jobs_for(campaign_target(campaign.id), kinds=(CHECK_JOB_KIND,), limit=1)
+    context = {"campaign": campaign, "check": check, "provider": settings.EMAIL_PROVIDER, "jobs": jobs}
     if check is not None:
         context |= _confirm_facts(campaign, check.facts)
     template = "campaigns/pages/_confirm_body.html" if request.htmx else "campaigns/pages/confirm.html"

@@ -9,7 +9,7 @@ from django.shortcuts import render
 from django.utils.safestring import mark_safe
 
 from core import charts
-from core.jobs import Track, enqueue
+from core.jobs import Track, enqueue, jobs_expire_lost
 from core.roles import VIEWER, role_required
 from core.selectors import jobs_for
 
@@ -33,8 +33,11 @@ def migration(request):
         # seconds (3.9 s quiet, 11 s busy), so a pair nobody counted yet goes to a worker.
         found = moves.family_migration(family, live=False)
         context["jobs"] = jobs_for(family_target(family), limit=1)
+        if context["jobs"] and jobs_expire_lost(ids=[context["jobs"][0].id]):  # its worker is gone: say so
+            context["jobs"] = jobs_for(family_target(family), limit=1)
         if found.get("pending"):
-            if not any(j.active for j in context["jobs"]):
+            # Queued once; a failed count stays on the page with its reason and a retry.
+            if not context["jobs"] or context["jobs"][0].state == "done":
                 enqueue("segments.tasks.family_moves_store", family, found["old_version"], found["new_version"],
                         track=Track("family_moves", f"Count how customers of {family} moved from refresh "
                                     f"{found['old_version']} to {found['new_version']}", target=family_target(family),

@@ -88,14 +88,20 @@ def launch_check_current(campaign: Campaign) -> LaunchCheck | None:
 
 def launch_check_request(campaign: Campaign, *, user=None, queue: bool = True) -> LaunchCheck | None:
     """The current facts, computing them here when the audience is small; otherwise queue
-    the job (when `queue`, unless one is already waiting or running) and return None."""
+    the job (when `queue`, unless one is waiting, running or failed) and return None."""
     check = launch_check_current(campaign)
     if check is not None:
         return check
     if campaign.segment.size <= CHECK_INLINE_MAX:  # the stored size bounds the audience
         return launch_check_run(campaign.id)
     if queue:
-        launch_check_enqueue(campaign, user=user)
+        from core.models import Job
+
+        # A failed check stays on the page with its reason and a retry, rather than being
+        # queued again by every look at the page (saving the draft queues a fresh one).
+        latest = Job.objects.filter(target=campaign_target(campaign.id), kind=CHECK_JOB_KIND).order_by("-id").first()
+        if latest is None or latest.state == Job.State.DONE:
+            launch_check_enqueue(campaign, user=user)
     return None
 
 

@@ -61,3 +61,15 @@ def test_a_refused_draft_keeps_its_problems(segment):
                              "variants": [{"name": "A", "subject": "Hi", "text": "Code {{ offer.code }}"}]})
     problems = checks.launch_check_run(draft.id).facts["problems"]
     assert len(problems) == 1 and "{{ offer.code }}, which is empty for every recipient" in problems[0]
+
+
+def test_a_failed_check_is_not_queued_again_by_looking_but_by_saving_the_draft(campaign, monkeypatch,
+                                                                             django_capture_on_commit_callbacks):
+    monkeypatch.setattr(checks, "CHECK_INLINE_MAX", 100)
+    with django_capture_on_commit_callbacks():
+        checks.launch_check_request(campaign)
+        Job.objects.update(state=Job.State.FAILED, error="The database went away.")
+        assert checks.launch_check_request(campaign) is None
+        assert Job.objects.count() == 1  # the page shows the failure and its retry
+        checks.launch_check_prepare(campaign)  # what saving the draft does
+    assert list(Job.objects.order_by("id").values_list("state", flat=True)) == ["failed", "queued"]
