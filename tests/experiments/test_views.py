@@ -39,6 +39,8 @@ def test_the_report_page_shows_the_srm_banner_first_then_tables_and_charts(clien
     assert html.count("<svg") >= 3  # rates per arm for each metric, plus curves over time
     assert "Difference from holdout" in html and "Kaplan-Meier" in html
     assert "Recompute now" not in html  # a viewer changes nothing
+    # The value columns say whose they are: the control's name, then "This arm" (not a second "Arm").
+    assert '>holdout</th><th scope="col" class="num hide-sm">This arm</th>' in html
 
 
 def test_the_curve_over_time_is_read_from_the_stored_report_at_any_size(client, viewer, experiment):
