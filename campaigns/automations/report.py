@@ -23,6 +23,8 @@ from datetime import datetime
 from django.db import connection
 from django.utils import timezone
 
+from core.db import is_postgres
+
 from customers.models import Order
 from experiments.stats.means import Moments, compare_means
 from experiments.stats.multiple import adjust_pvalues
@@ -32,6 +34,8 @@ from experiments.stats.sequential import DEFAULT_SEQUENTIAL_TUNING_N
 from ..models import Automation, AutomationEntry, AutomationSend, AutomationStep, AutomationVariant
 
 ALPHA = 0.05
+# The report's status on SQLite, where automations do not run.
+NEEDS_POSTGRES = "needs PostgreSQL"
 ENTRY = AutomationEntry._meta.db_table
 SEND = AutomationSend._meta.db_table
 VARIANT = AutomationVariant._meta.db_table
@@ -221,6 +225,12 @@ def variants_report(steps: list[tuple[int, list[str]]], outcomes: dict[int, dict
 
 
 def automation_report(automation: Automation, *, now: datetime | None = None) -> dict:
+    if not is_postgres():
+        # Automations run on PostgreSQL only (on SQLite the tick says so and skips) and this
+        # SQL is PostgreSQL's: the report says why it is empty instead of failing the page.
+        report = report_from_counts({"treatment": _empty_arm(), "holdout": _empty_arm()})
+        report.update(status=NEEDS_POSTGRES, attribution_days=automation.attribution_days, variants=[])
+        return report
     report = report_from_counts(automation_outcomes(automation, now=now))
     report["attribution_days"] = automation.attribution_days
     steps = []

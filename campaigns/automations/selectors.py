@@ -5,10 +5,10 @@ confidence sequence (experiments.stats.sequential), so the report is valid whene
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone as dt_timezone
 
-from django.db import connection
-from django.db.models import Count
+from django.db.models import Count, Q
+from django.db.models.functions import TruncDate
 
 from core.lookups import by_name_or_id
 
@@ -77,12 +77,10 @@ def automation_counts(automation: Automation) -> dict:
 
 
 def entries_per_day(automation: Automation) -> list[dict]:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT (entered_at AT TIME ZONE 'UTC')::date AS day, count(*), count(*) FILTER (WHERE held_out) "
-            "FROM campaigns_automationentry WHERE automation_id = %s GROUP BY 1 ORDER BY 1", [automation.id]
-        )
-        return [{"day": day.isoformat(), "entries": n, "held_out": held} for day, n, held in cursor.fetchall()]
+    rows = (AutomationEntry.objects.filter(automation=automation)
+            .annotate(day=TruncDate("entered_at", tzinfo=dt_timezone.utc)).values("day")
+            .annotate(n=Count("id"), held=Count("id", filter=Q(held_out=True))).order_by("day"))
+    return [{"day": row["day"].isoformat(), "entries": row["n"], "held_out": row["held"]} for row in rows]
 
 
 def automation_report(automation: Automation, *, now: datetime | None = None) -> dict:

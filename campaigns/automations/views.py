@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from core import formatting
+from core.db import is_postgres
 from core.roles import MARKETER, VIEWER, has_role, role_required
 from customers.models import Customer
 from segments.models import Segment
@@ -31,7 +32,8 @@ def automation_index(request):
         rows.append({"automation": automation, **counts, "sent": sum(s["sent"] for s in steps),
                      "pending": sum(s["pending"] for s in steps)})
     template = "campaigns/automations/_rows.html" if request.htmx else "campaigns/automations/index.html"
-    return render(request, template, {"rows": rows, "can_edit": has_role(request.user, MARKETER)})
+    return render(request, template, {"rows": rows, "can_edit": has_role(request.user, MARKETER),
+                                      "needs_postgres": not is_postgres()})
 
 
 def _report_view(report: dict) -> dict:
@@ -116,6 +118,7 @@ def automation_detail(request, automation_id: int):
     context = {
         "automation": automation, "status": status, "funnel": funnel, "steps": steps,
         "report": _report_view(status["report"]), "can_edit": has_role(request.user, MARKETER),
+        "needs_postgres": not is_postgres(),
     }
     template = "campaigns/automations/_live.html" if request.htmx else "campaigns/automations/detail.html"
     return render(request, template, context)
@@ -164,7 +167,7 @@ def _builder_context(post, **extra) -> dict:
             "exits_checked": post.getlist("exit") if post else ["ordered"],
             "sentences": builder.sentences(post, _segment_names()) if post else [],
             "customers": _preview_customers(post or {}), "max_steps": builder.MAX_STEPS,
-            "max_variants": builder.MAX_VARIANTS, "error": None} | extra
+            "max_variants": builder.MAX_VARIANTS, "error": None, "needs_postgres": not is_postgres()} | extra
 
 
 @role_required(MARKETER)

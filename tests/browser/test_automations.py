@@ -13,11 +13,13 @@ from rest_framework.test import APIClient
 
 from campaigns.models import AutomationSend, OutboxMessage
 from campaigns.tasks import automation_tick_task
+from core.db import is_postgres
 from tests.browser.conftest import login
 from tests.conftest import wait_for
 from tests.factories import CustomerFactory
 
-pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True),
+              pytest.mark.skipif(not is_postgres(), reason="automations need PostgreSQL")]
 
 
 def test_marketer_builds_an_automation_an_event_triggers_it_and_the_funnel_shows_the_entry(

@@ -12,7 +12,7 @@ from tests.campaigns.automations import auto_spec, step, us_segment
 
 # Automations claim and cap with PostgreSQL's row and advisory locks; on SQLite their tick says so and skips.
 postgres_only = pytest.mark.skipif(not is_postgres(), reason="automations and caps need PostgreSQL")
-pytestmark = [postgres_only, pytest.mark.django_db]
+pytestmark = [pytest.mark.django_db]
 
 
 def _form(**extra) -> dict:
@@ -28,6 +28,7 @@ def _form(**extra) -> dict:
             "holdout": "10", "exit": ["ordered"], "attribution_days": "7"} | extra
 
 
+@postgres_only
 def test_the_builder_starts_an_automation_with_its_steps(client, marketer):
     client.force_login(marketer)
     response = client.post("/automations/new/", _form())
@@ -42,6 +43,7 @@ def test_the_builder_starts_an_automation_with_its_steps(client, marketer):
     assert b"Step 2" in page.content and b"48 hours after step 1" in page.content
 
 
+@postgres_only
 def test_the_builder_says_what_is_wrong_with_a_4xx(client, marketer):
     client.force_login(marketer)
     response = client.post("/automations/new/", _form(s0v0_text="{{ broken"))
@@ -51,6 +53,7 @@ def test_the_builder_says_what_is_wrong_with_a_4xx(client, marketer):
     assert not Automation.objects.exists()
 
 
+@postgres_only
 def test_an_error_names_the_step_and_variant_and_marks_the_field_keeping_what_was_written(client, marketer):
     client.force_login(marketer)
     response = client.post("/automations/new/", _form(s3v2_subject=""))
@@ -65,6 +68,7 @@ def test_an_error_names_the_step_and_variant_and_marks_the_field_keeping_what_wa
     assert "Step 2: wait must be a number" in bad_wait and 'id="s3_wait" name="s3_wait" value="soon"' in bad_wait
 
 
+@postgres_only
 def test_the_builder_adds_steps_and_variants_in_place_numbered_after_the_ones_there(client, marketer):
     client.force_login(marketer)
     step = client.get("/automations/new/step/", {"step": ["0", "3"]}, HTTP_HX_REQUEST="true")
@@ -76,6 +80,7 @@ def test_the_builder_adds_steps_and_variants_in_place_numbered_after_the_ones_th
     assert client.get("/automations/new/remove/")["HX-Trigger-After-Swap"] == "builder-changed"
 
 
+@postgres_only
 def test_the_rules_read_as_sentences_and_a_variant_previews_for_a_real_customer(client, marketer):
     from customers.models import Customer
 
@@ -94,6 +99,7 @@ def test_the_rules_read_as_sentences_and_a_variant_previews_for_a_real_customer(
     assert 'role="alert"' in broken and "Step 2, variant long: text:" in broken
 
 
+@postgres_only
 def test_a_viewer_reads_but_cannot_build_or_pause(client, viewer):
     us_segment()
     automation = automation_create(auto_spec(steps=[step(0)]))
@@ -105,6 +111,7 @@ def test_a_viewer_reads_but_cannot_build_or_pause(client, viewer):
     assert Automation.objects.get(id=automation.id).state == "active"
 
 
+@postgres_only
 def test_pause_and_archive_from_the_page(client, marketer):
     us_segment()
     automation = automation_create(auto_spec(steps=[step(0)]))
@@ -117,6 +124,7 @@ def test_pause_and_archive_from_the_page(client, marketer):
     assert listing.status_code == 200 and b"automation-rows" in listing.content and b"Archived" in listing.content
 
 
+@postgres_only
 def test_the_page_reports_revenue_and_orders_and_a_steps_variants(client, marketer):
     from campaigns.models import AutomationSend
     from customers.models import Customer
@@ -136,3 +144,14 @@ def test_the_page_reports_revenue_and_orders_and_a_steps_variants(client, market
     assert "Revenue per entry" in page and "Orders per entry" in page
     assert "Step 1: its variants" in page and "vs the other variants of the step" in page
     assert "<th scope=\"row\">short</th>" in page and "<th scope=\"row\">long</th>" in page
+
+
+@pytest.mark.skipif(is_postgres(), reason="what SQLite shows")
+def test_on_sqlite_the_pages_say_automations_need_postgresql_and_still_answer(client, marketer):
+    automation = automation_create(auto_spec(trigger={"event": "browse"}, steps=[step(0)]))
+    client.force_login(marketer)
+    for url in ("/automations/", "/automations/new/", f"/automations/{automation.id}/"):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert "Automations need PostgreSQL." in response.content.decode(), url
+    assert "No report on SQLite" in client.get(f"/automations/{automation.id}/").content.decode()
