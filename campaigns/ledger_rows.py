@@ -105,7 +105,11 @@ def rows_claim(
     # PostgreSQL returns the customer (and whether they are suppressed) with the claim;
     # SQLite's RETURNING sees only the updated table, so it reads them right after.
     customer_from = f", {CUSTOMER_TABLE} c" if pg else ""
-    customer_where = f" AND c.id = {table}.customer_id" if pg else ""
+    # A row whose customer is gone (no database constraint holds it) is never claimed, on
+    # either database: it stays pending until campaign_finish_if_done cancels it. Claimed on
+    # SQLite, it would sit in `sending` until its lease ran out and then come due again.
+    customer_where = (f" AND c.id = {table}.customer_id" if pg else
+                      f" AND EXISTS (SELECT 1 FROM {CUSTOMER_TABLE} c WHERE c.id = {table}.customer_id)")
     customer_columns = f", {CUSTOMER_SQL}" if pg else ""
     # The UPDATE finds its rows by primary key alone on PostgreSQL: the picked rows are
     # locked and were re-checked as pending when locked, so nobody else can have moved them.
