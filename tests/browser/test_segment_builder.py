@@ -37,6 +37,9 @@ def test_conditions_read_as_sentences_errors_name_the_condition_and_a_saved_segm
     page.locator("#c0_value").fill("US")
     expect(page.locator("#preview-count")).to_have_text("20")
     page.get_by_role("button", name="Add condition").click()
+    # A person cannot pick a field in the instant between the new row landing and htmx
+    # binding its change handler; a script can, and then no row request is sent.
+    page.wait_for_function("() => document.querySelector('#c1_field')?.['htmx-internal-data']?.initHash")
     page.locator("#c1_field").select_option("attributes.vip")
     expect(page.locator("#c1_op")).to_be_visible()
     page.locator("#c1_value").fill("perhaps")
