@@ -162,17 +162,25 @@ def chunks_send(to_send: list[tuple[Claimed, OutgoingMessage, str]], provider: P
     return outcomes
 
 
+def send_setup(budget_seconds: float | None, batch_size: int | None,
+               provider: Provider | None) -> tuple[float, Provider, bool, RateLimiter, int]:
+    """What a send task works with, for campaigns and automations alike: its deadline, the
+    provider (and whether this task opened it, so closes it), the provider's rate limiter,
+    and the claim size (at most two of the provider's batches)."""
+    deadline = time.monotonic() + (budget_seconds or settings.CAMPAIGN_TASK_SECONDS)
+    own_provider = provider is None
+    provider = provider or provider_for()
+    size = min(batch_size or settings.CAMPAIGN_BATCH_SIZE, max(provider.max_batch, 1) * 2)
+    return deadline, provider, own_provider, limiter_for(provider.account_key), size
+
+
 def campaign_send(
     campaign_id: int, *, budget_seconds: float | None = None, batch_size: int | None = None,
     provider: Provider | None = None,
 ) -> SendStats:
     """Send due rows of one campaign until none are left or the time budget is spent."""
     stats = SendStats()
-    deadline = time.monotonic() + (budget_seconds or settings.CAMPAIGN_TASK_SECONDS)
-    own_provider = provider is None
-    provider = provider or provider_for()
-    limiter = limiter_for(provider.account_key)
-    size = min(batch_size or settings.CAMPAIGN_BATCH_SIZE, max(provider.max_batch, 1) * 2)
+    deadline, provider, own_provider, limiter, size = send_setup(budget_seconds, batch_size, provider)
     try:
         while True:
             campaign = Campaign.objects.select_related("offer").filter(id=campaign_id).first()

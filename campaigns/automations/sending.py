@@ -25,10 +25,8 @@ from ..messages import (
 )
 from ..models import Automation, AutomationEntry, AutomationSend, AutomationStep, AutomationVariant
 from ..providers.base import OutgoingMessage, Provider
-from ..providers.registry import provider_for
-from ..ratelimit import limiter_for
 from ..rendering import TemplateProblem, variant_render
-from ..sending import SendStats, chunks_send, quiet_until
+from ..sending import SendStats, chunks_send, quiet_until, send_setup
 from ..services.automations.advance import sends_advance
 from ..unsubscribe import unsubscribe_headers, unsubscribe_url
 
@@ -142,11 +140,7 @@ def automation_send(*, budget_seconds: float | None = None, batch_size: int | No
                     provider: Provider | None = None) -> SendStats:
     """Send due step sends of every active automation until none are due or the budget is spent."""
     stats = SendStats()
-    deadline = time.monotonic() + (budget_seconds or settings.CAMPAIGN_TASK_SECONDS)
-    own_provider = provider is None
-    provider = provider or provider_for()
-    limiter = limiter_for(provider.account_key)
-    size = min(batch_size or settings.CAMPAIGN_BATCH_SIZE, max(provider.max_batch, 1) * 2)
+    deadline, provider, own_provider, limiter, size = send_setup(budget_seconds, batch_size, provider)
     try:
         while True:
             limiter.acquire(size)
