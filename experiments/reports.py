@@ -184,7 +184,7 @@ def _retention(design: analysis.Design, names: dict[int, str], data: survival.Su
                event: str) -> dict:
     return retention_section(
         design, _arm_positions(design, names, data), data.durations, data.events, data.observed_days, days=days,
-        event=event,
+        event=event, weights=data.counts,
     )
 
 
@@ -201,7 +201,7 @@ def _cumulative(experiment: Experiment, design: analysis.Design, names: dict[int
     # Arm positions, not names: comparing integers over a million units is what keeps it fast.
     series = timeline.cumulative_difference(
         _arm_positions(design, names, data), data.durations, data.events, data.observed_days,
-        control=control, days=days, alpha=experiment.alpha,
+        control=control, days=days, alpha=experiment.alpha, weights=data.counts,
     )
     series = [{**s, "arm": design.arms[s["arm"]].name, **{k: [_finite(v) for v in s[k]] for k in ("diff", "lo", "hi")}}
               for s in series if s["day"]]

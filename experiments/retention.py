@@ -20,6 +20,7 @@ def retention_section(
     *,
     days: Sequence[int],
     event: str,
+    weights: np.ndarray | None = None,
 ) -> dict:
     """Day-N retention, Kaplan-Meier per arm, log-rank and hazard ratios vs control.
 
@@ -29,10 +30,14 @@ def retention_section(
 
     ``arm_index`` holds each unit's position in ``design.arms``: integers, because the
     per-arm masks and the log-rank test are several times slower on arrays of names.
+    ``weights``: row i stands for weights[i] units (the report passes rows grouped by arm
+    and hour, a few thousand for a million units); none means one unit per row.
     """
     control = design.control
     code = {a.name: i for i, a in enumerate(design.arms)}
-    counts = np.bincount(arm_index, minlength=len(design.arms)) if arm_index.size else np.zeros(len(design.arms))
+    weights = np.ones(arm_index.size) if weights is None else np.asarray(weights, dtype=float)
+    counts = (np.bincount(arm_index, weights=weights, minlength=len(design.arms)) if arm_index.size
+              else np.zeros(len(design.arms)))
     present = [a.name for a in design.arms if counts[code[a.name]] > 0]
     masks = {arm: arm_index == code[arm] for arm in present}
     section: dict = {
@@ -46,7 +51,8 @@ def retention_section(
         rows = []
         for arm in present:
             mask = masks[arm]
-            r = survival.day_n_retention(durations[mask], events[mask], observed_days[mask], n, alpha=design.alpha)
+            r = survival.day_n_retention(durations[mask], events[mask], observed_days[mask], n, alpha=design.alpha,
+                                         weights=weights[mask])
             lo, hi = r["ci"]
             rows.append({
                 "arm": arm, "n": r["n"], "returned": r["n"] - r["retained"],
@@ -58,10 +64,10 @@ def retention_section(
     for arm in present:
         mask = masks[arm]
         section["kaplan_meier"].append({"arm": arm, **survival.kaplan_meier(durations[mask], events[mask],
-                                                                            alpha=design.alpha)})
-    if len(present) >= 2 and events.sum() > 0:
+                                                                            alpha=design.alpha, weights=weights[mask])})
+    if len(present) >= 2 and (weights * events).sum() > 0:
         try:
-            section["logrank"] = survival.logrank_test(durations, events, arm_index)
+            section["logrank"] = survival.logrank_test(durations, events, arm_index, weights=weights)
         except (np.linalg.LinAlgError, ValueError, ZeroDivisionError) as exc:
             # e.g. every unit returning at the same instant: the test has no variance.
             section["logrank"] = {"chi2": None, "p_value": None, "test": "logrank",
@@ -76,12 +82,12 @@ def retention_section(
             mask = masks[arm] | masks[control]
             try:
                 hr = survival.hazard_ratio(days_whole[mask], events[mask], (arm_index[mask] == code[arm]).astype(int),
-                                           alpha=design.alpha)
+                                           alpha=design.alpha, weights=weights[mask])
             except (ValueError, ZeroDivisionError) as exc:
                 hr = {"hazard_ratio": None, "ci": [None, None], "p_value": None, "ties": "efron",
                       "note": f"not computable on these data: {exc}"}
             section["hazard_ratios"].append({
-                "arm": arm, "control": control, **hr, "units": int(mask.sum()),
+                "arm": arm, "control": control, **hr, "units": int(round(weights[mask].sum())),
                 "sampled_from": None,  # kept for the JSON contract: every unit is used
                 "meaning": f"above 1: {arm} units return sooner than {control} units",
             })

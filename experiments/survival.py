@@ -1,7 +1,8 @@
 """Time from exposure to the first return, per unit, for the retention section. Reads only.
 
 Survival data come back already grouped by arm and hour, so a million units are a few
-thousand rows, then are expanded to per-unit arrays.
+thousand rows, and stay so: each row carries how many units it stands for, and the
+statistics (stats.retention, timeline) take those counts as frequency weights.
 """
 
 from __future__ import annotations
@@ -21,13 +22,19 @@ from .unitsql import EVENT, EXPOSURE, ORDER, fetch
 
 @dataclass
 class SurvivalData:
-    """Per-unit arrays rebuilt from grouped counts: days to the first return (or to now,
-    censored), whether it happened, and whole days observed since exposure."""
+    """One row per distinct (arm, days to the first return or to now when censored,
+    whether it happened, whole days observed since exposure), and ``counts``: how many
+    units each row stands for."""
 
     arm_ids: np.ndarray
     durations: np.ndarray
     events: np.ndarray
     observed_days: np.ndarray
+    counts: np.ndarray
+
+    @property
+    def units(self) -> int:
+        return int(self.counts.sum())
 
 
 def survival_data(experiment: Experiment, now: datetime, *, max_day: int) -> SurvivalData:
@@ -43,7 +50,7 @@ def survival_data(experiment: Experiment, now: datetime, *, max_day: int) -> Sur
     first, last = exposure_span(experiment)
     if first is None:
         empty = np.array([], dtype=float)
-        return SurvivalData(np.array([], dtype=np.int64), empty, empty, empty)
+        return SurvivalData(np.array([], dtype=np.int64), empty, empty, empty, np.array([], dtype=np.int64))
     now_p = db_datetime(now)
     if is_postgres():
         # date_part, not EXTRACT: since PostgreSQL 14 EXTRACT is numeric, several times slower per row.
@@ -93,10 +100,10 @@ def survival_data(experiment: Experiment, now: datetime, *, max_day: int) -> Sur
         if count > 0:
             arms.append(arm_id), durations.append(max(hours, 0.0) / 24.0)
             events.append(0), observed_days.append(days), counts.append(count)
-    counts = np.array(counts, dtype=np.int64)
     return SurvivalData(
-        arm_ids=np.repeat(np.array(arms, dtype=np.int64), counts),
-        durations=np.repeat(np.array(durations, dtype=float), counts),
-        events=np.repeat(np.array(events, dtype=int), counts),
-        observed_days=np.repeat(np.array(observed_days, dtype=float), counts),
+        arm_ids=np.array(arms, dtype=np.int64),
+        durations=np.array(durations, dtype=float),
+        events=np.array(events, dtype=int),
+        observed_days=np.array(observed_days, dtype=float),
+        counts=np.array(counts, dtype=np.int64),
     )

@@ -24,8 +24,13 @@ def cumulative_difference(
     control: str,
     days: Sequence[int],
     alpha: float = 0.05,
+    weights: np.ndarray | None = None,
 ) -> list[dict]:
-    """One series per treatment arm: [{"arm", "day": [...], "diff": [...], "lo", "hi"}]."""
+    """One series per treatment arm: [{"arm", "day": [...], "diff": [...], "lo", "hi"}].
+
+    ``weights``: row i stands for weights[i] units (rows grouped by arm and hour); none
+    means one unit per row."""
+    w = np.ones(arms.size) if weights is None else np.asarray(weights, dtype=float)
     series = []
     for arm in [a for a in dict.fromkeys(arms.tolist()) if a != control]:
         points = {"arm": arm, "day": [], "diff": [], "lo": [], "hi": []}
@@ -33,11 +38,11 @@ def cumulative_difference(
             watched = observed_days >= day
             converted = watched & (events == 1) & (durations <= day)
             t, c = watched & (arms == arm), watched & (arms == control)
-            n_t, n_c = int(t.sum()), int(c.sum())
+            n_t, n_c = int(round(w[t].sum())), int(round(w[c].sum()))
             if n_t == 0 or n_c == 0:
                 continue
             result = proportions.compare_proportions(
-                int((converted & (arms == arm)).sum()), n_t, int((converted & (arms == control)).sum()), n_c, alpha=alpha
+                int(round(w[converted & t].sum())), n_t, int(round(w[converted & c].sum())), n_c, alpha=alpha
             )
             lo, hi = result["diff_ci"]
             points["day"].append(day)

@@ -130,5 +130,21 @@ def test_survival_data_censors_units_without_a_return_at_now():
 
     data = survival.survival_data(experiment, now, max_day=30)
 
-    rows = sorted(zip(data.durations.tolist(), data.events.tolist(), data.observed_days.tolist()))
-    assert rows == [(2.5, 1, 10.0), (3.0, 0, 3.0), (10.0, 0, 10.0)]
+    rows = sorted(zip(data.durations.tolist(), data.events.tolist(), data.observed_days.tolist(),
+                      data.counts.tolist()))
+    assert rows == [(2.5, 1, 10.0, 1), (3.0, 0, 3.0, 1), (10.0, 0, 10.0, 1)]
+
+
+def test_survival_data_groups_units_alike_into_one_row_with_their_count():
+    experiment = campaign_experiment()
+    for _ in range(3):
+        order(expose(experiment, "offer"), days_after=2.5)
+    for _ in range(2):
+        expose(experiment, "offer")
+    now = EXPOSED_AT + timedelta(days=10)
+
+    data = survival.survival_data(experiment, now, max_day=30)
+
+    rows = sorted(zip(data.durations.tolist(), data.events.tolist(), data.counts.tolist()))
+    assert rows == [(2.5, 1, 3), (10.0, 0, 2)]
+    assert data.units == 5

@@ -79,9 +79,13 @@ def test_logrank_tiny_p_value_is_displayed_as_below_0_0001():
     early = np.linspace(1, 10, 300)
     late = np.linspace(100, 200, 300)
     result = retention.logrank_test(np.r_[early, late], np.ones(600), np.r_[np.zeros(300), np.ones(300)])
-    assert result["p_value"] == 0.0
+    # The chi-square tail itself (statsmodels' survdiff took 1 - cdf, which rounds it to 0).
+    assert result["p_value"] == pytest.approx(math.erfc(math.sqrt(result["chi2"] / 2)), rel=1e-9)
+    assert result["p_value"] < 1e-100
     # DESIGN.md: p-values read "< 0.0001" below that, an underflow to 0 included.
     assert result["p_value_display"] == "< 0.0001"
+    from core import formatting
+    assert formatting.p_value(0.0) == "< 0.0001"
 
 
 def test_hazard_ratio_recovers_planted_ratio():
@@ -126,3 +130,86 @@ def test_hazard_ratio_with_every_return_in_one_arm_does_not_converge():
     events = np.r_[np.ones(50), np.zeros(50)]
     with pytest.raises(ValueError, match="did not converge"):
         retention.hazard_ratio(times, events, np.r_[np.ones(50), np.zeros(50)])
+
+
+def _grouped(*columns):
+    """Distinct rows of the columns and how many units each stands for: what the report's
+    grouped survival query hands the statistics."""
+    rows, counts = np.unique(np.column_stack(columns), axis=0, return_counts=True)
+    return [rows[:, i] for i in range(rows.shape[1])], counts
+
+
+def _units(seed, n=4000, arms=2):
+    """Hour-rounded times with heavy ties, late censoring and an arm effect."""
+    rng = np.random.default_rng(seed)
+    group = rng.integers(0, arms, n)
+    times = np.ceil(rng.exponential(np.where(group == 1, 20.0, 28.0)) * 24) / 24
+    horizon = np.floor(rng.uniform(5, 40, n) * 24) / 24  # units exposed at different times
+    events = (times <= horizon).astype(int)
+    times = np.minimum(times, horizon)
+    observed = np.floor(horizon)
+    return times, events, group, observed
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_grouped_kaplan_meier_matches_statsmodels_unit_by_unit(seed):
+    from statsmodels.duration.survfunc import SurvfuncRight
+
+    times, events, group, _ = _units(seed)
+    (t, e), w = _grouped(times, events)
+    assert w.max() > 1 and w.size < times.size / 2  # really grouped
+
+    km = retention.kaplan_meier(t, e, weights=w, max_points=10_000)
+
+    sf = SurvfuncRight(times, events)
+    assert km["time"] == pytest.approx(list(sf.surv_times), rel=1e-12)
+    assert km["survival"] == pytest.approx(list(sf.surv_prob), rel=1e-9)
+    inside = (sf.surv_prob > 0) & (sf.surv_prob < 1)
+    s, se = sf.surv_prob[inside], sf.surv_prob_se[inside]
+    sd = se / (s * np.abs(np.log(s)))
+    assert np.array(km["lo"])[inside] == pytest.approx(s ** np.exp(Z975 * sd), rel=1e-7)
+    assert np.array(km["hi"])[inside] == pytest.approx(s ** np.exp(-Z975 * sd), rel=1e-7)
+    assert (km["n"], km["events"]) == (times.size, int(events.sum()))
+
+
+@pytest.mark.parametrize("arms", [2, 3])
+def test_grouped_logrank_matches_statsmodels_survdiff_unit_by_unit(arms):
+    from scipy import stats as sps
+    from statsmodels.duration.survfunc import survdiff
+
+    times, events, group, _ = _units(7, arms=arms)
+    (t, e, g), w = _grouped(times, events, group)
+
+    result = retention.logrank_test(t, e, g, weights=w)
+
+    chi2, _ = survdiff(times, events, group)
+    assert result["chi2"] == pytest.approx(chi2, rel=1e-9)
+    assert result["p_value"] == pytest.approx(sps.chi2.sf(chi2, arms - 1), rel=1e-9)
+
+
+def test_grouped_hazard_ratio_matches_statsmodels_phreg_unit_by_unit():
+    from statsmodels.duration.hazard_regression import PHReg
+
+    times, events, group, _ = _units(9)
+    days = np.where(events == 1, np.ceil(times), np.floor(times))  # whole days, as the report fits
+    (t, e, g), w = _grouped(days, events, group)
+
+    result = retention.hazard_ratio(t, e, g, weights=w)
+
+    fit = PHReg(days, group.reshape(-1, 1).astype(float), status=events.astype(float), ties="efron").fit()
+    assert result["hazard_ratio"] == pytest.approx(np.exp(fit.params[0]), rel=1e-8)
+    assert result["p_value"] == pytest.approx(fit.pvalues[0], rel=1e-6)
+    assert result["ci"] == pytest.approx(list(np.exp(fit.conf_int()[0])), rel=1e-8)
+
+
+def test_grouped_day_n_retention_counts_units_as_by_hand():
+    times, events, group, observed = _units(5)
+    (t, e, o), w = _grouped(times, events, observed)
+    for day in (7, 14, 30):
+        result = retention.day_n_retention(t, e, o, day, weights=w)
+        # By hand over the units: observed for `day` days, and known to have returned by then or not.
+        seen = observed >= day
+        returned = seen & (events == 1) & (times <= day)
+        retained = seen & ((times > day) | ((events == 0) & (times >= day)))
+        assert (result["n"], result["retained"]) == (int((returned | retained).sum()), int(retained.sum()))
+        assert result["excluded"] == times.size - result["n"]
