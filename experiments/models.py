@@ -126,8 +126,13 @@ class Exposure(models.Model):
 
     # No index of its own on experiment (exposure_unit_unique and the two below start with it)
     # nor on customer (exposure_customer): a launch writes every index once per recipient.
-    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="exposures", db_index=False)
-    arm = models.ForeignKey(Arm, on_delete=models.CASCADE, related_name="exposures")
+    # No database constraint on experiment and arm (as on customer, below): a launch's two
+    # checks per recipient at commit. Exposures are written only for the experiment's own arms
+    # (launch made them, _source_check checks other sources); experiments and arms are deleted
+    # through the ORM (experiment_delete), whose CASCADE deletes the exposures.
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="exposures", db_index=False,
+                                   db_constraint=False)
+    arm = models.ForeignKey(Arm, on_delete=models.CASCADE, related_name="exposures", db_constraint=False)
     # The unit's id: str(customer id) for customer exposures, the file's unit (or row number).
     unit = models.CharField(max_length=128)
     # No database constraint on customer, as on the send ledger (campaigns.models.LedgerEntry):

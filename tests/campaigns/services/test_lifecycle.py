@@ -56,3 +56,22 @@ def test_deleting_a_customer_deletes_their_ledger_rows_and_exposures(campaign):
     Customer.objects.filter(id=row.customer_id).delete()
     assert not LedgerEntry.objects.filter(customer_id=row.customer_id).exists()
     assert not Exposure.objects.filter(customer_id=row.customer_id).exists()
+
+
+def test_deleting_a_campaign_and_its_experiment_deletes_their_ledger_rows_and_exposures(campaign):
+    # The ledger's campaign and variant keys and the exposures' experiment and arm keys have
+    # no database constraint (a check per recipient at launch): the ORM's cascade is what
+    # keeps them whole.
+    from experiments.services.definitions import experiment_delete
+
+    campaign = launch(campaign)
+    experiment, variant_ids = campaign.experiment, list(campaign.variants.values_list("id", flat=True))
+    arm_ids = list(experiment.arms.values_list("id", flat=True))
+    assert LedgerEntry.objects.filter(variant_id__in=variant_ids).exists()
+    assert Exposure.objects.filter(experiment=experiment).exists()
+    campaign.delete()
+    assert not LedgerEntry.objects.filter(campaign_id=campaign.id).exists()
+    assert not LedgerEntry.objects.filter(variant_id__in=variant_ids).exists()
+    experiment_delete(experiment)
+    assert not Exposure.objects.filter(experiment_id=experiment.id).exists()
+    assert not Exposure.objects.filter(arm_id__in=arm_ids).exists()
