@@ -104,6 +104,23 @@ def load_plan(table: str, incoming: int, defer: bool | None = None) -> LoadPlan:
     return LoadPlan(defer_indexes=True, empty=existing == 0)
 
 
+def first_load_plan(table: str, defer: bool | None = None) -> LoadPlan | None:
+    """The plan for a load into `table` while it is empty, the table locked; None if it holds rows.
+
+    Looked at before locking, so an import into a table with rows never takes the lock
+    for this. Empty, the indexes are built after the load (`defer` False keeps them): the
+    rows are COPYed before their number is known, and on an empty table the rebuild is
+    one sort of what was loaded.
+    """
+    if not is_postgres() or table_rows_upto(table, 0):
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+    if table_rows_upto(table, 0):  # another import filled it while this one waited
+        return None
+    return LoadPlan(defer_indexes=defer is not False, empty=True)
+
+
 @contextmanager
 def indexes_deferred(table: str, plan: LoadPlan) -> Iterator[list[str]]:
     """Drop `table`'s secondary indexes (and, into an empty table, its unique constraints

@@ -18,10 +18,11 @@ from core.parsing import FileError
 from core.rejects import RejectWriter
 
 from .columns import columns_resolve, extra_columns, extra_types
-from .indexes import indexes_deferred, load_plan
+from .direct import direct_fits, direct_load
+from .indexes import first_load_plan, indexes_deferred, load_plan
 from .result import ImportFailed, ImportResult
 from .rows import rows_parse
-from .specs import SPECS
+from .specs import SPECS, Spec
 from .staging import STAGING, KeyWatch, rejects_find, staged_upsert, staging_analyze, staging_columns
 
 TYPE_SAMPLE_ROWS = 1000
@@ -122,22 +123,15 @@ def import_records(
             result.new_attributes = {c: typed[c] for c in new}
             defaults = {"currency": currency.upper()} if currency else {}
             rows = rows_parse(spec, sources, typed, itertools.chain(head, records), rejects, result, id_prefix, defaults)
-            columns = staging_columns(spec)
-            keys = KeyWatch(spec)
-            with staging_table(STAGING, columns) as stage:
-                stage.copy_rows(
-                    keys.watch(rows), [name for name, _ in columns if name not in ("customer_id", "reject")],
-                    analyze=False,
-                )
-                if keys.repeated or spec.customer_ref:
-                    staging_analyze(spec)  # for the joins rejects_find makes
-                result.imported = keys.rows - rejects_find(spec, sources, rejects, repeated_keys=keys.repeated)
-                table = spec.model._meta.db_table
-                plan = load_plan(table, result.imported, defer_indexes)
-                with indexes_deferred(table, plan):
-                    result.created, changed = staged_upsert(spec, sources, into_empty=plan.empty)
-            result.updated = changed - result.created
-            result.unchanged = result.imported - changed
+            table = spec.model._meta.db_table
+            first = first_load_plan(table, defer_indexes) if direct_fits(spec, len(head)) else None
+            if first is not None:
+                with indexes_deferred(table, first):
+                    result.imported = result.created = direct_load(spec, sources, rows, rejects)
+            else:
+                result.imported, result.created, changed = _staged_load(spec, sources, rows, rejects, defer_indexes)
+                result.updated = changed - result.created
+                result.unchanged = result.imported - changed
     finally:
         rejects.close()
     result.rejected = rejects.count
@@ -145,6 +139,27 @@ def import_records(
     result.seconds = round(time.monotonic() - started, 3)
     result.reject_samples = rejects.samples
     return result
+
+
+def _staged_load(
+    spec: Spec, sources: dict[str, str], rows: Iterator[tuple], rejects: RejectWriter, defer_indexes: bool | None,
+) -> tuple[int, int, int]:
+    """Through the staging table: (rows imported, created, created or changed)."""
+    columns = staging_columns(spec)
+    keys = KeyWatch(spec)
+    with staging_table(STAGING, columns) as stage:
+        stage.copy_rows(
+            keys.watch(rows), [name for name, _ in columns if name not in ("customer_id", "reject")],
+            analyze=False,
+        )
+        if keys.repeated or spec.customer_ref:
+            staging_analyze(spec)  # for the joins rejects_find makes
+        imported = keys.rows - rejects_find(spec, sources, rejects, repeated_keys=keys.repeated)
+        table = spec.model._meta.db_table
+        plan = load_plan(table, imported, defer_indexes)
+        with indexes_deferred(table, plan):
+            created, changed = staged_upsert(spec, sources, into_empty=plan.empty)
+    return imported, created, changed
 
 
 def _progress_bar(total: int, name: str):
