@@ -99,7 +99,7 @@ def report_build(experiment: Experiment, *, by: str | None = None, now: datetime
         data = survival.survival_data(experiment, now, max_day=max(days))
         body["retention"] = _retention(design, names, data, days, experiment.retention_event)
         if max(days) != CUMULATIVE_DAYS:  # the curve's days observed are capped at its own horizon
-            data = survival.survival_data(experiment, now, max_day=CUMULATIVE_DAYS)
+            data = data.capped(CUMULATIVE_DAYS)
         cumulative = _cumulative(experiment, design, names, data)
         if cumulative is not None:
             body["cumulative"] = cumulative

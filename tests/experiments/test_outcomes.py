@@ -133,6 +133,8 @@ def test_survival_data_censors_units_without_a_return_at_now():
     rows = sorted(zip(data.durations.tolist(), data.events.tolist(), data.observed_days.tolist(),
                       data.counts.tolist()))
     assert rows == [(2.5, 1, 10.0, 1), (3.0, 0, 3.0, 1), (10.0, 0, 10.0, 1)]
+    # The over-time curve caps days observed at its own horizon from the same rows.
+    assert sorted(data.capped(5).observed_days.tolist()) == [3.0, 5.0, 5.0]
 
 
 def test_survival_data_groups_units_alike_into_one_row_with_their_count():
