@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 from django.utils import timezone
 
+from core.db import alongside
+
 from . import analysis, outcomes, survival, timeline
 from .breakdowns import segment_by
 from .kinds import RATIO, kind_get
@@ -75,6 +77,12 @@ def report_build(experiment: Experiment, *, by: str | None = None, now: datetime
     metrics = list(experiment.metrics.order_by("position", "id"))
     design = design_for(experiment, arms, metrics)
     names = {a.id: a.name for a in arms}
+    retention_days = [int(d) for d in (experiment.retention_days or DEFAULT_RETENTION_DAYS)]
+    survival_later = None
+    if experiment.source == Experiment.Source.CUSTOMERS and experiment.retention_event:
+        # Independent of the metrics' SQL: read on a second connection meanwhile (core.db.alongside).
+        survival_later = alongside(
+            lambda: survival.survival_data(experiment, now, max_day=max(retention_days)))
 
     sums = outcomes.arm_sums(experiment, metrics)
     arm_data = {names[arm_id]: analysis.ArmData(s.n, s.metrics) for (_, arm_id), s in sums.items()}
@@ -94,9 +102,9 @@ def report_build(experiment: Experiment, *, by: str | None = None, now: datetime
         if segment is not None:
             body["breakdown"]["segment"] = segment.describe()
             body["breakdown"]["caveat"] += f" Units are grouped by {segment.describe()['text']}."
-    if experiment.source == Experiment.Source.CUSTOMERS and experiment.retention_event and body["units"]:
-        days = [int(d) for d in (experiment.retention_days or DEFAULT_RETENTION_DAYS)]
-        data = survival.survival_data(experiment, now, max_day=max(days))
+    if survival_later is not None and body["units"]:
+        days = retention_days
+        data = survival_later()
         body["retention"] = _retention(design, names, data, days, experiment.retention_event)
         if max(days) != CUMULATIVE_DAYS:  # the curve's days observed are capped at its own horizon
             data = data.capped(CUMULATIVE_DAYS)

@@ -170,3 +170,20 @@ def test_an_imported_ratio_covariate_pair_adjusts_ratio_metrics(tmp_path):
     assert ratio["comparisons"][0]["p_value"] == pytest.approx(expected["comparisons"][0]["p_value"])
     assert ratio["cuped"]["variance_reduction"] > 0.5
     assert "cuped" not in spend  # a pair of columns adjusts ratio metrics only
+
+
+@pytest.mark.django_db(transaction=True)
+def test_retention_read_on_a_second_connection_matches_the_units():
+    # Outside a transaction the survival data are read alongside the metrics (core.db.alongside).
+    experiment = campaign_experiment(retention_days=[7])
+    order(expose(experiment, "offer"), days_after=3)
+    expose(experiment, "offer")
+    order(expose(experiment, "holdout"), days_after=10)
+    expose(experiment, "holdout", at=LATER - timedelta(days=2))  # observed two days only
+
+    retention = reports.report_build(experiment, now=LATER)["retention"]
+
+    day7 = {r["arm"]: r for r in retention["day_n"][0]["arms"]}
+    assert (day7["offer"]["n"], day7["offer"]["returned"]) == (2, 1)
+    assert (day7["holdout"]["n"], day7["holdout"]["returned"], day7["holdout"]["excluded"]) == (1, 0, 1)
+    assert {km["arm"]: km["n"] for km in retention["kaplan_meier"]} == {"offer": 2, "holdout": 2}

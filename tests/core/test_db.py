@@ -1,0 +1,54 @@
+"""core/db.py: alongside runs a read on a connection of its own, or here inside a transaction."""
+
+import threading
+
+import pytest
+from django.db import connection, transaction
+
+from core.db import alongside, is_postgres
+
+postgres_only = pytest.mark.skipif(not is_postgres(), reason="a second connection only on PostgreSQL")
+
+
+def _backend() -> tuple[int, str, str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid(), current_setting('statement_timeout')")
+        pid, timeout = cursor.fetchone()
+    return pid, timeout, threading.current_thread().name
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_it_runs_on_another_connection_with_this_ones_timeout():
+    with connection.cursor() as cursor:
+        cursor.execute("SET statement_timeout = '4321ms'")
+    try:
+        here, _, _ = _backend()
+        pid, timeout, thread = alongside(_backend)()
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SET statement_timeout = 0")
+    assert pid != here and thread.startswith("alongside")
+    assert timeout == "4321ms"
+    with connection.cursor() as cursor:  # its connection was closed when it returned
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [pid])
+        assert cursor.fetchone()[0] == 0
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_its_exception_reaches_the_caller():
+    def fails():
+        raise ValueError("from the thread")
+
+    result = alongside(fails)
+    with pytest.raises(ValueError, match="from the thread"):
+        result()
+
+
+@pytest.mark.django_db
+def test_inside_a_transaction_it_runs_here_and_now():
+    # Another connection would not see this transaction's rows.
+    with transaction.atomic():
+        result = alongside(lambda: threading.current_thread().name)
+    assert result() == threading.current_thread().name
