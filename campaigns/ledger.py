@@ -13,7 +13,8 @@ from datetime import datetime
 from django.utils import timezone
 
 from .ledger_rows import (  # noqa: F401  (Claimed, Outcome, backoff_seconds: this ledger's names too)
-    Claimed, Outcome, backoff_seconds, claimed_split, leases_expire, outcomes_record, rows_claim, unknowns_reconcile,
+    ClaimCursor, Claimed, Outcome, backoff_seconds, claimed_split, leases_expire, outcomes_record, rows_claim,
+    unknowns_reconcile,
 )
 from .models import Campaign, LedgerEntry
 
@@ -22,10 +23,13 @@ CAMPAIGN_TABLE = Campaign._meta.db_table
 S = LedgerEntry.Status
 
 
-def ledger_claim(campaign_id: int, limit: int, *, lease_seconds: float | None = None) -> tuple[str, list[Claimed]]:
-    """Claim up to `limit` due rows of a campaign that is sending: (batch id, rows)."""
+def ledger_claim(
+    campaign_id: int, limit: int, *, lease_seconds: float | None = None, cursor: ClaimCursor | None = None,
+) -> tuple[str, list[Claimed]]:
+    """Claim up to `limit` due rows of a campaign that is sending: (batch id, rows). A send
+    loop passes its own `cursor` so that late claims skip the rows it already took."""
     batch, found = rows_claim(
-        TABLE, limit=limit, lease_seconds=lease_seconds,
+        TABLE, limit=limit, lease_seconds=lease_seconds, cursor=cursor,
         pick_where=(
             f"s.campaign_id = %(campaign)s "
             f"AND EXISTS (SELECT 1 FROM {CAMPAIGN_TABLE} WHERE id = %(campaign)s AND state = %(state)s)"

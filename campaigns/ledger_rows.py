@@ -72,6 +72,29 @@ class Outcome:
     retried: bool = False  # counts toward the retry cap
 
 
+@dataclass
+class ClaimCursor:
+    """Where one send loop's claims have got to: the (due_at, id) of the last row it took.
+
+    Why: a claimed row leaves the partial index of pending rows only when a vacuum removes
+    its entry, and one vacuum of a big ledger takes longer than a campaign's send, so a claim
+    that starts from the front of the index walks past every row already claimed: at
+    1,000,000 recipients, 4,779 buffers (26 ms) per claim of 500 late in the send, and the
+    send fell to 1,200-1,500 msg/s. Starting after the last row this loop took skips them.
+    A row due behind the cursor (its due_at set by another host's clock, a claim that
+    rolled back, a row skipped while another claim held its lock) is not lost: when the
+    cursor finds nothing, the claim scans again from the front and starts over from there.
+    """
+
+    due_at: datetime | None = None
+    id: int = 0
+
+    def advance(self, rows: list[tuple]) -> None:
+        """Move past the last of `rows` ((id, due_at) pairs) in claim order."""
+        last = max((due_at, id_) for id_, due_at in rows)
+        self.due_at, self.id = last
+
+
 def backoff_seconds(retries: int, retry_after: float | None = None) -> float:
     """Exponential backoff with full jitter, never sooner than the provider asked."""
     base = settings.CAMPAIGN_RETRY_BASE_SECONDS * (2 ** min(retries, 12))
@@ -84,7 +107,7 @@ def backoff_seconds(retries: int, retry_after: float | None = None) -> float:
 
 def rows_claim(
     table: str, *, pick_where: str, params: dict, limit: int, lease_seconds: float | None = None,
-    join_from: str = "", join_where: str = "", extra_columns: str = "",
+    join_from: str = "", join_where: str = "", extra_columns: str = "", cursor: ClaimCursor | None = None,
 ) -> tuple[str, list[tuple]]:
     """Claim up to `limit` due rows of `table` (aliased `s` in `pick_where`): (batch id, rows).
 
@@ -92,13 +115,42 @@ def rows_claim(
     columns of CUSTOMER_SQL ending with `suppressed`, then `extra_columns`); read it with
     `claimed_split`. `join_from`/`join_where`/`extra_columns` (PostgreSQL only) join more
     tables to the claimed row, e.g. the automation's entry; `{table}` names the claimed row there.
+    `cursor` (PostgreSQL; one per send loop) starts the pick after the rows this loop took
+    before, and is moved past the rows taken now (ClaimCursor says why).
     """
+    pg = is_postgres()
+    if cursor is None or not pg:  # SQLite drops an index entry with its row: nothing to skip
+        return _rows_claim(table, pick_where, params, limit, lease_seconds, join_from, join_where, extra_columns)
+    after = cursor.due_at is not None
+    batch, found = _rows_claim(table, pick_where, params, limit, lease_seconds, join_from, join_where,
+                               extra_columns, with_due=True, after=(cursor.due_at, cursor.id) if after else None)
+    if not found and after:
+        # Nothing after the cursor: what is due behind it, if anything, from the front.
+        batch, found = _rows_claim(table, pick_where, params, limit, lease_seconds, join_from, join_where,
+                                   extra_columns, with_due=True)
+    if found:
+        cursor.advance([(row[0], row[-1]) for row in found])
+    else:
+        cursor.due_at, cursor.id = None, 0
+    return batch, [row[:-1] for row in found]
+
+
+def _rows_claim(
+    table: str, pick_where: str, params: dict, limit: int, lease_seconds: float | None,
+    join_from: str, join_where: str, extra_columns: str, *, with_due: bool = False,
+    after: tuple[datetime, int] | None = None,
+) -> tuple[str, list[tuple]]:
+    """rows_claim's statement. PostgreSQL only: `with_due` ends each row with its due_at (for
+    the cursor), `after` (a due_at and an id) picks only rows past it."""
     now = timezone.now()
     lease = now + timedelta(seconds=lease_seconds or settings.CAMPAIGN_LEASE_SECONDS)
     batch = uuid.uuid4().hex
     pg = is_postgres()
     if not pg and (join_from or extra_columns):
         raise ValueError("joined claims need PostgreSQL")
+    # A row comparison the index on (campaign, due_at, id) starts its scan at.
+    past_cursor = " AND (s.due_at, s.id) > (%(after_due)s, %(after_id)s)" if after else ""
+    cursor_column = f", {table}.due_at" if with_due else ""
     lock = "FOR UPDATE OF s SKIP LOCKED" if pg else ""
     # The picked ids are MATERIALIZED first: as a plain `id IN (subquery)` PostgreSQL may
     # rescan the subquery per row and ignore its LIMIT.
@@ -122,7 +174,7 @@ def rows_claim(
     sql = f"""
         WITH picked AS MATERIALIZED (
             SELECT s.id FROM {table} s
-            WHERE s.status = %(pending)s AND s.due_at <= %(now)s AND {pick_where}
+            WHERE s.status = %(pending)s AND s.due_at <= %(now)s AND {pick_where}{past_cursor}
             ORDER BY s.due_at, s.id
             LIMIT %(limit)s
             {lock}
@@ -132,12 +184,14 @@ def rows_claim(
         FROM picked{customer_from}{join_from}
         WHERE {table}.id = picked.id{still_pending}{customer_where}{join_where}
         RETURNING {table}.id, {table}.customer_id, {table}.variant_id, {table}.email, {table}.key,
-                  {table}.attempts, {table}.retries{customer_columns}{extra_columns}
+                  {table}.attempts, {table}.retries{customer_columns}{extra_columns}{cursor_column}
     """
     params = params | {
         "pending": PENDING, "sending": SENDING, "lease": db_datetime(lease), "batch": batch,
         "now": db_datetime(now), "limit": limit,
     }
+    if after:
+        params |= {"after_due": after[0], "after_id": after[1]}
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(sql, params)
         found = cursor.fetchall()

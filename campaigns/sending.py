@@ -16,7 +16,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from .caps import cap_release, cap_release_unsent, cap_reserve
-from .ledger import Claimed, Outcome, backoff_seconds, ledger_claim, ledger_record
+from .ledger import ClaimCursor, Claimed, Outcome, backoff_seconds, ledger_claim, ledger_record
 from .messages import landing_url_for, message_compose
 from .models import Campaign, LedgerEntry, Variant
 from .providers.base import FAILED, SENT, UNKNOWN, OutgoingMessage, Provider
@@ -181,6 +181,7 @@ def campaign_send(
     """Send due rows of one campaign until none are left or the time budget is spent."""
     stats = SendStats()
     deadline, provider, own_provider, limiter, size = send_setup(budget_seconds, batch_size, provider)
+    cursor = ClaimCursor()  # each claim starts after the rows this loop took (ledger_rows.py)
     try:
         while True:
             campaign = Campaign.objects.select_related("offer").filter(id=campaign_id).first()
@@ -189,7 +190,7 @@ def campaign_send(
             # Tokens first, claim second: time spent waiting for the rate limit must not eat
             # into the rows' lease.
             limiter.acquire(size)
-            batch, claimed = ledger_claim(campaign.id, size)
+            batch, claimed = ledger_claim(campaign.id, size, cursor=cursor)
             if not claimed:
                 campaign_finish_if_done(campaign.id)
                 break

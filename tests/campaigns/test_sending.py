@@ -13,6 +13,7 @@ from campaigns.models import Campaign, LedgerEntry, OutboxMessage
 from campaigns.providers.registry import provider_for
 from campaigns.ratelimit import RateLimiter
 from campaigns.sending import campaign_send, quiet_until
+from core.db import is_postgres
 from customers.models import Customer, Suppression
 from tests.campaigns.conftest import launched, spec
 
@@ -241,3 +242,22 @@ def test_a_template_over_budget_at_send_fails_its_campaign_and_others_keep_sendi
     assert counts[S.SENT] <= 1 and counts[S.CANCELLED] >= 198
     assert campaign_send(fine.id).sent > 0
     assert Campaign.objects.get(id=fine.id).state == Campaign.State.COMPLETED
+
+
+@pytest.mark.skipif(not is_postgres(), reason="the claim's cursor is PostgreSQL's")
+def test_a_row_due_again_behind_the_send_loops_cursor_is_still_sent(campaign, monkeypatch):
+    campaign = launched(campaign)
+    first = LedgerEntry.objects.filter(campaign=campaign, status=S.PENDING).order_by("due_at", "id").first()
+    real, batches = sending.batch_send, []
+
+    def batch_send(*args, **kwargs):
+        real(*args, **kwargs)
+        batches.append(1)
+        if len(batches) == 2:  # sent, then requeued by a reconcile on a host whose clock is behind
+            LedgerEntry.objects.filter(id=first.id).update(status=S.PENDING, due_at=first.due_at - timedelta(minutes=1))
+
+    monkeypatch.setattr(sending, "batch_send", batch_send)
+    campaign_send(campaign.id, batch_size=20)
+    row = LedgerEntry.objects.get(id=first.id)
+    assert (row.status, row.attempts) == (S.SENT, 2)
+    assert Campaign.objects.get(id=campaign.id).state == Campaign.State.COMPLETED
