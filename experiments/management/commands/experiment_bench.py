@@ -117,6 +117,11 @@ class Command(BaseCommand):
         else:
             built = {}
         experiment = Experiment.objects.get(name=NAME)
+        # The retention stage reads the experiment's own retention event, and the report stages
+        # leave it as the last one set: without this, a run after "report without retention"
+        # (or any other edit) timed survival over events of kind '' against the orders baseline.
+        Experiment.objects.filter(id=experiment.id).update(retention_event="order")
+        experiment.refresh_from_db()
         if not is_postgres():
             raise CommandError("the baselines are PostgreSQL SQL: set DATABASE_URL to a PostgreSQL database")
         load_before = _load()
