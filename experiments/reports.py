@@ -77,12 +77,11 @@ def report_build(experiment: Experiment, *, by: str | None = None, now: datetime
     metrics = list(experiment.metrics.order_by("position", "id"))
     design = design_for(experiment, arms, metrics)
     names = {a.id: a.name for a in arms}
-    retention_days = [int(d) for d in (experiment.retention_days or DEFAULT_RETENTION_DAYS)]
-    survival_later = None
+    sections_later = None
     if experiment.source == Experiment.Source.CUSTOMERS and experiment.retention_event:
-        # Independent of the metrics' SQL: read on a second connection meanwhile (core.db.alongside).
-        survival_later = alongside(
-            lambda: survival.survival_data(experiment, now, max_day=max(retention_days)))
+        # Independent of the metrics: read and computed on a second connection meanwhile
+        # (core.db.alongside), the numpy work too while this thread waits on the metrics' SQL.
+        sections_later = alongside(lambda: _survival_sections(experiment, design, names, now))
 
     sums = outcomes.arm_sums(experiment, metrics)
     arm_data = {names[arm_id]: analysis.ArmData(s.n, s.metrics) for (_, arm_id), s in sums.items()}
@@ -102,18 +101,25 @@ def report_build(experiment: Experiment, *, by: str | None = None, now: datetime
         if segment is not None:
             body["breakdown"]["segment"] = segment.describe()
             body["breakdown"]["caveat"] += f" Units are grouped by {segment.describe()['text']}."
-    if survival_later is not None and body["units"]:
-        days = retention_days
-        data = survival_later()
-        body["retention"] = _retention(design, names, data, days, experiment.retention_event)
-        if max(days) != CUMULATIVE_DAYS:  # the curve's days observed are capped at its own horizon
-            data = data.capped(CUMULATIVE_DAYS)
-        cumulative = _cumulative(experiment, design, names, data)
-        if cumulative is not None:
-            body["cumulative"] = cumulative
+    if sections_later is not None and body["units"]:
+        body.update(sections_later())
     body["computed_at"] = now.isoformat()
     body["seconds"] = round(time.monotonic() - started, 3)
     return body
+
+
+def _survival_sections(experiment: Experiment, design: analysis.Design, names: dict[int, str],
+                       now: datetime) -> dict:
+    """The retention section and the over-time curve, from one read of the survival data."""
+    days = [int(d) for d in (experiment.retention_days or DEFAULT_RETENTION_DAYS)]
+    data = survival.survival_data(experiment, now, max_day=max(days))
+    sections = {"retention": _retention(design, names, data, days, experiment.retention_event)}
+    if max(days) != CUMULATIVE_DAYS:  # the curve's days observed are capped at its own horizon
+        data = data.capped(CUMULATIVE_DAYS)
+    cumulative = _cumulative(experiment, design, names, data)
+    if cumulative is not None:
+        sections["cumulative"] = cumulative
+    return sections
 
 
 def _unit_values(experiment: Experiment, metrics: list[Metric], names: dict[int, str]) -> dict | None:
