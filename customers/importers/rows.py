@@ -108,19 +108,41 @@ def _json_value(value) -> str:
     return json.dumps(value)
 
 
+_BOOLEAN_JSON = {word: "true" for word in parsing.TRUE_WORDS} | {word: "false" for word in parsing.FALSE_WORDS}
+
+
+def _json_pieces(kind: str, parse, key: str, texts: list[str | None]) -> list[str | None]:
+    """'"name": value' for each text of one extra column, None where blank.
+
+    Text, integer and boolean columns (most of them) are written here without a call to
+    their parser and to _json_value per value: those two calls were half the extra
+    columns' cost (cProfile, 300,000 customers with three extra columns). The result is
+    the same text; a value the parser would refuse raises ValueProblem or KeyError.
+    """
+    if kind == "text":
+        return [key + encode_basestring_ascii(text) if text and not text.isspace() else None for text in texts]
+    if kind == "boolean":
+        return [key + _BOOLEAN_JSON[text.strip().lower()] if text and not text.isspace() else None for text in texts]
+    if kind == "integer":
+        values = [text.strip() if text and not text.isspace() else None for text in texts]
+        match = parsing.INTEGER_RE.match
+        if not all([match(value) for value in values if value is not None]):
+            raise ValueProblem("a value is not a whole number")
+        return [None if value is None else key + int.__repr__(int(value)) for value in values]
+    return [key + _json_value(parse(text)) if text and not text.isspace() else None for text in texts]
+
+
 def _extras_json(extra_plan: list, records: list[dict]) -> list[str]:
     """Each record's typed extra values as a JSON object's text, blank values left out."""
     if not extra_plan:
         return ["{}"] * len(records)
     pieces: list[list[str | None]] = []
-    for name, parse, _ in extra_plan:
+    for name, parse, kind in extra_plan:
         key = encode_basestring_ascii(name) + ": "
         texts = [record.get(name) for record in records]
         try:
-            pieces.append([
-                key + _json_value(parse(text)) if text and not text.isspace() else None for text in texts
-            ])
-        except ValueProblem:
+            pieces.append(_json_pieces(kind, parse, key, texts))
+        except (ValueProblem, KeyError):
             raise _Unclean from None
     return ["{" + ", ".join([p for p in row if p is not None]) + "}" for row in zip(*pieces)]
 

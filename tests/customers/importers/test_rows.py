@@ -69,3 +69,25 @@ def test_one_bad_value_in_a_chunk_rejects_its_row_only(monkeypatch, changes, rea
         {"line": 4, "reason": "line 4: row has 3 fields, the header has 10"}, {"line": 5, "reason": reason},
     ]
     assert result.rows == 7
+
+
+@pytest.mark.parametrize("kind, texts", [
+    ("text", [" a ", "é", 'q"uote', "\\", "", "  ", None, "x\ny", "\u2028", "😀"]),
+    ("integer", ["0", "-0", "+5", " 12 ", "", None, "99999999999999999999", "-3"]),
+    ("boolean", ["yes", " No ", "T", "1", "0", "", None, "TRUE"]),
+    ("integer", ["1", "007"]),
+    ("integer", ["1.5"]),
+    ("boolean", ["yes", "maybe"]),
+])
+def test_an_extra_columns_json_pieces_are_what_its_parser_and_json_value_write(kind, texts):
+    from core import parsing
+    from core.parsing import ValueProblem
+
+    parse = parsing.ATTRIBUTE_PARSERS[kind]
+    try:
+        expected = ['"k": ' + rows_module._json_value(parse(t)) if t and not t.isspace() else None for t in texts]
+    except ValueProblem:
+        with pytest.raises((ValueProblem, KeyError)):
+            rows_module._json_pieces(kind, parse, '"k": ', texts)
+        return
+    assert rows_module._json_pieces(kind, parse, '"k": ', texts) == expected
