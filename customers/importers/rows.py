@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from itertools import islice
+from operator import itemgetter
 from json.encoder import encode_basestring_ascii
 
 from core import parsing
@@ -80,19 +81,30 @@ def _chunk_parse(plan: list, extra_plan: list, chunk: list, id_prefix: str) -> l
                 raise _Unclean
             columns.append([default] * len(lines))
             continue
-        texts = [record.get(source) for record in records]
-        blank = [not text or text.isspace() for text in texts]
-        if required and any(blank):
+        texts = _column_texts(records, source)
+        # Blank or not, asked of the whole column at once first: a column with no blank
+        # (most of them) needs no per-value flags.
+        filled = all(texts) and not any(map(str.isspace, texts))
+        if required and not filled:
             raise _Unclean
         try:
-            if parse_many is not None and not any(blank):
+            if parse_many is not None and filled:
                 columns.append(parse_many(texts))
             else:
+                blank = [not text or text.isspace() for text in texts]
                 columns.append([default if empty else parse(text) for text, empty in zip(texts, blank)])
         except ValueProblem:
             raise _Unclean from None
     columns.append(_extras_json(extra_plan, records))
     return list(zip(*columns))
+
+
+def _column_texts(records: list[dict], name: str) -> list[str | None]:
+    """One column's values in a chunk; None where a record lacks it (a JSON batch may)."""
+    try:
+        return list(map(itemgetter(name), records))
+    except KeyError:
+        return [record.get(name) for record in records]
 
 
 def _json_value(value) -> str:
@@ -139,7 +151,7 @@ def _extras_json(extra_plan: list, records: list[dict]) -> list[str]:
     pieces: list[list[str | None]] = []
     for name, parse, kind in extra_plan:
         key = encode_basestring_ascii(name) + ": "
-        texts = [record.get(name) for record in records]
+        texts = _column_texts(records, name)
         try:
             pieces.append(_json_pieces(kind, parse, key, texts))
         except (ValueProblem, KeyError):
