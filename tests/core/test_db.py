@@ -1,6 +1,7 @@
 """core/db.py: alongside runs a read on a connection of its own, or here inside a transaction."""
 
 import threading
+import time
 
 import pytest
 from django.db import connection, transaction
@@ -30,7 +31,15 @@ def test_outside_a_transaction_it_runs_on_another_connection_with_this_ones_time
             cursor.execute("SET statement_timeout = 0")
     assert pid != here and thread.startswith("alongside")
     assert timeout == "4321ms"
-    with connection.cursor() as cursor:  # its connection was closed when it returned
+    # Its connection was closed when it returned (the server process exits a moment later).
+    deadline = time.monotonic() + 5
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [pid])
+            if cursor.fetchone()[0] == 0 or time.monotonic() > deadline:
+                break
+        time.sleep(0.05)
+    with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [pid])
         assert cursor.fetchone()[0] == 0
 
