@@ -33,15 +33,18 @@ def offer_get(name_or_id: str | int) -> Offer:
     return by_name_or_id(Offer.objects.all(), name_or_id, "offer")
 
 
-def campaign_audience(campaign: Campaign) -> QuerySet[Customer]:
+def campaign_audience(campaign: Campaign, *, fresh: bool = False) -> QuerySet[Customer]:
     """Who would receive it now: the segment, minus exclusion segments, minus suppressed
-    customers (unsubscribed, bounced, complained), withdrawn consent and empty emails."""
+    customers (unsubscribed, bounced, complained), withdrawn consent and empty emails, minus
+    those already in its ledger. `fresh`: the caller knows its ledger holds no row of the
+    campaign (a first launch), so that last anti-join is left out (a launch writing in
+    ranges would otherwise read every row its earlier ranges wrote, once per range)."""
     audience = segment_customers(campaign.segment).exclude(email="")
     for excluded in campaign.exclusion_segments.all():
         audience = audience.exclude(id__in=segment_customers(excluded).values("id"))
     audience = audience.exclude(id__in=Suppression.objects.values("customer_id"))
     audience = audience.exclude(id__in=Consent.objects.filter(granted=False).values("customer_id"))
-    if campaign.pk:
+    if campaign.pk and not fresh:
         audience = audience.exclude(id__in=LedgerEntry.objects.filter(campaign_id=campaign.pk).values("customer_id"))
     return audience
 

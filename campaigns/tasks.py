@@ -30,7 +30,8 @@ def campaign_send_task(campaign_id: int) -> dict:
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def campaign_launch_task(campaign_id: int) -> str:
     """A launch asked for from a page or the API. Idempotent: it acts only on a campaign
-    still `launching`, and the launch is one transaction (a lost worker wrote nothing)."""
+    still `launching`; a lost worker's launch never committed (launch_write.py: the retry
+    deletes what its ranges wrote)."""
     return campaign_launch_run(campaign_id)
 
 

@@ -326,6 +326,12 @@ CAMPAIGN_RATE_LIMIT = float(env_str("CAMPAIGN_RATE_LIMIT", "0") or 0)
 CAMPAIGN_RATE_REDIS_URL = env_str("CAMPAIGN_RATE_REDIS_URL")  # default: the broker, if Redis
 CAMPAIGN_BATCH_SIZE = env_int("CAMPAIGN_BATCH_SIZE", 500)  # rows per claim
 CAMPAIGN_SEND_PARALLELISM = env_int("CAMPAIGN_SEND_PARALLELISM", 2)  # send tasks per campaign
+# A first launch to this many members or more is written in ranges of customer ids, on
+# this many database connections at once (campaigns/services/launch_write.py); 1 writes it
+# in one statement. More connections help as far as the database server has cores.
+CAMPAIGN_LAUNCH_CONNECTIONS = env_int("CAMPAIGN_LAUNCH_CONNECTIONS", 2)
+CAMPAIGN_LAUNCH_RANGED_FROM = env_int("CAMPAIGN_LAUNCH_RANGED_FROM", 50_000)
+CAMPAIGN_LAUNCH_RANGE_ROWS = env_int("CAMPAIGN_LAUNCH_RANGE_ROWS", 100_000)  # at most about this many per range
 CAMPAIGN_TASK_SECONDS = env_int("CAMPAIGN_TASK_SECONDS", 30)  # a send task's time budget
 CAMPAIGN_SEND_TIMEOUT = float(env_str("CAMPAIGN_SEND_TIMEOUT", "15") or 15)  # seconds per provider call
 # A claimed row's lease: longer than any provider call, or a slow worker's row could be

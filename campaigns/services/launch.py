@@ -1,8 +1,10 @@
-"""Launch: check everything, then freeze the audience into the ledger in one transaction.
+"""Launch: check everything, then freeze the audience into the ledger.
 
 It writes one row per customer (holdout rows included, arms assigned by a hash of the
-experiment's salt and the customer id, computed in SQL), records the experiment's exposures,
-and moves the campaign to `sending`. The send tasks are queued only once that has committed.
+experiment's salt and the customer id, computed in SQL), records the experiment's exposures
+(launch_write.py: in one statement, or in ranges on several connections for a large first
+launch), and moves the campaign to `sending` in a transaction that holds the campaign's row
+lock throughout. The send tasks are queued only once that has committed.
 """
 
 from __future__ import annotations
@@ -10,30 +12,25 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from bisect import bisect_right
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from campaigns.errors import CampaignError
 from campaigns.messages import CUSTOMER_COLUMNS, message_context, render_budget_get, variant_source
-from campaigns.models import HOLDOUT_ARM, Campaign, LedgerEntry, Variant
+from campaigns.models import HOLDOUT_ARM, Campaign, Variant
 from campaigns.rendering import TemplateProblem, variant_compile, variant_render
 from campaigns.selectors import campaign_audience
 from campaigns.validation import from_email_check, template_empties
-from core.db import db_datetime, is_postgres
 from core.schedules import periodic_task_set
 from customers.models import AttributeDefinition
-from experiments.assignment import key_bound_bytes, key_bounds, key_for
 from experiments.models import Experiment
 from experiments.services.definitions import experiment_create
-from experiments.services.exposures import exposures_insert_from_sql
 
+from .launch_write import audience_write
 from .lifecycle import campaign_wake
 
-S = LedgerEntry.Status
-TABLE = LedgerEntry._meta.db_table
 RUN_MIN_GAP_SECONDS = 50  # a crontab fires at most once a minute
 
 
@@ -131,88 +128,6 @@ def _experiment_for_launch(campaign: Campaign, arms) -> Experiment | None:
     )
 
 
-def _arm_sql(salt: str, bounds: list[int]) -> tuple[str, list, str]:
-    """(per-row SQL for the inner SELECT over audience member a, its parameters, SQL for the
-    1-based number of the member's arm from that value as s.h). The same arm as
-    experiments.assignment.arm_for: key_bounds gives integer bounds on the hash's first 8
-    bytes, so no floating point is involved."""
-    if is_postgres():
-        # The digest is compared as bytes: memcmp order is the key's unsigned order.
-        whens = [f"WHEN s.h < '\\x{key_bound_bytes(b).hex()}'::bytea THEN {n}" for n, b in enumerate(bounds, start=1)]
-        number = f"(CASE {' '.join(whens)} ELSE {len(bounds) + 1} END)" if whens else "1"
-        return "sha256(convert_to(%s || ':' || a.id::text, 'UTF8'))", [salt], number
-    # SQLite has no SHA-256: the same Python function, registered on the connection.
-    connection.ensure_connection()
-    connection.connection.create_function(
-        "offerlab_arm", 3,
-        lambda salt_, uid, text: bisect_right([int(b) for b in text.split(",") if b], key_for(salt_, uid)) + 1,
-        deterministic=True,
-    )
-    return "offerlab_arm(%s, a.id, %s)", [salt, ",".join(str(b) for b in bounds)], "s.h"
-
-
-def _case(column: str, values: list) -> tuple[str, list]:
-    """CASE <column> WHEN 1 THEN <values[0]> ... END, the values as parameters."""
-    if len(values) == 1:
-        return "%s", list(values)
-    whens = " ".join(f"WHEN {n} THEN %s" for n in range(1, len(values) + 1))
-    return f"CASE {column} {whens} END", list(values)
-
-
-_sequence: dict[str, str] = {}
-
-
-def _ledger_id_sql() -> str:
-    """The ledger's next id, taken in the SELECT so that the key can start with it."""
-    if connection.alias not in _sequence:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [TABLE])
-            _sequence[connection.alias] = cursor.fetchone()[0]
-    return f"nextval('{_sequence[connection.alias]}'::regclass)"
-
-
-def _ledger_insert(campaign: Campaign, arms, salt: str, run: int, now: datetime) -> int:
-    """One INSERT ... SELECT of the audience into the ledger, each row with its arm, variant
-    and status; members already in the ledger stay as they are."""
-    audience_sql, audience_params = campaign_audience(campaign).values("id", "email").query.sql_with_params()
-    names, bounds = key_bounds([(a[0], a[1]) for a in arms])
-    hash_sql, hash_params, number = _arm_sql(salt, bounds)
-    arm_case, arm_case_params = _case(number, names)
-    variant_case, variant_params = _case(number, [a[3].id if a[3] is not None else None for a in arms])
-    status_case, status_params = _case(number, [S.HELD_OUT if a[0] == HOLDOUT_ARM else S.PENDING for a in arms])
-    if is_postgres():
-        # The key starts with the row's id, so the unique index on it grows at its right
-        # edge like the primary key's (a random key lands anywhere in an index as large as
-        # the whole ledger); its second half is random, so keys stay unguessable.
-        id_sql, id_column = f"{_ledger_id_sql()} AS lid,", "id, "
-        key = "lpad(to_hex(s.lid), 16, '0') || left(replace(gen_random_uuid()::text, '-', ''), 16)"
-        id_value = "s.lid, "
-        fence = "OFFSET 0"  # one digest per row, not one per CASE above
-    else:
-        id_sql = id_column = id_value = fence = ""
-        key = "lower(hex(randomblob(16)))"
-    # A first run writes into a ledger holding none of the campaign's rows (its row is locked
-    # and was a draft): a plain INSERT, not ON CONFLICT's check of the unique index before
-    # each row. Later runs of a recurring campaign skip the members already in it.
-    skip_present = "ON CONFLICT (campaign_id, customer_id) DO NOTHING" if run > 1 else ""
-    sql = f"""
-        INSERT INTO {TABLE} ({id_column}campaign_id, customer_id, variant_id, arm, email, status, run, assigned_at,
-                             due_at, attempts, retries, batch, key, provider, provider_message_id, offer_code, error,
-                             updated_at)
-        SELECT {id_value}%s, s.id, {variant_case}, {arm_case}, s.email, {status_case}, %s, %s, %s,
-               0, 0, '', {key}, '', '', '', '', %s
-        FROM (SELECT {id_sql} a.id, a.email, {hash_sql} AS h FROM ({audience_sql}) a {fence}) s
-        WHERE true
-        {skip_present}
-    """
-    due = db_datetime(max(now, campaign.send_at or now))
-    params = [campaign.id, *variant_params, *arm_case_params, *status_params, run, db_datetime(now), due,
-              db_datetime(now), *hash_params, *audience_params]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return max(cursor.rowcount, 0)
-
-
 @dataclass
 class LaunchResult:
     campaign: Campaign
@@ -255,16 +170,7 @@ def _campaign_run(campaign: Campaign, now: datetime) -> int:
     else:
         salt = f"campaign-{campaign.id}"
     run = campaign.runs + 1
-    added = _ledger_insert(campaign, arms, salt, run, now)
-    if experiment is not None and added:
-        # Exposures at assignment time, holdout included: outcomes are orders after it.
-        exposures_insert_from_sql(
-            experiment,
-            f"SELECT customer_id, arm, assigned_at AS exposed_at FROM {TABLE} WHERE campaign_id = %s AND run = %s",
-            [campaign.id, run],
-            checked=True,  # the rows above: existing customers, the experiment's own arms
-            first=created,  # made just above, in this transaction: it has no exposure yet
-        )
+    added = audience_write(campaign, arms, salt, run, now, experiment, created)
     campaign.experiment = experiment
     campaign.runs = run
     campaign.state = Campaign.State.SENDING

@@ -4,8 +4,8 @@ At 1,000,000 recipients writing the ledger takes longer than a web request may l
 (gunicorn kills a sync worker after 30 s, the web statement timeout is shorter still), so a
 launch asked for in a request only moves the campaign to `launching` and queues
 `campaign_launch_task`. The task runs `campaign_launch` (which checks everything again and
-writes the ledger in one transaction) and leaves the campaign `sending` or `scheduled`, or
-`failed` with the reason; a failed launch wrote nothing (runs == 0) and can be retried.
+writes the ledger: launch_write.py) and leaves the campaign `sending` or `scheduled`, or
+`failed` with the reason; a failed launch leaves no row (runs == 0) and can be retried.
 """
 
 from __future__ import annotations
@@ -96,7 +96,8 @@ def launches_settle_lost(now: datetime | None = None) -> int:
     """A `launching` campaign whose launch Job failed without the task saying so (its worker
     died mid-launch, or no worker took it up: core's lost-job rule decides) fails with that
     reason, so its page offers a retry instead of waiting for ever. The launch transaction
-    was never committed, so nothing was written. Run by the pump and by the campaign's page."""
+    was never committed, so nothing was sent; rows its ranges committed (a large launch,
+    launch_write.py) are deleted by the retry. Run by the pump and by the campaign's page."""
     from core.jobs import jobs_expire_lost
     from core.models import Job
 

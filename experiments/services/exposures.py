@@ -46,6 +46,36 @@ def _insert_select(experiment: Experiment, source_sql: str, params: Sequence, *,
         return max(cursor.rowcount, 0)
 
 
+def exposures_from_rows_sql(experiment: Experiment, arm_ids: dict[str, int], rows: str, *,
+                            first: bool) -> tuple[str, list]:
+    """(SQL, parameters) of an INSERT of exposures from `rows`, the name of a WITH query giving
+    customer_id, arm (the arm's name) and exposed_at. Arms by the ids given, not joined: for a
+    writer on another connection than the transaction that made the experiment (a launch's
+    ranges, campaigns/services/launch_write.py), which cannot see its arms yet. The caller
+    vouches for the rows as exposures_insert_from_sql's `checked` says; `first` as there."""
+    _require_customers(experiment)
+    arm_case = "CASE w.arm " + " ".join("WHEN %s THEN %s" for _ in arm_ids) + " END"
+    params = [value for name, arm_id in arm_ids.items() for value in (name, arm_id)]
+    return (
+        f"INSERT INTO {EXPOSURE} (experiment_id, arm_id, unit, customer_id, exposed_at, attributes, outcomes) "
+        f"SELECT %s, {arm_case}, CAST(w.customer_id AS TEXT), w.customer_id, w.exposed_at, "
+        f"CAST('{{}}' AS jsonb), CAST('{{}}' AS jsonb) FROM {rows} w"
+        + ("" if first else " ON CONFLICT (experiment_id, unit) DO NOTHING"),
+        [experiment.id, *params],
+    )
+
+
+def exposures_orphans_sql(customers_sql: str, params: Sequence) -> tuple[str, list]:
+    """(SQL, parameters) deleting the exposures of the customers `customers_sql` selects
+    (one customer_id column) in experiments that do not exist: written by a launch's ranges
+    for an experiment whose own transaction never committed."""
+    return (
+        f"DELETE FROM {EXPOSURE} e USING ({customers_sql}) c WHERE e.customer_id = c.customer_id "
+        f"AND NOT EXISTS (SELECT 1 FROM {Experiment._meta.db_table} x WHERE x.id = e.experiment_id)",
+        list(params),
+    )
+
+
 def _source_check(cursor, experiment: Experiment, source_sql: str, params: Sequence) -> None:
     """Every arm named is the experiment's, every row names a customer and a time."""
     cursor.execute(

@@ -11,7 +11,8 @@ from campaigns.errors import CampaignError
 from campaigns.models import HOLDOUT_ARM, Campaign, LedgerEntry
 from campaigns.sending import campaign_send
 from campaigns.services.drafts import campaign_create
-from campaigns.services.launch import _arm_sql, campaign_launch, campaign_run_recurring
+from campaigns.services.launch import campaign_launch, campaign_run_recurring
+from campaigns.services.launch_write import _arm_sql
 from customers.models import Consent, Customer, Suppression
 from experiments.assignment import arm_for, key_bounds
 from experiments.models import Exposure
