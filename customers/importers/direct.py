@@ -11,9 +11,15 @@ is rejected naming it; one whose hash only collided with another key is inserted
 rows repeating each other keep their first line. The result, the rows and the rejects
 file are what the staging path gives (tests/customers/importers/test_direct.py).
 
-Measured by bench/import_customers.py at 300,000 customers (see the commit that added
-this module): the staging round trip (COPY into a temporary table, then INSERT ...
-SELECT from it) was the importer's largest cost after the parse.
+Why: profiled at 300,000 customers into the empty table (statement timings and
+cProfile), the staging round trip was the largest cost after the parse: the INSERT ...
+SELECT from staging alone took 2.1 s, beside 2.4-3.4 s of index builds that a raw COPY
+pays too. Direct, PostgreSQL inserts the rows while Python parses the next ones, where
+staged its INSERT runs after the whole parse; that overlap needs a free core (the
+database on its own host, as in production). On this shared 2-core machine, with no core
+free (load 2.6-3.1), the two paths were within noise of each other at 300,000 rows
+(interleaved rounds, indexes built after: staged 7.28/7.89/8.84 s, direct
+7.27/8.61/8.45 s), so the gain is not measured here; the parse itself is what remains.
 
 Only for kinds whose rows name no customer (customers): orders and events need the
 join to customers that staging gives them.
