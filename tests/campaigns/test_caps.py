@@ -13,6 +13,7 @@ from django.utils import timezone
 from campaigns.caps import cap_release, cap_reserve
 from campaigns.models import CapSlot
 from core.db import is_postgres
+from customers.models import Customer
 from tests.campaigns.automations import make_people
 
 # Automations claim and cap with PostgreSQL's row and advisory locks; on SQLite their tick says so and skips.
@@ -58,3 +59,14 @@ def test_a_retry_keeps_its_slot_and_a_failed_send_frees_it():
     assert cap_reserve([(a, "k4")], None, now) == {}, "uncapped senders are not held, but counted"
     assert cap_release(["k1", "k4"]) == 2
     assert cap_reserve([(a, "k5")], 1, now) == {}
+
+
+@pytest.mark.django_db
+def test_deleting_a_customer_deletes_their_slots():
+    # Slots have no database constraint on their customer (a row lock per send): the ORM's
+    # cascade is what removes them.
+    gone, kept = make_people(2, prefix="cd")
+    now = timezone.now()
+    cap_reserve([(gone, "key-gone"), (kept, "key-kept")], None, now)
+    Customer.objects.filter(id=gone).delete()
+    assert list(CapSlot.objects.values_list("key", flat=True)) == ["key-kept"]
