@@ -14,8 +14,8 @@ re-raises. A launch killed mid-way (SIGKILL, a lost machine) leaves committed ra
 campaign still at `runs == 0`: the next attempt deletes them first (`leftovers_delete`),
 with the exposures it wrote for an experiment that was never committed.
 
-Smaller audiences, later runs of a recurring campaign and SQLite keep the single
-transaction: one INSERT ... SELECT per table.
+Smaller audiences and later runs of a recurring campaign are one statement in the launch's
+own transaction; SQLite, which has no INSERT inside WITH, one INSERT ... SELECT per table.
 """
 
 from __future__ import annotations
@@ -48,7 +48,9 @@ def audience_write(campaign: Campaign, arms, salt: str, run: int, now: datetime,
     if not is_postgres():
         return _write_sqlite(campaign, arms, salt, run, now, experiment, created)
     arm_ids = dict(experiment.arms.values_list("name", "id")) if experiment is not None else {}
-    bounds = _ranges(campaign, run)
+    # Ranged only when the experiment is new (or there is none): what a failed launch's
+    # ranges wrote is then every exposure the experiment has.
+    bounds = _ranges(campaign, run) if experiment is None or created else []
     if not bounds:
         sql, params = _statement(campaign, arms, salt, run, now, campaign_audience(campaign), experiment, arm_ids,
                                  first=created)
