@@ -38,23 +38,32 @@ def _id(raw: Any) -> int | None:
     return value if value >= 0 else None
 
 
-def keyset_page(rows: QuerySet, *, after: Any = None, before: Any = None, size: int = 50) -> KeysetPage:
-    """The `size` rows of `rows` (any queryset; ordered here by id) after the id `after`, or
-    the `size` rows before the id `before`, or the first `size`. A bad id reads as none."""
+def keyset_page(rows: QuerySet, *, after: Any = None, before: Any = None, last: bool = False, size: int = 50,
+                key: str = "pk") -> KeysetPage:
+    """The `size` rows of `rows` (any queryset; ordered here by `key`) after the key `after`,
+    or the `size` rows before the key `before`, or the last `size` (`last`), or the first
+    `size`. A bad key reads as none.
+
+    `key` is the pk by default; a list read through a join names the joined table's own
+    column (a segment's memberships by "customer_id"), so that the bound is a condition on
+    the index the rows are read from, not on the other side of the join, where the planner
+    would read every row before it to find the page."""
     after, before = _id(after), _id(before)
-    if before is not None:
-        chunk = list(rows.filter(pk__lt=before).order_by("-pk")[: size + 1])
+    if before is not None or (last and after is None):
+        if before is not None:
+            rows = rows.filter(**{f"{key}__lt": before})
+        chunk = list(rows.order_by(f"-{key}")[: size + 1])
         more = len(chunk) > size
         chunk = list(reversed(chunk[:size]))
-        page = KeysetPage(chunk, has_next=True, has_previous=more)
+        page = KeysetPage(chunk, has_next=before is not None, has_previous=more)
     else:
         if after is not None:
-            rows = rows.filter(pk__gt=after)
-        chunk = list(rows.order_by("pk")[: size + 1])
+            rows = rows.filter(**{f"{key}__gt": after})
+        chunk = list(rows.order_by(key)[: size + 1])
         page = KeysetPage(chunk[:size], has_next=len(chunk) > size, has_previous=after is not None)
     if page.rows:
-        page.next_after = page.rows[-1].pk
-        page.previous_before = page.rows[0].pk
+        page.next_after = getattr(page.rows[-1], key)
+        page.previous_before = getattr(page.rows[0], key)
     else:  # past either end: offer the way back to the start
         page.has_next = False
         page.has_previous = after is not None or before is not None

@@ -49,6 +49,13 @@ def segment_customers(segment: Segment) -> QuerySet[Customer]:
     )
 
 
+def segment_member_rows(segment: Segment) -> QuerySet[Membership]:
+    """The current version's membership rows with their customers, for a page of members
+    that is read by keyset on `customer_id`: its bound then sits on the (segment, version,
+    customer) index the rows come from, so a deep page costs what the first one does."""
+    return Membership.objects.filter(segment=segment, version=segment.current_version).select_related("customer")
+
+
 def segment_version_at(segment: Segment, when: datetime | None) -> tuple[int, datetime | None, bool]:
     """The membership version that says who was in the segment at ``when``: (version, when
     it was refreshed, True). Refreshes prune old versions, and a segment may be younger than

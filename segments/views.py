@@ -13,7 +13,6 @@ import re
 from typing import Any
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.safestring import mark_safe
@@ -21,6 +20,7 @@ from django.views.decorators.http import require_POST
 
 from core import charts
 from core.jobs import Track, enqueue
+from core.pagination import keyset_page
 from core.selectors import jobs_for
 from core.nul import NUL_MESSAGE, nul_paths
 from core.roles import MARKETER, VIEWER, has_role, role_required
@@ -312,22 +312,11 @@ def rule_preview(request):
 # --------------------------------------------------------------------------- one segment
 
 
-class SizedPaginator(Paginator):
-    """Pages of a segment's members counted by the size its refresh stored, not by a
-    COUNT(*) over hundreds of thousands of memberships on every page view."""
-
-    def __init__(self, size: int, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._size = size
-
-    @property
-    def count(self) -> int:
-        return self._size
-
-
 @role_required(VIEWER)
 def segment_detail(request, segment_id: int):
     segment = get_object_or_404(Segment.objects.select_related("model"), pk=segment_id)
+    if "page" in request.GET:  # a link from before keyset pages: numbered pages are gone
+        return redirect("segments:detail", segment_id=segment.id)
     history = list(selectors.segment_history(segment)[:30])
     chart = ""
     if len(history) > 1:
@@ -336,9 +325,9 @@ def segment_detail(request, segment_id: int):
             [charts.Series("size", [h.version for h in ordered], [h.size for h in ordered])],
             title=f"Size of {segment.name} at each refresh", x_label="refresh", y_label="customers",
         )
-    members = SizedPaginator(segment.size, selectors.segment_customers(segment).order_by("id"), 25).get_page(
-        request.GET.get("page")
-    )
+    # By keyset, not OFFSET: page 10,000 of a million members read 250,000 rows to skip.
+    members = keyset_page(selectors.segment_member_rows(segment), after=request.GET.get("after"),
+                          before=request.GET.get("before"), last="last" in request.GET, size=25, key="customer_id")
     context = {
         "segment": segment,
         "history": history,

@@ -52,3 +52,17 @@ def test_a_bad_id_reads_as_the_first_page(customers, bad):
 def test_past_the_end_is_an_empty_page_that_leads_back_to_the_start(customers):
     page = keyset_page(Customer.objects.all(), after=max(customers), size=3)
     assert not page.rows and not page.has_next and page.has_previous and page.previous_before is None
+
+
+def test_last_gives_the_highest_rows_with_the_way_back(customers):
+    page = keyset_page(Customer.objects.all(), last=True, size=3)
+    assert [c.pk for c in page] == sorted(customers)[4:] and not page.has_next and page.has_previous
+    assert page.previous_before == sorted(customers)[4]
+    small = keyset_page(Customer.objects.all(), last=True, size=10)
+    assert [c.pk for c in small] == sorted(customers) and not small.has_previous
+
+
+def test_a_key_other_than_the_pk_orders_and_bounds_the_page(customers):
+    # Read by a joined row's column (a membership's customer_id): here the customer's own.
+    page = keyset_page(Customer.objects.all(), after=sorted(customers)[1], size=2, key="id")
+    assert [c.pk for c in page] == sorted(customers)[2:4] and page.next_after == sorted(customers)[3]

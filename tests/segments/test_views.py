@@ -1,6 +1,7 @@
 """The segment pages (segments/views.py): the builder with a live count, the segment page, edit and duplicate."""
 
 import json
+import re
 
 import pytest
 
@@ -172,3 +173,93 @@ def test_duplicate_makes_a_copy_and_opens_it_for_editing(client, marketer, ameri
     assert response.url == f"/segments/{copy.id}/edit/" and copy.rule == americans.rule
     client.post(f"/segments/{americans.id}/duplicate/")
     assert Segment.objects.filter(name="Copy 2 of Americans").exists()
+
+
+# ------------------------------------------------------------------ the segment page's members, by keyset
+
+
+@pytest.fixture
+def germans(base):
+    """A refreshed segment of 60 members: pages of 25, 25 and 10 walking forward."""
+    from tests.factories import CustomerFactory
+
+    ids = sorted(c.id for c in CustomerFactory.create_batch(60, country="DE"))
+    segment = membership.segment_create({"name": "Germans", "rule": {"field": "country", "op": "eq", "value": "DE"}})
+    membership.segment_refresh(segment)
+    return segment, ids
+
+
+def _member_ids(html: str) -> list[int]:
+    members = html.split("<h2>Members</h2>", 1)[1].split("</table>", 1)[0]
+    return [int(i) for i in re.findall(r'href="/customers/(\d+)/"', members)]
+
+
+def _pager_link(html: str, label: str) -> str | None:
+    pager = html.split('aria-label="Member pages"', 1)[1].split("</nav>", 1)[0]
+    found = re.search(r'<a href="([^"]*)"[^>]*>' + label + "</a>", pager)
+    return found.group(1).replace("&amp;", "&") if found else None
+
+
+def test_the_first_page_of_members_is_the_lowest_ids_with_next_and_last_but_no_previous(client, viewer, germans):
+    segment, ids = germans
+    client.force_login(viewer)
+    html = client.get(f"/segments/{segment.id}/").content.decode()
+    assert _member_ids(html) == ids[:25]
+    assert _pager_link(html, "Next") == f"?after={ids[24]}" and _pager_link(html, "Last") == "?last=1"
+    assert _pager_link(html, "Previous") is None and _pager_link(html, "First") is None
+
+
+def test_next_and_previous_walk_the_members_by_id(client, viewer, germans):
+    segment, ids = germans
+    client.force_login(viewer)
+    url = f"/segments/{segment.id}/"
+    second = client.get(url + _pager_link(client.get(url).content.decode(), "Next")).content.decode()
+    assert _member_ids(second) == ids[25:50]
+    third = client.get(url + _pager_link(second, "Next")).content.decode()
+    assert _member_ids(third) == ids[50:] and _pager_link(third, "Next") is None
+    back = client.get(url + _pager_link(third, "Previous")).content.decode()
+    assert _member_ids(back) == ids[25:50] and _pager_link(back, "Next") == f"?after={ids[49]}"
+    first = client.get(url + _pager_link(back, "Previous")).content.decode()
+    assert _member_ids(first) == ids[:25] and _pager_link(first, "Previous") is None
+
+
+def test_the_last_page_is_the_highest_ids_and_leads_back(client, viewer, germans):
+    segment, ids = germans
+    client.force_login(viewer)
+    url = f"/segments/{segment.id}/"
+    last = client.get(url + "?last=1").content.decode()
+    assert _member_ids(last) == ids[-25:]
+    assert _pager_link(last, "Next") is None and _pager_link(last, "Last") is None
+    assert _pager_link(last, "Previous") == f"?before={ids[-25]}" and _pager_link(last, "First") == "?"
+    assert _member_ids(client.get(url + _pager_link(last, "Previous")).content.decode()) == ids[-50:-25]
+
+
+def test_members_only_of_the_segment_and_its_current_version(client, viewer, germans):
+    segment, ids = germans
+    client.force_login(viewer)
+    membership.segment_refresh(segment)  # a second version: the first one's rows are not read
+    html = client.get(f"/segments/{segment.id}/?last=1").content.decode()
+    assert _member_ids(html) == ids[-25:]  # no American from `base`, no row twice
+
+
+@pytest.mark.parametrize("query", ["?after=abc", "?before=-4", "?after=1e9", "?after=", "?before=x&after=-1"])
+def test_a_bad_cursor_gives_the_first_page_not_an_error(client, viewer, germans, query):
+    segment, ids = germans
+    client.force_login(viewer)
+    response = client.get(f"/segments/{segment.id}/{query}")
+    assert response.status_code == 200 and _member_ids(response.content.decode()) == ids[:25]
+
+
+def test_an_old_numbered_page_link_leads_to_the_first_page(client, viewer, germans):
+    segment, ids = germans
+    client.force_login(viewer)
+    response = client.get(f"/segments/{segment.id}/?page=3")
+    assert response.status_code == 302 and response.url == f"/segments/{segment.id}/"
+    assert _member_ids(client.get(response.url).content.decode()) == ids[:25]
+
+
+def test_past_the_last_member_is_an_empty_page_that_leads_to_the_first(client, viewer, germans):
+    segment, ids = germans
+    client.force_login(viewer)
+    html = client.get(f"/segments/{segment.id}/?after={ids[-1]}").content.decode()
+    assert _member_ids(html) == [] and _pager_link(html, "First") == "?" and _pager_link(html, "Next") is None
