@@ -29,6 +29,7 @@ def test_tour_of_the_main_pages_at_each_width(browser, live_server, marketer, wi
         "rule-builder": "/segments/new/",
         "composer": "/campaigns/new/",
         "report": f"/experiments/{experiment.id}/",
+        "report-breakdown": f"/experiments/{experiment.id}/?by=country",
         "experiments": "/experiments/",
         "planner": "/experiments/plan/?baseline=2&lift=10",
         "segments": "/segments/",
@@ -43,6 +44,10 @@ def test_tour_of_the_main_pages_at_each_width(browser, live_server, marketer, wi
         # Usable at a phone's width: nothing pushes the page sideways (wide tables scroll inside
         # their own box instead).
         wider = page.evaluate(OVERFLOWING)
+        # A report's tables and the dashboard's read whole at either width: none scrolls
+        # sideways inside its own box, and each one's rows fill it.
+        if name.startswith("report") or name == "dashboard":
+            wider += page.evaluate(TABLES_NOT_FITTING)
         if wider:
             too_wide[name] = wider
     context.close()
@@ -59,3 +64,21 @@ OVERFLOWING = """() => {
         .slice(0, 8).map(e => e.tagName.toLowerCase() + '.' + (e.getAttribute('class') || '')
                               + ' ' + Math.round(e.getBoundingClientRect().right));
 }"""
+
+
+TABLES_NOT_FITTING = """() => [...document.querySelectorAll('main table')].flatMap(table => {
+    const name = 'table.' + (table.getAttribute('class') || '') + ' under ' + (table.closest('section')?.id
+        || table.closest('section')?.querySelector('h2')?.textContent.trim() || 'main');
+    const found = [];
+    for (let box = table; box && box.tagName !== 'MAIN'; box = box.parentElement) {
+        if (box.scrollWidth > box.clientWidth + 1)
+            found.push(name + ' scrolls sideways in ' + box.tagName.toLowerCase() + ': '
+                       + box.scrollWidth + ' > ' + box.clientWidth);
+    }
+    const inner = table.clientWidth;
+    for (const row of table.querySelectorAll('tr')) {
+        const width = row.getBoundingClientRect().width;
+        if (width && width < inner - 2) { found.push(name + ' row ' + Math.round(width) + ' px of ' + inner); break; }
+    }
+    return found;
+})"""
