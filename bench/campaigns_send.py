@@ -17,7 +17,8 @@ What it does, in one run:
 5. starts a real `celery -A config worker` with two processes on the broker, launches the
    campaign (timed alone: the launch beside its baseline) and measures from launch until the
    fake provider has accepted all N.
-The database named by DATABASE_URL is emptied of campaigns and bench customers first.
+The database named by DATABASE_URL is emptied of campaigns and bench customers first
+(`--reuse` keeps customers and segment of an earlier run of the same size).
 `--no-send` stops after the launch (no bare loop, no worker): the launch numbers alone.
 """
 
@@ -48,6 +49,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50_000, help="rate limit (msgs/s), 0 for none")
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--no-send", action="store_true", help="measure the launch only")
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep the customers and segment of an earlier run of the same size (campaigns are redone)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -88,7 +91,7 @@ def _fake(url: str, path: str, body: dict | None = None) -> dict:
     return requests.post(url + path, json=body, timeout=30).json()
 
 
-def setup_data(n: int) -> tuple[int, float]:
+def setup_data(n: int, reuse: bool = False) -> tuple[int, float]:
     from django.db import connection
     from django.utils import timezone
 
@@ -107,6 +110,10 @@ def setup_data(n: int) -> tuple[int, float]:
         cursor.execute(f"DELETE FROM {LedgerEntry._meta.db_table}")
     Campaign.objects.all().delete()
     Offer.objects.filter(name="bench-offer").delete()
+    kept = Segment.objects.filter(name="bench-everyone", size=n).first() if reuse else None
+    if kept is not None and Customer.objects.filter(external_id__startswith="bench-").count() == n:
+        _vacuum()
+        return kept.id, time.monotonic() - started
     Segment.objects.filter(name="bench-everyone").delete()
     Customer.objects.filter(external_id__startswith="bench-").delete()
     now = timezone.now()
@@ -301,7 +308,7 @@ def run(args, fake_url: str, queue: str) -> dict:
     from campaigns.services.offers import offer_create
 
     n = args.recipients
-    _, load_seconds = setup_data(n)
+    _, load_seconds = setup_data(n, reuse=args.reuse)
     print(f"loaded {n:,} customers and the segment in {load_seconds:.1f}s", flush=True)
     if args.no_send:
         return launch_only(n)
