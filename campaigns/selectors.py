@@ -33,13 +33,16 @@ def offer_get(name_or_id: str | int) -> Offer:
     return by_name_or_id(Offer.objects.all(), name_or_id, "offer")
 
 
-def campaign_audience(campaign: Campaign, *, fresh: bool = False) -> QuerySet[Customer]:
+def campaign_audience(
+    campaign: Campaign, *, fresh: bool = False, ids: tuple[int, int] | None = None,
+) -> QuerySet[Customer]:
     """Who would receive it now: the segment, minus exclusion segments, minus suppressed
     customers (unsubscribed, bounced, complained), withdrawn consent and empty emails, minus
     those already in its ledger. `fresh`: the caller knows its ledger holds no row of the
     campaign (a first launch), so that last anti-join is left out (a launch writing in
-    ranges would otherwise read every row its earlier ranges wrote, once per range)."""
-    audience = segment_customers(campaign.segment).exclude(email="")
+    ranges would otherwise read every row its earlier ranges wrote, once per range). `ids`
+    (lo, hi): only customers with lo <= id < hi (segment_customers says why it is said there)."""
+    audience = segment_customers(campaign.segment, ids).exclude(email="")
     for excluded in campaign.exclusion_segments.all():
         audience = audience.exclude(id__in=segment_customers(excluded).values("id"))
     audience = audience.exclude(id__in=Suppression.objects.values("customer_id"))

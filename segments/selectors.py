@@ -42,11 +42,16 @@ PICKER_MAX_VALUES = 50
 SUGGEST_SAMPLE = 20_000
 
 
-def segment_customers(segment: Segment) -> QuerySet[Customer]:
-    """The customers in the segment's current version."""
-    return Customer.objects.filter(
-        segment_memberships__segment=segment, segment_memberships__version=segment.current_version
-    )
+def segment_customers(segment: Segment, ids: tuple[int, int] | None = None) -> QuerySet[Customer]:
+    """The customers in the segment's current version; `ids` (lo, hi) keeps those with
+    lo <= id < hi, said of the membership rows in the same join so that PostgreSQL reads
+    only that range of the (segment, version, customer) index: said of the customers alone,
+    it scanned every member of the segment once per range (a ranged launch, 10 ranges)."""
+    members = {"segment_memberships__segment": segment, "segment_memberships__version": segment.current_version}
+    if ids is not None:
+        members |= {"segment_memberships__customer_id__gte": ids[0], "segment_memberships__customer_id__lt": ids[1],
+                    "id__gte": ids[0], "id__lt": ids[1]}
+    return Customer.objects.filter(**members)
 
 
 def segment_member_rows(segment: Segment) -> QuerySet[Membership]:

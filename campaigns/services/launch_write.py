@@ -57,12 +57,13 @@ def audience_write(campaign: Campaign, arms, salt: str, run: int, now: datetime,
         return _execute(sql, params)
     leftovers_delete(campaign)
     statements = [
-        _statement(campaign, arms, salt, run, now, campaign_audience(campaign, fresh=True).filter(id__gte=lo, id__lt=hi),
+        _statement(campaign, arms, salt, run, now, campaign_audience(campaign, fresh=True, ids=(lo, hi)),
                    experiment, arm_ids, first=True)
         for lo, hi in bounds
     ]
     with ThreadPoolExecutor(max_workers=settings.CAMPAIGN_LAUNCH_CONNECTIONS) as pool:
-        futures = [pool.submit(_on_this_connection_then_close, _execute, sql, params) for sql, params in statements]
+        futures = [pool.submit(_on_this_connection_then_close, _execute_range, sql, params)
+                   for sql, params in statements]
         try:
             return sum(f.result() for f in futures)
         except BaseException:
@@ -91,6 +92,14 @@ def _execute(sql: str, params: list) -> int:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone()[0]
+
+
+def _execute_range(sql: str, params: list) -> int:
+    """A range's statement without parallel workers: the ranges are the parallelism, and a
+    range reads only its slice of the indexes."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+        return _execute(sql, params)
 
 
 def _write_sqlite(campaign: Campaign, arms, salt: str, run: int, now: datetime,

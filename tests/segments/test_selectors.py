@@ -10,7 +10,7 @@ from django.utils import timezone
 from customers.models import AttributeDefinition, Customer
 from segments import rules, selectors
 from segments.fields import OPERATORS, OPS_BY_TYPE
-from segments.models import Segment, SegmentModel
+from segments.models import Membership, Segment, SegmentModel
 from tests.factories import CustomerFactory, EventFactory, OrderFactory
 
 pytestmark = pytest.mark.django_db
@@ -161,3 +161,19 @@ def test_field_registry_lists_scored_models_and_segments():
     assert [m["name"] for m in described["models"]] == ["churn"]
     assert described["segments"] == [{"id": segment.pk, "name": "vip"}]
 
+
+
+# --------------------------------------------------------------------------- members
+
+
+def test_segment_customers_in_an_id_range_are_the_members_in_it_once_each():
+    people = [CustomerFactory(external_id=f"r{i}") for i in range(10)]
+    segment = Segment.objects.create(name="ranged", current_version=2, size=6)
+    Membership.objects.bulk_create(
+        [Membership(segment=segment, customer=c, version=2) for c in people[:6]]
+        + [Membership(segment=segment, customer=c, version=1) for c in people]  # an older version
+    )
+    lo, hi = people[2].id, people[8].id
+    got = list(selectors.segment_customers(segment, (lo, hi)).order_by("id").values_list("id", flat=True))
+    assert got == [c.id for c in people[2:6]]
+    assert selectors.segment_customers(segment).count() == 6
