@@ -39,7 +39,9 @@ def test_campaign_report_computes_conversion_and_revenue_per_arm():
     assert [a["n"] for a in body["arms"]] == [2, 3]
 
 
-def test_campaign_report_has_retention_with_recent_units_left_out_of_day_n():
+def retention_of_four_units() -> dict:
+    """Two offer units (one orders on day 3) and two holdout units (one orders on day 10, one
+    observed for two days only): the report's retention section, with day 7's counts checked."""
     experiment = campaign_experiment(retention_days=[7])
     order(expose(experiment, "offer"), days_after=3)
     expose(experiment, "offer")
@@ -51,6 +53,11 @@ def test_campaign_report_has_retention_with_recent_units_left_out_of_day_n():
     day7 = {r["arm"]: r for r in retention["day_n"][0]["arms"]}
     assert (day7["offer"]["n"], day7["offer"]["returned"]) == (2, 1)
     assert (day7["holdout"]["n"], day7["holdout"]["returned"], day7["holdout"]["excluded"]) == (1, 0, 1)
+    return retention
+
+
+def test_campaign_report_has_retention_with_recent_units_left_out_of_day_n():
+    retention = retention_of_four_units()
     assert {km["arm"] for km in retention["kaplan_meier"]} == {"offer", "holdout"}
     assert retention["hazard_ratios"][0]["arm"] == "offer"
 
@@ -175,15 +182,5 @@ def test_an_imported_ratio_covariate_pair_adjusts_ratio_metrics(tmp_path):
 @pytest.mark.django_db(transaction=True)
 def test_retention_read_on_a_second_connection_matches_the_units():
     # Outside a transaction the survival data are read alongside the metrics (core.db.alongside).
-    experiment = campaign_experiment(retention_days=[7])
-    order(expose(experiment, "offer"), days_after=3)
-    expose(experiment, "offer")
-    order(expose(experiment, "holdout"), days_after=10)
-    expose(experiment, "holdout", at=LATER - timedelta(days=2))  # observed two days only
-
-    retention = reports.report_build(experiment, now=LATER)["retention"]
-
-    day7 = {r["arm"]: r for r in retention["day_n"][0]["arms"]}
-    assert (day7["offer"]["n"], day7["offer"]["returned"]) == (2, 1)
-    assert (day7["holdout"]["n"], day7["holdout"]["returned"], day7["holdout"]["excluded"]) == (1, 0, 1)
+    retention = retention_of_four_units()
     assert {km["arm"]: km["n"] for km in retention["kaplan_meier"]} == {"offer": 2, "holdout": 2}
