@@ -20,7 +20,9 @@ from datetime import datetime
 from customers.models import Order
 from segments.models import Membership, Segment
 
-from ..ledger_rows import Claimed, Outcome, claimed_split, leases_expire, outcomes_record, rows_claim, unknowns_reconcile
+from ..ledger_rows import (
+    ClaimCursor, Claimed, Outcome, claimed_split, leases_expire, outcomes_record, rows_claim, unknowns_reconcile,
+)
 from ..models import Automation, AutomationEntry, AutomationSend
 
 TABLE = AutomationSend._meta.db_table
@@ -42,10 +44,13 @@ class ClaimedSend(Claimed):
     in_segment: bool = True  # still in the trigger segment (segment triggers): for `left_segment`
 
 
-def sends_claim(limit: int, *, lease_seconds: float | None = None) -> tuple[str, list[ClaimedSend]]:
-    """Claim up to `limit` due sends of active automations: (batch id, rows)."""
+def sends_claim(
+    limit: int, *, lease_seconds: float | None = None, cursor: ClaimCursor | None = None,
+) -> tuple[str, list[ClaimedSend]]:
+    """Claim up to `limit` due sends of active automations: (batch id, rows). A send loop
+    passes its own `cursor` so that late claims skip the rows it already took."""
     batch, found = rows_claim(
-        TABLE, limit=limit, lease_seconds=lease_seconds, params={},
+        TABLE, limit=limit, lease_seconds=lease_seconds, params={}, cursor=cursor,
         pick_where=f"EXISTS (SELECT 1 FROM {AUTOMATION} a WHERE a.id = s.automation_id AND a.state = 'active')",
         join_from=f", {ENTRY} e, {AUTOMATION} a",
         join_where=f" AND e.id = {TABLE}.entry_id AND a.id = {TABLE}.automation_id",

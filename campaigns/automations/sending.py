@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from .ledger import ClaimedSend, sends_claim, sends_record
 from ..caps import cap_release_unsent, cap_reserve
-from ..ledger_rows import Outcome
+from ..ledger_rows import ClaimCursor, Outcome
 from ..messages import (
     customer_context, landing_url_for, offer_code_for, offer_context, render_budget_get, variant_compiled,
 )
@@ -141,10 +141,11 @@ def automation_send(*, budget_seconds: float | None = None, batch_size: int | No
     """Send due step sends of every active automation until none are due or the budget is spent."""
     stats = SendStats()
     deadline, provider, own_provider, limiter, size = send_setup(budget_seconds, batch_size, provider)
+    cursor = ClaimCursor()  # each claim starts after the rows this loop took (ledger_rows.py)
     try:
         while True:
             limiter.acquire(size)
-            batch, claimed = sends_claim(size)
+            batch, claimed = sends_claim(size, cursor=cursor)
             if not claimed:
                 break
             stats.batches += 1

@@ -10,9 +10,12 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from campaigns.automations.ledger import sends_claim
 from campaigns.automations.selectors import automation_status
+from campaigns.ledger_rows import ClaimCursor
 from campaigns.models import Automation, AutomationEntry, AutomationSend, OutboxMessage
 from campaigns.services.automations.create import automation_create
+from campaigns.services.automations.tick import automation_tick
 from campaigns.services.automations.lifecycle import (
     automation_archive, automation_edit_steps, automation_pause, automation_resume,
 )
@@ -126,3 +129,25 @@ def test_pause_holds_sends_and_an_edit_leaves_entrants_on_their_version():
     run_all()
     assert Automation.objects.get(id=automation.id).state == "archived"
     assert AutomationEntry.objects.filter(automation=automation).count() == 8
+
+
+def test_a_send_due_again_behind_the_loops_cursor_is_still_claimed():
+    # The automations' send loop claims after the last row it took (ledger_rows.ClaimCursor),
+    # and from the front when nothing is past it.
+    ids = make_people(60)
+    segment = us_segment()
+    automation_create(auto_spec())
+    enter(ids, segment)
+    automation_tick(wake=False)
+    due = AutomationSend.objects.filter(status=S.PENDING).count()
+    assert due > 30
+    cursor = ClaimCursor()
+    first = sends_claim(10, cursor=cursor)[1]
+    behind = AutomationSend.objects.get(id=min(r.id for r in first))
+    AutomationSend.objects.filter(id=behind.id).update(status=S.PENDING, due_at=behind.due_at - timedelta(minutes=1))
+    taken = []
+    while rows := sends_claim(7, cursor=cursor)[1]:
+        taken += [r.id for r in rows]
+    assert taken.count(behind.id) == 1 and taken[-1] == behind.id
+    assert len(taken) == due - 10 + 1
+    assert not AutomationSend.objects.filter(status=S.PENDING).exists()
