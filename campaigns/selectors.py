@@ -44,7 +44,8 @@ def campaign_audience(
     (lo, hi): only customers with lo <= id < hi (segment_customers says why it is said there)."""
     audience = segment_customers(campaign.segment, ids).exclude(email="")
     for excluded in campaign.exclusion_segments.all():
-        audience = audience.exclude(id__in=segment_customers(excluded).values("id"))
+        # In a range, only the excluded members in it: not all of a large segment per range.
+        audience = audience.exclude(id__in=segment_customers(excluded, ids).values("id"))
     audience = audience.exclude(id__in=Suppression.objects.values("customer_id"))
     audience = audience.exclude(id__in=Consent.objects.filter(granted=False).values("customer_id"))
     if campaign.pk and not fresh:

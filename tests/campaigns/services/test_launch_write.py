@@ -68,10 +68,18 @@ def test_a_ranged_launch_writes_what_one_statement_writes(ranged, members):
     assert rows.filter(status=S.PENDING, variant__isnull=True).count() == 0
     assert len(set(rows.values_list("key", flat=True))) == 120
 
-    ranged.CAMPAIGN_LAUNCH_CONNECTIONS = 1  # the same campaign in one statement: the same arms
+    ranged.CAMPAIGN_LAUNCH_CONNECTIONS = 1  # another campaign in one statement: the same members
     again = _launch("spring-again")
     assert not launch_write._ranges(again, 1)
     assert LedgerEntry.objects.filter(campaign=again).count() == 120
+
+
+def test_a_ranged_launch_leaves_out_the_exclusion_segments_members_in_every_range(ranged, members):
+    make_segment("vip", members[::9])  # members spread over every range
+    campaign = campaign_launch(campaign_create(spec(exclude_segments=["vip"]))).campaign
+    ledger, exposures = _written(campaign)
+    assert set(ledger) == {c.id for c in members} - {c.id for c in members[::9]}
+    assert exposures == ledger
 
 
 def test_a_range_that_fails_leaves_nothing_behind_and_the_launch_can_be_retried(ranged, members, monkeypatch):
