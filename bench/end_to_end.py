@@ -207,7 +207,9 @@ def stage_features(table: Table, now) -> None:
 
     with CaptureQueriesContext(connection) as queries:
         customer_features(now, id_range=(0, 0))
-    sql = queries.captured_queries[-1]["sql"].replace("c.id >= 0 AND c.id < 0", "true")
+    # The feature statement itself (the transaction around it is captured too).
+    sql = next(q["sql"] for q in reversed(queries.captured_queries) if "c.id >= 0 AND c.id < 0" in q["sql"])
+    sql = sql.replace("c.id >= 0 AND c.id < 0", "true")
     sql = sql.replace("AND customer_id >= 0 AND customer_id < 0", "")
 
     def raw() -> int:
