@@ -99,6 +99,35 @@ def test_members_are_paginated(viewer_api, refreshed):
     assert [m["external_id"] for m in body["results"]] == ["a0", "a1", "a2"]
 
 
+def test_members_page_by_cursor_in_customer_order(viewer_api, customers, monkeypatch):
+    from segments import api
+
+    for i in range(5, 12):
+        CustomerFactory(external_id=f"a{i}", country="US")
+    segment = membership.segment_create({"name": "us", "rule": RULE})
+    membership.segment_refresh(segment)
+    monkeypatch.setattr(api.MemberPagination, "page_size", 4)
+    first = viewer_api.get(f"/api/segments/{segment.pk}/members/").json()
+    assert first["count"] == 10 and first["previous"] is None and "cursor=" in first["next"]
+    seen, pages, body = [], [], first
+    while True:
+        pages.append([m["external_id"] for m in body["results"]])
+        seen += [m["id"] for m in body["results"]]
+        if body["next"] is None:
+            break
+        body = viewer_api.get(body["next"]).json()
+    assert [len(p) for p in pages] == [4, 4, 2]
+    assert seen == sorted(seen) and len(set(seen)) == 10  # every member once, by id
+    assert set(Customer.objects.filter(id__in=seen).values_list("country", flat=True)) == {"US"}
+    back = viewer_api.get(body["previous"]).json()
+    assert [m["external_id"] for m in back["results"]] == pages[1]
+
+
+def test_members_bad_cursor_says_so(viewer_api, refreshed):
+    response = viewer_api.get(f"/api/segments/{refreshed.pk}/members/?cursor=not-a-cursor")
+    assert response.status_code == 404 and "cursor" in response.json()["detail"].lower()
+
+
 def test_history(viewer_api, refreshed):
     membership.segment_refresh(refreshed)
     body = viewer_api.get(f"/api/segments/{refreshed.pk}/history/").json()
