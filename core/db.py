@@ -52,3 +52,23 @@ def alongside(fn: Callable[[], T]) -> Callable[[], T]:
     future = executor.submit(run)
     executor.shutdown(wait=False)
     return future.result
+
+
+# Rows written at once past which the tables are analyzed there and then (statistics_refresh).
+STATISTICS_REFRESH_ROWS = 10_000
+
+
+def statistics_refresh(models: list, written: int) -> bool:
+    """ANALYZE the tables of ``models`` after one write of ``written`` rows, if that is many.
+
+    PostgreSQL plans from statistics that only ANALYZE updates. Autovacuum gets to a table a
+    minute or more after a write, and only once a tenth of it has changed: a report refreshed
+    right after a launch or an import of orders was planned as if the new rows were not there
+    (70 s instead of 0.2 s for 196,000 exposures and 14,500 new orders, before the index that
+    now keeps that plan cheap too). Sampling a table costs a fraction of a second at any size."""
+    if not is_postgres() or written < STATISTICS_REFRESH_ROWS:
+        return False
+    with connection.cursor() as cursor:
+        for model in models:
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
+    return True

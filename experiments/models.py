@@ -125,7 +125,8 @@ class Exposure(models.Model):
     """One unit in one arm. Customer exposures also say when; imported ones carry outcomes."""
 
     # No index of its own on experiment (exposure_unit_unique and the two below start with it)
-    # nor on customer (exposure_customer): a launch writes every index once per recipient.
+    # nor on customer (exposure_customer_experiment starts with it): a launch writes every
+    # index once per recipient.
     # No database constraint on experiment and arm (as on customer, below): a launch's two
     # checks per recipient at commit. Exposures are written only for the experiment's own arms
     # (launch made them, _source_check checks other sources); experiments and arms are deleted
@@ -154,7 +155,12 @@ class Exposure(models.Model):
             models.Index(fields=["experiment", "arm"], name="exposure_experiment_arm"),
             # The first and last exposure bound the order and event scans (outcomes.py).
             models.Index(fields=["experiment", "exposed_at"], name="exposure_experiment_time"),
-            models.Index(fields=["customer"], name="exposure_customer"),
+            # A report joins the orders in its window to the experiment's exposures by customer.
+            # Right after a launch or an import, before ANALYZE has seen the new rows, PostgreSQL
+            # plans that join as a loop over the few orders it expects; with an index on customer
+            # alone each turn ANDed it with every exposure of the experiment: 70 s for 14,500
+            # orders against 196,000 exposures, 0.2 s with both keys in one index.
+            models.Index(fields=["customer", "experiment"], name="exposure_customer_experiment"),
         ]
 
     def __str__(self) -> str:

@@ -19,13 +19,14 @@ from django.utils import timezone
 
 from campaigns.errors import CampaignError
 from campaigns.messages import CUSTOMER_COLUMNS, message_context, render_budget_get, variant_source
-from campaigns.models import HOLDOUT_ARM, Campaign, Variant
+from campaigns.models import HOLDOUT_ARM, Campaign, LedgerEntry, Variant
 from campaigns.rendering import TemplateProblem, variant_compile, variant_render
 from campaigns.selectors import campaign_audience
 from campaigns.validation import from_email_check, template_empties
+from core.db import statistics_refresh
 from core.schedules import periodic_task_set
 from customers.models import AttributeDefinition
-from experiments.models import Experiment
+from experiments.models import Experiment, Exposure
 from experiments.services.definitions import experiment_create
 
 from .launch_write import audience_write
@@ -181,6 +182,9 @@ def _campaign_run(campaign: Campaign, now: datetime) -> int:
     campaign.last_error = ""
     campaign.save()
     campaign_wake(campaign.id)  # queued once this transaction commits
+    # What is planned next (claims, the experiment's report) must see the rows written here.
+    written = [LedgerEntry, Exposure] if experiment is not None else [LedgerEntry]
+    transaction.on_commit(lambda: statistics_refresh(written, added))
     return added
 
 

@@ -1,4 +1,5 @@
-"""core/db.py: alongside runs a read on a connection of its own, or here inside a transaction."""
+"""core/db.py: alongside runs a read on a connection of its own, or here inside a transaction;
+statistics_refresh analyzes a table after a large write."""
 
 import threading
 import time
@@ -6,7 +7,9 @@ import time
 import pytest
 from django.db import connection, transaction
 
-from core.db import alongside, is_postgres
+from core import db
+from core.db import alongside, is_postgres, statistics_refresh
+from customers.models import Customer
 
 postgres_only = pytest.mark.skipif(not is_postgres(), reason="a second connection only on PostgreSQL")
 
@@ -61,3 +64,22 @@ def test_inside_a_transaction_it_runs_here_and_now():
     with transaction.atomic():
         result = alongside(lambda: threading.current_thread().name)
     assert result() == threading.current_thread().name
+
+
+def planned_rows(model) -> float:
+    """What PostgreSQL's planner believes the table holds (pg_class.reltuples, set by ANALYZE)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [model._meta.db_table])
+        return cursor.fetchone()[0]
+
+
+@postgres_only
+@pytest.mark.django_db
+def test_a_large_write_is_analyzed_and_a_small_one_left_to_autovacuum(monkeypatch):
+    monkeypatch.setattr(db, "STATISTICS_REFRESH_ROWS", 50)
+    Customer.objects.bulk_create(Customer(external_id=f"s{i}") for i in range(40))
+    assert statistics_refresh([Customer], 40) is False
+    assert planned_rows(Customer) != 40
+    Customer.objects.bulk_create(Customer(external_id=f"t{i}") for i in range(60))
+    assert statistics_refresh([Customer], 60) is True
+    assert planned_rows(Customer) == 100

@@ -13,6 +13,7 @@ from campaigns.sending import campaign_send
 from campaigns.services.drafts import campaign_create
 from campaigns.services.launch import campaign_launch, campaign_run_recurring
 from campaigns.services.launch_write import _arm_sql
+from core import db
 from customers.models import Consent, Customer, Suppression
 from experiments.assignment import arm_for, key_bounds
 from experiments.models import Exposure
@@ -30,6 +31,19 @@ def test_launch_writes_one_ledger_row_per_member_holdout_rows_included(campaign)
     assert 5 <= counts[S.HELD_OUT] <= 40  # 10% of 200
     assert campaign.state == Campaign.State.SENDING
     assert LedgerEntry.objects.filter(campaign=campaign, status=S.HELD_OUT, variant__isnull=False).count() == 0
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's planner statistics")
+def test_a_large_launch_leaves_the_planner_counting_its_rows(campaign, monkeypatch,
+                                                              django_capture_on_commit_callbacks):
+    """Claims and the experiment's report are planned right after the launch: on its rows."""
+    monkeypatch.setattr(db, "STATISTICS_REFRESH_ROWS", 100)
+    with django_capture_on_commit_callbacks(execute=True):
+        campaign = launch(campaign)
+    with connection.cursor() as cursor:
+        for table in (LedgerEntry._meta.db_table, Exposure._meta.db_table):
+            cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [table])
+            assert cursor.fetchone()[0] == 200, table
 
 
 def test_the_audience_leaves_out_suppressed_excluded_withdrawn_and_emailless(segment, customers):

@@ -5,11 +5,15 @@ import io
 import zipfile
 
 import pytest
+from django.db import connection
+
+from core import db
+from core.db import is_postgres
 
 from core.parsing import FIELD_LIMIT
 from customers.importers.result import ImportFailed
 from customers.importers.run import import_file
-from customers.models import AttributeDefinition, Customer
+from customers.models import AttributeDefinition, Customer, Order
 
 pytestmark = pytest.mark.django_db
 
@@ -89,3 +93,18 @@ def test_text_that_stops_decoding_half_way_refuses_the_file_with_the_line(tmp_pa
     data = f"external_id\n{rows}".encode("utf-16") + b"\x00"  # an odd byte out at the end
     with pytest.raises(ImportFailed, match="line"):
         import_file("customers", write(tmp_path, data))
+
+
+@pytest.mark.skipif(not is_postgres(), reason="PostgreSQL's planner statistics")
+def test_a_large_import_leaves_the_planner_counting_its_rows(tmp_path, monkeypatch):
+    """A report planned right after an import must see the new orders (core.db.statistics_refresh)."""
+    monkeypatch.setattr(db, "STATISTICS_REFRESH_ROWS", 100)
+    Customer.objects.bulk_create(Customer(external_id=f"c{i}") for i in range(150))
+    path = tmp_path / "orders.csv"
+    path.write_text("external_id,customer,amount,currency,ordered_at\n" + "".join(
+        f"o{i},c{i},10.00,USD,2026-01-0{1 + i % 9}T10:00:00Z\n" for i in range(150)))
+    result = import_file("orders", path)
+    assert result.created == 150
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [Order._meta.db_table])
+        assert cursor.fetchone()[0] == 150
