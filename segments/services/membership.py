@@ -14,6 +14,7 @@ from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from core.db import statistics_refresh
 from customers.models import Customer
 
 from .. import rules
@@ -165,6 +166,9 @@ def segment_refresh(segment: Segment | int, *, now: datetime | None = None,
             # Counted here, once, so the migration page reads a row instead of a join.
             family_moves_store(first.family, version - 1, version)
     segment_versions_prune([s.pk for s in locked], keep=KEEP_VERSIONS)
+    # A member list, a launch, a rule reading this segment: planned next, on these rows
+    # (the first page of a new 250,000-member segment read 1.0 s before, 13 ms after).
+    statistics_refresh([Membership, Entrant], sum(r.size for r in refreshes))
     return refreshes
 
 

@@ -10,6 +10,7 @@ import pytest
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
+from core import db
 from core.schedules import schedule_describe
 from customers.models import AttributeDefinition, Customer
 from segments.models import Entrant, Membership, Segment, SegmentRefresh
@@ -357,3 +358,15 @@ def test_a_top_share_ending_between_two_scores_needs_no_tie_rule(flat_model):
     membership.segment_refresh(segment)
     segment.refresh_from_db()
     assert set(segment_customers(segment).values_list("id", flat=True)) == {c.id for c in customers[:3]}
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's planner statistics")
+def test_a_large_refresh_leaves_the_planner_counting_its_members(monkeypatch):
+    """The member list and a launch are planned right after a refresh: on its rows."""
+    monkeypatch.setattr(db, "STATISTICS_REFRESH_ROWS", 100)
+    Customer.objects.bulk_create(Customer(external_id=f"m{i}", country="US") for i in range(150))
+    segment = membership.segment_create({"name": "us", "rule": {"field": "country", "op": "eq", "value": "US"}})
+    membership.segment_refresh(segment)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [Membership._meta.db_table])
+        assert cursor.fetchone()[0] == 150
