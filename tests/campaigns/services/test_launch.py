@@ -34,12 +34,20 @@ def test_launch_writes_one_ledger_row_per_member_holdout_rows_included(campaign)
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's planner statistics")
-def test_a_large_launch_leaves_the_planner_counting_its_rows(campaign, monkeypatch,
-                                                              django_capture_on_commit_callbacks):
-    """Claims and the experiment's report are planned right after the launch: on its rows."""
+def test_a_large_launch_queues_the_analyze_that_counts_its_rows(campaign, monkeypatch):
+    """Claims and the experiment's report are planned after the launch: on its rows. A worker
+    analyzes the tables once the launch has committed (core.tasks.statistics_refresh)."""
+    from campaigns.services import launch as launch_module
+    from core.tasks import statistics_refresh_task
+
     monkeypatch.setattr(db, "STATISTICS_REFRESH_ROWS", 100)
-    with django_capture_on_commit_callbacks(execute=True):
-        campaign = launch(campaign)
+    queued = []
+    real_enqueue = launch_module.enqueue
+    monkeypatch.setattr(launch_module, "enqueue",
+                        lambda task, *args, **kw: queued.append((task, args)) or real_enqueue(task, *args, **kw))
+    launch(campaign)
+    assert queued == [("core.tasks.statistics_refresh", (["campaigns.LedgerEntry", "experiments.Exposure"], 200))]
+    assert statistics_refresh_task(*queued[0][1]) is True  # as the worker runs it
     with connection.cursor() as cursor:
         for table in (LedgerEntry._meta.db_table, Exposure._meta.db_table):
             cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [table])
