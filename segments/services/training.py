@@ -14,7 +14,8 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from ..frames import active_between, attribute_types, feature_columns, feature_frame, needs_attributes, spend_between
+from ..frames import (active_between, attribute_types, feature_columns, feature_frame, needs_attributes, spend_between,
+                      training_frame)
 from ..ml.common import FREQUENCY, KINDS, MONETARY, RECENCY
 from ..ml.guard import model_concerns
 from ..ml.kmeans import kmeans_train
@@ -97,14 +98,16 @@ def model_train(
         if target or churn_days:
             raise TrainingError(f"a {kind} model takes no target or churn days")
         train_as_of = as_of or now
-        frame = feature_frame(train_as_of, attributes=needs_attributes(features or ()))
+        frame, whole = training_frame(train_as_of, max_rows, random_state,
+                                      attributes=needs_attributes(features or ()))
     elif target:
         expected = ("boolean",) if kind == "propensity" else ("integer", "number")
         if types.get(target) not in expected:
             raise TrainingError(f"target must be a {' or '.join(expected)} attribute; "
                                 f"{target!r} is {types.get(target, 'not an attribute')}")
         train_as_of = as_of or now
-        frame = feature_frame(train_as_of)
+        # Every customer: an attribute that few customers have must not be missed by a draw.
+        frame, whole = feature_frame(train_as_of), True
         if target not in frame.columns:
             raise TrainingError(f"no customer has the attribute {target!r} yet")
         y = frame[target]
@@ -117,7 +120,7 @@ def model_train(
         if days < 1:
             raise TrainingError("churn days must be at least 1")
         train_as_of = (as_of or now) - timedelta(days=days)
-        frame = feature_frame(train_as_of)
+        frame, whole = training_frame(train_as_of, max_rows, random_state)
         # Only customers who were customers at the cutoff can churn or spend after it.
         frame = frame[frame["tenure_days"] >= 0]
         if kind == "propensity":
@@ -139,8 +142,8 @@ def model_train(
         raise TrainingError(f"unknown feature(s) {unknown}; known: {', '.join(map(str, frame.columns))}")
     if target and target in features:
         raise TrainingError(f"the target {target!r} cannot also be a feature")
-    full = frame
-    frame = _sample(frame, max_rows, random_state)
+    full = frame if whole else None  # what scoring here may reuse: only every customer's
+    frame = _sample(frame, max_rows, random_state)  # exactly max_rows of a larger draw
     if len(frame) < 5:
         raise TrainingError(f"only {len(frame)} customers to train on")
     try:

@@ -60,6 +60,22 @@ def test_kmeans_recovers_the_planted_clusters(demo_base):
     assert len(scored) == Customer.objects.count()
 
 
+def test_kmeans_trained_on_a_draw_of_a_larger_base_still_recovers_the_planted_clusters(demo_base, monkeypatch):
+    """Past max_rows, training reads range by range and keeps a random draw (memory stays
+    that of one range and the draw); every customer is still scored."""
+    from customers.features import customer_id_ranges
+    from segments import frames
+
+    monkeypatch.setattr(frames, "customer_id_ranges", lambda chunk=50_000: customer_id_ranges(1000))
+    cutoff = today() - timedelta(days=demo.CHURN_DAYS)
+    model = training.model_train("kmeans", as_of=cutoff, max_rows=1500)
+    assert model.training_rows == 1500
+    scored = scores_of(model)
+    assert len(scored) == Customer.objects.count()
+    truth = customer_attributes()["planted_cluster"].reindex(scored.index)
+    assert adjusted_rand_score(truth, scored["label"]) >= 0.8
+
+
 def test_kmeans_clusters_become_one_family_of_segments_partitioning_everyone(demo_base):
     model = training.model_train("kmeans", k_range=[5])
     members = family_members(model.name)
