@@ -14,6 +14,7 @@ from campaigns.ledger_rows import ClaimCursor
 from campaigns.models import LedgerEntry
 from campaigns.services.drafts import campaign_create
 from core.db import is_postgres
+from customers.models import Customer
 from tests.campaigns.conftest import launched, make_customers, make_segment, spec
 
 pytestmark = [pytest.mark.django_db, pytest.mark.skipif(not is_postgres(), reason="the cursor is PostgreSQL's")]
@@ -47,6 +48,22 @@ def test_a_row_due_again_behind_the_cursor_is_still_claimed(campaign):
     taken = _claim_all(campaign.id, cursor, 25)
     assert taken.count(behind.id) == 1 and taken[-1] == behind.id  # after the cursor ran out, from the front
     assert not LedgerEntry.objects.filter(campaign=campaign, status=S.PENDING).exists()
+
+
+def test_a_claim_whose_last_picked_row_has_no_customer_moves_on_and_takes_every_other_row(campaign):
+    # The cursor learns where a claim ended from its last picked row; a row whose customer is
+    # gone is picked but never claimed (the claim joins the customer).
+    campaign = launched(campaign)
+    due = list(LedgerEntry.objects.filter(campaign=campaign, status=S.PENDING).order_by("due_at", "id")
+               .values_list("id", flat=True))
+    orphan = due[6]  # the last row of the first claim of 7
+    missing = Customer.objects.order_by("-id").values_list("id", flat=True).first() + 1000
+    LedgerEntry.objects.filter(id=orphan).update(customer_id=missing)
+    cursor = ClaimCursor()
+    first = [r.id for r in ledger_claim(campaign.id, 7, cursor=cursor)[1]]
+    assert first == due[:6]
+    assert _claim_all(campaign.id, cursor, 7) == [i for i in due[6:] if i != orphan]
+    assert LedgerEntry.objects.get(id=orphan).status == S.PENDING
 
 
 def _pick_blocks(sql: str) -> int:

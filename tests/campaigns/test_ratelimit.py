@@ -1,5 +1,6 @@
 """campaigns/ratelimit.py: one bucket per provider account, shared by every worker."""
 
+import time
 import uuid
 
 import pytest
@@ -53,3 +54,17 @@ def test_no_limit_still_honours_retry_after(backend):
     assert bucket.reserve(10_000) == 0
     bucket.throttle(1.0)
     assert bucket.reserve(1) == pytest.approx(1.0, abs=0.2)
+
+
+def test_successes_win_back_a_rate_another_worker_halved(backend):
+    # Given a bucket throttled by one worker
+    key = f"test-{uuid.uuid4().hex}"
+    first, second = (RateLimiter(key=key, rate=100.0, burst=100.0) for _ in range(2))
+    first.throttle(0.01)
+    time.sleep(0.05)
+    # When another worker, which has seen the halved rate, sends 26 batches without a throttle
+    second.reserve(1)
+    for _ in range(26):
+        second.recover()
+    # Then the bucket is back at the full rate: 199 messages more take one second, not two
+    assert RateLimiter(key=key, rate=100.0, burst=100.0).reserve(199) == pytest.approx(1.0, abs=0.1)
