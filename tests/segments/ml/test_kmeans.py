@@ -84,3 +84,24 @@ def test_kmeans_rejects_categorical_features():
     frame["plan"] = "basic"
     with pytest.raises(ValueError, match="numeric"):
         kmeans_train(frame, [*RFM, "plan"])
+
+
+def test_the_silhouette_is_computed_in_small_blocks_with_the_same_result(monkeypatch):
+    """scikit-learn's default working memory held the whole 10,000 x 10,000 distance matrix
+    (800 MB) of the silhouette's sample: the largest allocation of a training."""
+    import sklearn
+
+    frame, _ = planted_clusters(n_per_group=100, seed=3)
+    seen = []
+    real = kmeans.silhouette_score
+
+    def watched(*args, **kwargs):
+        seen.append(sklearn.get_config()["working_memory"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(kmeans, "silhouette_score", watched)
+    _, info = kmeans_train(frame, RFM, k_range=[3, 4], random_state=0)
+    assert len(seen) == 2 and all(mib <= 64 for mib in seen)
+    monkeypatch.setattr(kmeans, "SILHOUETTE_MEMORY_MIB", 1024)  # scikit-learn's default
+    _, default = kmeans_train(frame, RFM, k_range=[3, 4], random_state=0)
+    assert info["silhouette_by_k"] == default["silhouette_by_k"]
