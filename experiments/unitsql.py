@@ -88,12 +88,33 @@ def exposure_window(at: str, window: tuple[int, int]) -> tuple[str, list]:
             [start, end])
 
 
+def one_instant(span: tuple[datetime | None, datetime | None]) -> datetime | None:
+    """The instant every exposure shares, if they all share one (a campaign launch exposes its
+    whole audience at once), else None."""
+    first, last = span
+    return first if first is not None and first == last else None
+
+
+def unit_window(at: str, window: tuple[int, int], span) -> tuple[str, list]:
+    """``at`` in the unit's own window, for a row already within span_bounds.
+
+    When every exposure shares one instant, span_bounds is each unit's own window exactly:
+    all that is left to say is that the unit was exposed at that instant (a constant test on
+    the exposure row, none on the joined pair), so the join is on the customer alone and the
+    planner can pick its join and grouping freely. An exposure written after the span was
+    read, at another instant, then counts no outcomes yet, as one outside the span would."""
+    instant = one_instant(span)
+    if instant is not None:
+        return "e.exposed_at = %s", [db_datetime(instant)]
+    return exposure_window(at, window)
+
+
 def in_window(at: str, window: tuple[int, int], span: tuple[datetime | None, datetime | None]) -> tuple[str, list]:
     """``at`` in the unit's window, also bounded by constants from the first and last exposure."""
     bounds, bound_params = span_bounds(at, window, span)
     if not bound_params:
         return bounds, []
-    own, own_params = exposure_window(at, window)
+    own, own_params = unit_window(at, window, span)
     return f"{bounds} AND {own}", bound_params + own_params
 
 
@@ -182,7 +203,7 @@ def unit_totals(
                         f"FROM {EVENT} ev WHERE ev.kind IN ({', '.join(['%s'] * len(kinds))}) AND {bounds}")
         branch_params += params + kinds + bound_params
     group, group_params, group_join = grouping
-    own, own_params = exposure_window("x.at", window)
+    own, own_params = unit_window("x.at", window, span)
     arm_sql, arm_params = arm_filter(arm_ids)
     sums = ", ".join(f"SUM(x.c{i}) AS c{i}" for i in range(len(parts)))
     sql = (
