@@ -79,6 +79,12 @@ class MetricKind:
     # True when the statistics need every unit's value (a quantile): analyze_units is called
     # with them, and the SQL aggregates only count the units with a value.
     units_only: bool = False
+    # The same as unit_value_sql and aggregates, over per-unit arrays in numpy (outcomes.py
+    # sums a large customer experiment's units in numpy): the unit's value from its total,
+    # and the aggregates from the units' values ({v0}, {v1}... in order), as SQL gives them
+    # (None where SQL's AVG or VAR_SAMP would be NULL).
+    unit_value: Callable[[np.ndarray], np.ndarray] = lambda total: total
+    aggregates_of: Callable[[Sequence[np.ndarray]], Aggregates] = lambda values: (int(values[0].size),)
 
     def section(self, result: dict) -> dict:
         """A stats result as the report's metric section: its kind right after its name."""
@@ -96,6 +102,27 @@ def sql_fill(template: str, values: Sequence[tuple[str, list]]) -> tuple[str, li
             sql.append(value_sql)
             params += value_params
     return "".join(sql), params
+
+
+# --------------------------------------------------------------------------- numpy aggregates
+
+
+def _mean(x: np.ndarray) -> float | None:
+    return float(x.mean()) if x.size else None
+
+
+def _var(x: np.ndarray) -> float | None:
+    """VAR_SAMP: two-pass, as stable as PostgreSQL's Youngs-Cramer."""
+    if x.size < 2:
+        return None
+    d = x - x.mean()
+    return float(d @ d) / (x.size - 1)
+
+
+def _covar(x: np.ndarray, y: np.ndarray) -> float | None:
+    if x.size < 2:
+        return None
+    return float((x - x.mean()) @ (y - y.mean())) / (x.size - 1)
 
 
 # --------------------------------------------------------------------------- binary
@@ -138,6 +165,8 @@ BINARY = MetricKind(
     share=True,
     unit_value_sql="CASE WHEN {v} > 0 THEN 1 WHEN {v} IS NOT NULL THEN 0 END",
     aggregates=("COUNT({v})", "SUM({v})"),
+    unit_value=lambda total: (total > 0).astype(float),
+    aggregates_of=lambda values: (int(values[0].size), int(values[0].sum()) if values[0].size else None),
     with_zeros=lambda aggregates, n: (n, aggregates[1] or 0),
     unit_mean=lambda aggregates: (aggregates[1] or 0) / aggregates[0],
     parse=lambda text: 1 if parsing.parse_bool(text) else 0,
@@ -195,6 +224,7 @@ CONTINUOUS = MetricKind(
     share=False,
     unit_value_sql="{v}",
     aggregates=("COUNT({v})", "AVG({v})", "VAR_SAMP({v})"),
+    aggregates_of=lambda values: (int(values[0].size), _mean(values[0]), _var(values[0])),
     with_zeros=lambda aggregates, n: _moments_tuple(means.Moments.from_aggregates(*aggregates[:3]).with_zeros(n)),
     parse=finite_number,
     analyze=_continuous_analyze,
@@ -253,6 +283,8 @@ RATIO = MetricKind(
     unit_value_sql="{v}",
     aggregates=(f"COUNT({_X})", f"AVG({_X})", f"AVG({_Y})", f"VAR_SAMP({_X})", f"VAR_SAMP({_Y})",
                 "COVAR_SAMP({v0}, {v1})"),
+    aggregates_of=lambda values: (int(values[0].size), _mean(values[0]), _mean(values[1]), _var(values[0]),
+                                  _var(values[1]), _covar(values[0], values[1])),
     with_zeros=lambda aggregates, n: ratio.RatioMoments.from_aggregates(*aggregates[:6]).with_zeros(n).as_tuple(),
     unit_mean=lambda aggregates: ratio.RatioMoments.from_aggregates(*aggregates[:6]).ratio,
     parse=finite_number,

@@ -11,6 +11,10 @@ For imported exposures the value is in the exposure row's ``outcomes``.
 
 Per-unit arrays are fetched only where a method needs them (CUPED, uplift); survival data
 come back already grouped by arm and hour (survival.py).
+
+A whole customer experiment (no breakdown) is summed in numpy instead, from its exposures
+and the orders and events in play read as packed columns (unitarrays.py): the same sums,
+without the database's join and per-unit grouping, the costliest part of a large report.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import numpy as np
 import pandas as pd
 from django.db.models import Max, Min
 
@@ -28,6 +33,7 @@ from .kinds import RATIO, kind_get, sql_fill
 from .models import MAX_ATTRIBUTION_DAYS, MIN_ATTRIBUTION_DAYS, Experiment, Exposure, Metric
 from .breakdowns import segment_by
 from .ratios import metric_parts
+from . import unitarrays
 from .unitsql import (CUSTOMER, CUSTOMER_COLUMNS, EVENT, EVENT_SOURCES, EXPOSURE, NO_GROUPING, ORDER, ORDER_SOURCES,
                       Grouping, arm_filter,
                       fetch, in_window, json_number, json_text, order_value, unit_totals)
@@ -92,9 +98,11 @@ def group_label(value) -> str:
 
 
 def arm_sums(
-    experiment: Experiment, metrics: list[Metric], *, by: str | None = None
+    experiment: Experiment, metrics: list[Metric], *, by: str | None = None,
+    exposed: unitarrays.ExposedRead | None = None,
 ) -> dict[tuple[str, int], Sums]:
-    """{(group, arm id): Sums} for every arm with units; group is "" without ``by``."""
+    """{(group, arm id): Sums} for every arm with units; group is "" without ``by``.
+    ``exposed``: a read of the exposures to share (the report's survival data read them too)."""
     group, group_params, join = _group_sql(experiment, by)
     out: dict[tuple[str, int], Sums] = defaultdict(Sums)
     imported = [m for m in metrics if m.source == Metric.Source.IMPORTED]
@@ -116,7 +124,7 @@ def arm_sums(
 
     if experiment.source == Experiment.Source.CUSTOMERS:
         window = (0, window_days(experiment))
-        span = exposure_span(experiment)
+        span = exposed.span if exposed is not None else exposure_span(experiment)
         customer = [m for m in metrics if m.source != Metric.Source.IMPORTED]
         grouping = (group, group_params, join)
         if customer and all(kind_get(m.kind).share and not m.denominator_source for m in customer):
@@ -129,26 +137,22 @@ def arm_sums(
                     out[(group_label(grp), arm_id)].add(metric.name, (converted,) * width)
         elif customer:
             # Every metric's per-unit totals, each total once (orders count for conversion, count
-            # and the ratios over orders alike), and the columns each metric reads.
-            parts, columns = [], []
+            # and the ratios over orders alike), and the totals each metric reads.
+            parts, indexes = [], []
             for metric in customer:
                 own = []
                 for part in metric_parts(metric):
                     if part not in parts:
                         parts.append(part)
-                    own.append(f"u.c{parts.index(part)}")
-                columns.append(own)
-            inner, inner_params = unit_totals(experiment, parts, window, span, grouping)
-            outer = []
-            for metric, cols in zip(customer, columns):
-                if metric.denominator_source:
-                    outer.append(_aggregates(metric, [(c, []) for c in cols])[0])
-                else:
-                    outer.append(_aggregates(metric, [(_unit_level(metric, cols[0]), [])])[0])
-            rows = fetch(f"SELECT u.grp, u.arm_id, {', '.join(sum(outer, []))} FROM ({inner}) u GROUP BY 1, 2",
-                         inner_params)
-            for grp, arm_id, *values in rows:
-                _add_values(out[(group_label(grp), arm_id)], customer, [len(o) for o in outer], values)
+                    own.append(parts.index(part))
+                indexes.append(own)
+            arrays = None
+            if not by and sum(s.n for s in out.values()) <= unitarrays.MAX_ROWS:
+                arrays = unitarrays.unit_arrays(experiment, parts, window, span, exposed)
+            if arrays is not None:
+                _add_array_sums(out, customer, indexes, arrays)
+            else:
+                _add_sql_sums(out, experiment, customer, parts, indexes, window, span, grouping)
         for sums in out.values():
             for metric in customer:
                 kind = kind_get(metric.kind)
@@ -156,6 +160,41 @@ def arm_sums(
                 # A customer unit with no order or event has the value 0, never a missing one.
                 sums.metrics[metric.name] = (sums.n,) if kind.units_only else kind.with_zeros(found, sums.n)
     return dict(out)
+
+
+def _add_sql_sums(out: dict, experiment: Experiment, customer: list[Metric], parts: list, indexes: list[list[int]],
+                  window: tuple[int, int], span, grouping: Grouping) -> None:
+    """Per group and arm, each metric's aggregates over the units with any order or event:
+    unit_totals summed per unit in SQL, then aggregated per group and arm."""
+    inner, inner_params = unit_totals(experiment, parts, window, span, grouping)
+    outer = []
+    for metric, own in zip(customer, indexes):
+        cols = [f"u.c{i}" for i in own]
+        if metric.denominator_source:
+            outer.append(_aggregates(metric, [(c, []) for c in cols])[0])
+        else:
+            outer.append(_aggregates(metric, [(_unit_level(metric, cols[0]), [])])[0])
+    rows = fetch(f"SELECT u.grp, u.arm_id, {', '.join(sum(outer, []))} FROM ({inner}) u GROUP BY 1, 2", inner_params)
+    for grp, arm_id, *values in rows:
+        _add_values(out[(group_label(grp), arm_id)], customer, [len(o) for o in outer], values)
+
+
+def _add_array_sums(out: dict, customer: list[Metric], indexes: list[list[int]],
+                    arrays: unitarrays.UnitArrays) -> None:
+    """Per arm, each metric's aggregates over the units with any order or event, as
+    _add_sql_sums gives them."""
+    order = np.argsort(arrays.arm_ids, kind="stable")
+    arm_ids = arrays.arm_ids[order]
+    totals = [t[order] for t in arrays.totals]
+    found, starts = np.unique(arm_ids, return_index=True)
+    for arm_id, start, end in zip(found.tolist(), starts.tolist(), starts[1:].tolist() + [arm_ids.size]):
+        sums = out[("", arm_id)]
+        for metric, own in zip(customer, indexes):
+            kind = kind_get(metric.kind)
+            values = [totals[i][start:end] for i in own]
+            if not metric.denominator_source:
+                values = [kind.unit_value(values[0])]
+            sums.add(metric.name, kind.aggregates_of(values))
 
 
 def _add_values(sums: Sums, metrics: list[Metric], widths: list[int], values: Sequence) -> None:

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from core.db import alongside
 
-from . import analysis, outcomes, survival, timeline
+from . import analysis, outcomes, survival, timeline, unitarrays
 from .breakdowns import segment_by
 from .kinds import RATIO, kind_get
 from .stats.bayes import GaussianPrior
@@ -77,13 +77,15 @@ def report_build(experiment: Experiment, *, by: str | None = None, now: datetime
     metrics = list(experiment.metrics.order_by("position", "id"))
     design = design_for(experiment, arms, metrics)
     names = {a.id: a.name for a in arms}
-    sections_later = None
+    sections_later, exposed = None, None
     if experiment.source == Experiment.Source.CUSTOMERS and experiment.retention_event:
         # Independent of the metrics: read and computed on a second connection meanwhile
         # (core.db.alongside), the numpy work too while this thread waits on the metrics' SQL.
-        sections_later = alongside(lambda: _survival_sections(experiment, design, names, now))
+        # Both read the exposures once, on a third (unitarrays.ExposedRead), if they read them.
+        exposed = unitarrays.ExposedRead(experiment, outcomes.exposure_span(experiment))
+        sections_later = alongside(lambda: _survival_sections(experiment, design, names, now, exposed))
 
-    sums = outcomes.arm_sums(experiment, metrics)
+    sums = outcomes.arm_sums(experiment, metrics, exposed=exposed)
     arm_data = {names[arm_id]: analysis.ArmData(s.n, s.metrics) for (_, arm_id), s in sums.items()}
     notes: list[str] = []
     cuped = _cuped(experiment, metrics, names, notes) if experiment.covariate else None
@@ -109,10 +111,10 @@ def report_build(experiment: Experiment, *, by: str | None = None, now: datetime
 
 
 def _survival_sections(experiment: Experiment, design: analysis.Design, names: dict[int, str],
-                       now: datetime) -> dict:
+                       now: datetime, exposed: unitarrays.ExposedRead | None = None) -> dict:
     """The retention section and the over-time curve, from one read of the survival data."""
     days = [int(d) for d in (experiment.retention_days or DEFAULT_RETENTION_DAYS)]
-    data = survival.survival_data(experiment, now, max_day=max(days))
+    data = survival.survival_data(experiment, now, max_day=max(days), exposed=exposed)
     sections = {"retention": _retention(design, names, data, days, experiment.retention_event)}
     if max(days) != CUMULATIVE_DAYS:  # the curve's days observed are capped at its own horizon
         data = data.capped(CUMULATIVE_DAYS)

@@ -15,6 +15,7 @@ import numpy as np
 
 from core.db import db_datetime, is_postgres
 
+from . import unitarrays
 from .models import Experiment, Exposure
 from .outcomes import exposure_span
 from .unitsql import EVENT, EXPOSURE, ORDER, fetch
@@ -44,7 +45,8 @@ class SurvivalData:
         return replace(self, observed_days=np.minimum(np.floor(hours / 24), float(max_day)))
 
 
-def survival_data(experiment: Experiment, now: datetime, *, max_day: int) -> SurvivalData:
+def survival_data(experiment: Experiment, now: datetime, *, max_day: int,
+                  exposed: unitarrays.ExposedRead | None = None) -> SurvivalData:
     """Time from exposure to the first order (or first event of ``retention_event``) after it.
 
     Two grouped queries instead of one row per unit: every exposure by (arm, hours to now),
@@ -54,8 +56,12 @@ def survival_data(experiment: Experiment, now: datetime, *, max_day: int) -> Sur
     whole-day N, which is what day-N retention asks; curves move by under an hour. Whole
     days observed are the whole hours // 24 (the same as the days rounded down), computed
     here rather than grouped on in SQL: one expression less per exposure.
+
+    The returners come from arrays where they fit (unitarrays.first_returns: the orders or
+    events after the first exposure read by customer, each unit's first return found in
+    numpy), else from SQL; ``exposed`` is a read of the exposures to share with the metrics.
     """
-    first, last = exposure_span(experiment)
+    first, last = exposed.span if exposed is not None else exposure_span(experiment)
     if first is None:
         empty = np.array([], dtype=float)
         return SurvivalData(np.array([], dtype=np.int64), empty, empty, empty, np.array([], dtype=np.int64), empty)
@@ -100,7 +106,9 @@ def survival_data(experiment: Experiment, now: datetime, *, max_day: int) -> Sur
         f"WHERE e.experiment_id = %s AND e.exposed_at IS NOT NULL AND e.exposed_at <= %s "
         f"GROUP BY e.id, e.arm_id, e.exposed_at) u GROUP BY 1, 2, 3"
     )
-    returned = fetch(returners, [now_p, bound, now_p, *kind_params, experiment.id, now_p])
+    returned = unitarrays.first_returns(experiment, (first, last), now, table, at, kind_sql, kind_params, exposed)
+    if returned is None:
+        returned = fetch(returners, [now_p, bound, now_p, *kind_params, experiment.id, now_p])
 
     censored = defaultdict(int)
     for arm_id, hours, count in all_rows:
