@@ -70,3 +70,13 @@ def test_deleting_a_customer_deletes_their_slots():
     cap_reserve([(gone, "key-gone"), (kept, "key-kept")], None, now)
     Customer.objects.filter(id=gone).delete()
     assert list(CapSlot.objects.values_list("key", flat=True)) == ["key-kept"]
+
+
+@pytest.mark.django_db
+def test_a_slot_is_written_to_three_indexes_its_id_its_key_and_its_customers_window():
+    # Every marketing email writes a slot: an index nothing reads (unique=True's LIKE index
+    # on key) is one more entry per send.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename = %s", [CapSlot._meta.db_table])
+        indexes = sorted(row[0].split(" USING ")[1] for row in cursor.fetchall())
+    assert indexes == ["btree (customer_id, at)", "btree (id)", "btree (key)"]
