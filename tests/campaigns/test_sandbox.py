@@ -128,3 +128,17 @@ def test_an_alarm_set_by_someone_else_is_given_back():
         assert 25 < remaining <= 30
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def test_a_signal_handler_set_by_someone_else_is_given_back():
+    import signal
+
+    def theirs(signum, frame):
+        pass
+
+    before = signal.signal(signal.SIGPROF, theirs)
+    try:
+        _render("{{ customer.name }}")
+        assert signal.getsignal(signal.SIGPROF) is theirs
+    finally:
+        signal.signal(signal.SIGPROF, before)
