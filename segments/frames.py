@@ -32,6 +32,10 @@ def feature_frame(as_of: datetime, id_range: tuple[int, int] | None = None, *, a
     return frame
 
 
+# Customers per range a large training reads at once (its memory: one range and the draw).
+TRAINING_RANGE_ROWS = 100_000
+
+
 def training_frame(as_of: datetime, max_rows: int | None, random_state: int, *,
                    attributes: bool = True) -> tuple[pd.DataFrame, bool]:
     """(frame, whole): every customer's features when the base holds at most `max_rows`
@@ -46,7 +50,7 @@ def training_frame(as_of: datetime, max_rows: int | None, random_state: int, *,
     share = min(1.0, (max_rows + 4 * max_rows ** 0.5) / total)
     rng = np.random.default_rng(random_state)
     parts = []
-    for id_range in customer_id_ranges():
+    for id_range in customer_id_ranges(TRAINING_RANGE_ROWS):
         part = feature_frame(as_of, id_range, attributes=attributes)
         parts.append(part[rng.random(len(part)) < share])
     return pd.concat(parts), False
