@@ -4,8 +4,9 @@
         .venv/bin/python bench/end_to_end.py --customers 1000000
 
 The database is emptied of customers, segments, models, campaigns and experiments first
-(with --reuse-base, a database holding exactly the N demo customers is kept as it is and
-the load_demo stage skipped: its objects must not be there yet).
+(with --reuse-base, a database holding exactly the N demo customers keeps them, their orders
+and events, and the load_demo stage is skipped; an earlier run's segments, models, campaigns
+and experiments go, and so do the columns its import added).
 Stages, in order, on one base:
 
 1. load_demo: N customers with their orders and events, streamed (customers/services/demo.py);
@@ -62,7 +63,7 @@ from celery import current_app  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from campaigns.models import Campaign, LedgerEntry  # noqa: E402
+from campaigns.models import Campaign, CapSlot, LedgerEntry  # noqa: E402
 from campaigns.services.drafts import campaign_create  # noqa: E402
 from campaigns.services.launch import campaign_launch  # noqa: E402
 from campaigns.services.offers import offer_create  # noqa: E402
@@ -126,10 +127,14 @@ def timed(fn):
     return time.perf_counter() - started, result
 
 
-def database_empty() -> None:
-    tables = [m._meta.db_table for m in (Customer, Segment, SegmentModel, Campaign, Experiment)]
+def database_empty(keep_base: bool = False) -> None:
+    """Everything a run makes; with `keep_base`, all but the customers and their history."""
+    # The ledger, exposures and cap slots are named: they have no database constraint for
+    # TRUNCATE ... CASCADE to follow.
+    made = (Segment, SegmentModel, Campaign, Experiment, LedgerEntry, Exposure, CapSlot)
+    models = made if keep_base else (Customer, *made)
     with connection.cursor() as cursor:
-        cursor.execute(f"TRUNCATE {', '.join(tables)}, campaigns_offer CASCADE")
+        cursor.execute(f"TRUNCATE {', '.join(m._meta.db_table for m in models)}, campaigns_offer CASCADE")
 
 
 def queues_all() -> list[str]:
@@ -367,8 +372,7 @@ def main() -> None:
     n = args.customers
     reuse = args.reuse_base and Customer.objects.count() == n == Customer.objects.filter(
         external_id__startswith="demo-").count()
-    if not reuse:
-        database_empty()
+    database_empty(keep_base=reuse)
     table = Table()
     fake_proc = subprocess.Popen([sys.executable, "-m", "tests.campaigns.fakeprovider", "--port", "0", "--no-bodies"],
                                  cwd=REPO, stdout=subprocess.PIPE, text=True)
