@@ -203,8 +203,7 @@ def campaign_send(
             limiter.acquire(size)
             batch, claimed = ledger_claim(campaign.id, size, cursor=cursor)
             if not claimed:
-                if Campaign.objects.filter(id=campaign.id, state=Campaign.State.SENDING).exists():
-                    campaign_finish_if_done(campaign.id)
+                campaign_finish_if_done(campaign.id)
                 break
             stats.batches += 1
             stats.claimed += len(claimed)

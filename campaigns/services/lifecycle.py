@@ -39,7 +39,11 @@ def campaign_finish_if_done(campaign_id: int) -> bool:
     Called when a claim found nothing due: due rows still pending then are rows no claim
     can take, whose customer was deleted while the launch wrote them (the ledger has no
     database constraint on customer, see LedgerEntry); they are cancelled, so the campaign
-    can finish. Rows a concurrent claim holds are skipped, not waited for."""
+    can finish. Rows a concurrent claim holds are skipped, not waited for. A campaign no
+    longer sending (paused, cancelled, gone) is left as it is."""
+    campaign = Campaign.objects.filter(id=campaign_id).only("state", "recurrence").first()
+    if campaign is None or campaign.state != Campaign.State.SENDING:
+        return False
     now = timezone.now()
     LedgerEntry.objects.filter(
         campaign_id=campaign_id, status=LedgerEntry.Status.PENDING, due_at__lte=now,
@@ -47,9 +51,6 @@ def campaign_finish_if_done(campaign_id: int) -> bool:
         status=LedgerEntry.Status.CANCELLED, updated_at=now, error="the customer was deleted before the send",
     )
     if LedgerEntry.objects.filter(campaign_id=campaign_id, status__in=OPEN_STATUSES).exists():
-        return False
-    campaign = Campaign.objects.filter(id=campaign_id).only("recurrence").first()
-    if campaign is None:
         return False
     target = Campaign.State.SCHEDULED if campaign.recurrence else Campaign.State.COMPLETED
     return bool(

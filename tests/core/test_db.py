@@ -10,6 +10,7 @@ from django.db import connection, transaction
 from core import db
 from core.db import alongside, is_postgres, statistics_refresh
 from customers.models import Customer
+from tests.dbstats import planned_rows
 
 postgres_only = pytest.mark.skipif(not is_postgres(), reason="a second connection only on PostgreSQL")
 
@@ -64,13 +65,6 @@ def test_inside_a_transaction_it_runs_here_and_now():
     with transaction.atomic():
         result = alongside(lambda: threading.current_thread().name)
     assert result() == threading.current_thread().name
-
-
-def planned_rows(model) -> float:
-    """What PostgreSQL's planner believes the table holds (pg_class.reltuples, set by ANALYZE)."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [model._meta.db_table])
-        return cursor.fetchone()[0]
 
 
 @postgres_only
