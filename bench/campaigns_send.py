@@ -20,6 +20,9 @@ What it does, in one run:
 The database named by DATABASE_URL is emptied of campaigns and bench customers first
 (`--reuse` keeps customers and segment of an earlier run of the same size).
 `--no-send` stops after the launch (no bare loop, no worker): the launch numbers alone.
+`--repeat K` runs K rounds of steps 3-5 (a new campaign each round, one worker throughout) and
+prints each round's send ratio (send phase over bare loop throughput) and their median: this
+machine's speed drifts between minutes, so a ratio is read within its round.
 """
 
 from __future__ import annotations
@@ -51,6 +54,8 @@ def main() -> None:
     parser.add_argument("--no-send", action="store_true", help="measure the launch only")
     parser.add_argument("--reuse", action="store_true",
                         help="keep the customers and segment of an earlier run of the same size (campaigns are redone)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="rounds of bare loop then campaign, each a new campaign to the same segment")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -302,9 +307,7 @@ def launch_only(n: int) -> dict:
 def run(args, fake_url: str, queue: str) -> dict:
     from config.queues import queue_names
 
-    from campaigns.models import Campaign, LedgerEntry
     from campaigns.services.drafts import campaign_create
-    from campaigns.services.launch import campaign_launch
     from campaigns.services.offers import offer_create
 
     n = args.recipients
@@ -316,12 +319,6 @@ def run(args, fake_url: str, queue: str) -> dict:
     # The bare loop's campaign is only a template holder: never launched.
     offer_create(SPEC["offer"])
     campaign_create(SPEC | {"name": "bench-bare", "offer": "bench-offer"})
-    _fake(fake_url, "/_fake/reset", {})
-    bare = bare_loop(n, fake_url)
-    accepted = _fake(fake_url, "/_fake/summary")["received"]
-    assert accepted == n, accepted
-    print(f"bare loop: {n:,} messages in {bare:.2f}s = {n / bare:,.0f} msg/s (one process, batches of 500)", flush=True)
-    _fake(fake_url, "/_fake/reset", {})
 
     env = dict(os.environ)
     env.update(
@@ -336,45 +333,80 @@ def run(args, fake_url: str, queue: str) -> dict:
          "--pool=prefork", "--loglevel=WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"],
         cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
+    rounds = []
     try:
-        campaign = campaign_create(SPEC | {"name": "bench", "offer": "bench-offer"})
-        baseline, _ = launch_baseline(campaign)
-        _tasks_imported()
         time.sleep(4)  # let the pool start: the clock starts at launch
-        started = time.monotonic()
-        result = campaign_launch(campaign)
-        launched = time.monotonic() - started
-        _launch_print(result.added, launched, baseline)
-        deadline = started + args.timeout
-        # When each tenth of the recipients was accepted: throughput must not fall as the
-        # ledger fills with sent rows (it did, from dead index entries the claim walked).
-        tenths: list[tuple[int, float]] = [(0, started + launched)]
-        while time.monotonic() < deadline:
-            accepted = _fake(fake_url, "/_fake/summary")["received"]
-            while len(tenths) <= 10 and accepted >= n * len(tenths) // 10:
-                tenths.append((accepted, time.monotonic()))
-            if accepted >= n:
-                break
-            time.sleep(0.1)
-        elapsed = time.monotonic() - started
-        deciles = [
-            round((b - a) / max(tb - ta, 1e-6)) for (a, ta), (b, tb) in zip(tenths, tenths[1:])
-        ]
-        print(f"send phase msg/s by tenth of the recipients: {', '.join(f'{d:,}' for d in deciles)}", flush=True)
-        summary = _fake(fake_url, "/_fake/summary")
-        # Let the last batches' results land in the ledger before counting.
-        for _ in range(40):
-            state = Campaign.objects.get(id=campaign.id).state
-            if state == Campaign.State.COMPLETED:
-                break
-            time.sleep(0.25)
-        counts = {
-            s: LedgerEntry.objects.filter(campaign_id=campaign.id, status=s).count()
-            for s in ("sent", "pending", "sending", "unknown", "failed")
-        }
+        # Bare loop and campaign alternate, round after round: this 2-core machine's speed
+        # drifts by a fifth from one minute to the next, so a ratio is only read within a round.
+        for number in range(1, args.repeat + 1):
+            if args.repeat > 1:
+                print(f"round {number} of {args.repeat}", flush=True)
+            bare = bare_round(n, fake_url)
+            rounds.append(campaign_round(args, fake_url, number) | {
+                "bare_loop_seconds": round(bare, 2), "bare_loop_messages_per_second": round(n / bare)})
+            rounds[-1]["send_ratio"] = round(
+                rounds[-1]["send_phase_messages_per_second"] / rounds[-1]["bare_loop_messages_per_second"], 2)
+            print(f"send phase against the bare loop: {rounds[-1]['send_ratio']:.2f}x the throughput", flush=True)
     finally:
         worker.terminate()
         worker.wait(timeout=30)
+    if len(rounds) > 1:
+        ratios = sorted(r["send_ratio"] for r in rounds)
+        launches = sorted(r["launch_seconds"] for r in rounds)
+        print(f"over {len(rounds)} rounds: send ratio {', '.join(f'{r:.2f}' for r in ratios)} (median "
+              f"{ratios[len(ratios) // 2]:.2f}x); launch {', '.join(f'{s:.2f}' for s in launches)} s", flush=True)
+    return rounds[-1] if len(rounds) == 1 else {"rounds": rounds}
+
+
+def bare_round(n: int, fake_url: str) -> float:
+    _fake(fake_url, "/_fake/reset", {})
+    bare = bare_loop(n, fake_url)
+    accepted = _fake(fake_url, "/_fake/summary")["received"]
+    assert accepted == n, accepted
+    print(f"bare loop: {n:,} messages in {bare:.2f}s = {n / bare:,.0f} msg/s (one process, batches of 500)", flush=True)
+    _fake(fake_url, "/_fake/reset", {})
+    return bare
+
+
+def campaign_round(args, fake_url: str, number: int) -> dict:
+    """Launch one new campaign to the segment and time it until the fake provider has
+    accepted every recipient."""
+    from campaigns.models import Campaign, LedgerEntry
+    from campaigns.services.drafts import campaign_create
+    from campaigns.services.launch import campaign_launch
+
+    n = args.recipients
+    campaign = campaign_create(SPEC | {"name": f"bench-{number}", "offer": "bench-offer"})
+    baseline, _ = launch_baseline(campaign)
+    _tasks_imported()
+    started = time.monotonic()
+    result = campaign_launch(campaign)
+    launched = time.monotonic() - started
+    _launch_print(result.added, launched, baseline)
+    deadline = started + args.timeout
+    # When each tenth of the recipients was accepted: throughput must not fall as the
+    # ledger fills with sent rows (it did, from dead index entries the claim walked).
+    tenths: list[tuple[int, float]] = [(0, started + launched)]
+    while time.monotonic() < deadline:
+        accepted = _fake(fake_url, "/_fake/summary")["received"]
+        while len(tenths) <= 10 and accepted >= n * len(tenths) // 10:
+            tenths.append((accepted, time.monotonic()))
+        if accepted >= n:
+            break
+        time.sleep(0.1)
+    elapsed = time.monotonic() - started
+    deciles = [round((b - a) / max(tb - ta, 1e-6)) for (a, ta), (b, tb) in zip(tenths, tenths[1:])]
+    print(f"send phase msg/s by tenth of the recipients: {', '.join(f'{d:,}' for d in deciles)}", flush=True)
+    summary = _fake(fake_url, "/_fake/summary")
+    # Let the last batches' results land in the ledger before counting.
+    for _ in range(40):
+        if Campaign.objects.get(id=campaign.id).state == Campaign.State.COMPLETED:
+            break
+        time.sleep(0.25)
+    counts = {
+        s: LedgerEntry.objects.filter(campaign_id=campaign.id, status=s).count()
+        for s in ("sent", "pending", "sending", "unknown", "failed")
+    }
     per_recipient = _fake(fake_url, "/_fake/per_recipient")
     dupes = sum(1 for c in per_recipient.values() if c > 1)
     out = {
@@ -388,8 +420,6 @@ def run(args, fake_url: str, queue: str) -> dict:
         "send_seconds": round(elapsed, 2),
         "messages_per_second": round(summary["received"] / elapsed),
         "send_phase_messages_per_second": round(summary["received"] / (elapsed - launched)),
-        "bare_loop_seconds": round(bare, 2),
-        "bare_loop_messages_per_second": round(n / bare),
         "workers": args.concurrency,
         "messages_per_second_by_tenth": deciles,
         "ledger": counts,
