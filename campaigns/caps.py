@@ -9,7 +9,8 @@ counts them. A slot is written for every marketing email, capped or not, since a
 campaign's sends count against another one's cap.
 
 A slot whose message did not go out (retry, failure, suppression) is released; an `unknown`
-one is kept: it may have gone out.
+one is kept: it may have gone out. A slot older than the window counts for nothing and is
+pruned (cap_slots_prune, hourly): without that the table grew by one row per email for ever.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from core.db import is_postgres
 from .models import CapSlot
 
 CAP_WINDOW = timedelta(days=7)
+PRUNE_CHUNK = 10_000  # slots deleted per statement, each its own transaction
 LOCK_NAMESPACE = 71302  # pg_advisory_xact_lock(namespace, customer id)
 TABLE = CapSlot._meta.db_table
 
@@ -104,3 +106,36 @@ def cap_release_unsent(claimed: list, outcomes: list) -> int:
     `unknown` (which may have gone out, so it keeps its slot)."""
     keys = {r.id: r.key for r in claimed}
     return cap_release([keys[o.id] for o in outcomes if o.status not in ("sent", "unknown")])
+
+
+def cap_slots_prune(now: datetime, *, max_chunks: int = 100) -> int:
+    """Delete the slots that have aged out of the window, oldest first, in chunks of
+    PRUNE_CHUNK (each committed alone, so no lock is held for long); returns how many.
+
+    Slots are written in time order, so the oldest are the lowest ids: the chunks walk the
+    ids upwards from the first, and the pruning stops at the first chunk that holds a slot
+    still in the window. That needs no index on `at` (one more entry in every send's insert); a slot
+    out of order behind it (another host's clock) waits for a later run, and counts for
+    nothing meanwhile (cap_reserve counts only the window).
+    """
+    cutoff = now - CAP_WINDOW
+    deleted, after = 0, 0
+    for _ in range(max_chunks):
+        with transaction.atomic(), connection.cursor() as cursor:
+            # The chunk's bounds first, then a range delete: the next chunk starts after this
+            # one's last id, not at the table's front, where the index still holds the
+            # entries of the rows just deleted until a vacuum.
+            cursor.execute(
+                f"SELECT max(id), count(*) FROM (SELECT id FROM {TABLE} WHERE id > %s ORDER BY id LIMIT %s) chunk",
+                [after, PRUNE_CHUNK],
+            )
+            last, size = cursor.fetchone()
+            if not size:
+                break
+            cursor.execute(f"DELETE FROM {TABLE} WHERE id > %s AND id <= %s AND at < %s", [after, last, cutoff])
+            gone = cursor.rowcount
+        deleted += gone
+        after = last
+        if gone < size:
+            break
+    return deleted

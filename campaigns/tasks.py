@@ -1,13 +1,14 @@
 """Celery entry points: thin, take ids, re-read the database, safe to run twice."""
 
 from celery import shared_task
-
 from django.urls import reverse
+from django.utils import timezone
 
 from core.formatting import count
 from core.jobs import enqueue, job_note
 
 from .automations.sending import automation_send
+from .caps import cap_slots_prune
 from .sending import campaign_send
 from .services.automations.tick import automation_tick
 from .services.launch import campaign_run_recurring
@@ -51,6 +52,12 @@ def campaign_launch_check_task(campaign_id: int) -> bool:
 @shared_task
 def campaign_pump_task() -> dict:
     return campaign_pump()
+
+
+@shared_task
+def cap_slots_prune_task() -> int:
+    """Scheduled (core.schedules.periodic_jobs): frequency-cap slots past the window go."""
+    return cap_slots_prune(timezone.now())
 
 
 @shared_task

@@ -24,6 +24,8 @@ TASK_KINDS = {
     # Counting a draft's audience reads like a segment refresh and sends nothing: it does
     # not wait behind a million sends (an exact name wins over the globs).
     "campaigns.tasks.campaign_launch_check_task": "default",
+    # Housekeeping, not sending: a send never waits behind it.
+    "campaigns.tasks.cap_slots_prune_task": "default",
     "campaigns.tasks.*": "sending",
     "segments.tasks.model_*": "models",
     "experiments.tasks.*": "reports",

@@ -177,6 +177,8 @@ def periodic_jobs() -> list[PeriodicJob]:
         PeriodicJob("campaigns: pump", "campaigns.tasks.campaign_pump_task", settings.CAMPAIGN_PUMP_SECONDS),
         # Triggered offers: segment refreshes and events past the watermark become entries.
         PeriodicJob("campaigns: automations", "campaigns.tasks.automation_tick_task", settings.CAMPAIGN_PUMP_SECONDS),
+        # Frequency-cap slots older than the cap's window: one row per email sent, for ever, otherwise.
+        PeriodicJob("campaigns: prune cap slots", "campaigns.tasks.cap_slots_prune_task", 3600),
         # Orders and events arrive through customers, which must not import experiments:
         # this is how their arrival reaches cached reports.
         PeriodicJob("experiments: refresh stale reports", "experiments.tasks.experiment_reports_refresh_stale", 600),

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
+from campaigns import caps
 from campaigns.caps import cap_release, cap_reserve
 from campaigns.models import CapSlot
 from core.db import is_postgres
@@ -80,3 +82,33 @@ def test_a_slot_is_written_to_three_indexes_its_id_its_key_and_its_customers_win
         cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename = %s", [CapSlot._meta.db_table])
         indexes = sorted(row[0].split(" USING ")[1] for row in cursor.fetchall())
     assert indexes == ["btree (customer_id, at)", "btree (id)", "btree (key)"]
+
+
+@pytest.mark.django_db
+def test_pruning_deletes_the_slots_past_the_window_in_chunks_and_keeps_the_rest(monkeypatch):
+    monkeypatch.setattr(caps, "PRUNE_CHUNK", 3)
+    a, b = make_people(2, prefix="cp")
+    now = timezone.now()
+    # Written in time order, as senders write them: seven aged out, then four in the window.
+    aged = [now - caps.CAP_WINDOW - timedelta(days=2, minutes=-i) for i in range(7)]
+    young = [now - caps.CAP_WINDOW + timedelta(minutes=1), now - timedelta(days=1), now, now]
+    for i, at in enumerate(aged + young):
+        CapSlot.objects.create(customer_id=a if i % 2 else b, key=f"p{i}", at=at)
+
+    assert caps.cap_slots_prune(now) == 7
+    assert sorted(CapSlot.objects.values_list("key", flat=True)) == ["p10", "p7", "p8", "p9"]
+    assert caps.cap_slots_prune(now) == 0, "nothing more to prune"
+    # What is left still counts: a cap of 2 a week is full for both customers.
+    assert set(cap_reserve([(a, "new-a"), (b, "new-b")], 2, now)) == {a, b}
+
+
+@pytest.mark.django_db
+def test_one_run_prunes_at_most_its_chunks_and_the_next_run_goes_on(monkeypatch):
+    monkeypatch.setattr(caps, "PRUNE_CHUNK", 2)
+    (a,) = make_people(1, prefix="cq")
+    now = timezone.now()
+    for i in range(5):
+        CapSlot.objects.create(customer_id=a, key=f"q{i}", at=now - caps.CAP_WINDOW - timedelta(hours=1))
+    assert caps.cap_slots_prune(now, max_chunks=2) == 4
+    assert caps.cap_slots_prune(now, max_chunks=2) == 1
+    assert not CapSlot.objects.exists()
