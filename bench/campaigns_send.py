@@ -306,12 +306,19 @@ def launch_only(n: int, repeat: int = 1) -> dict:
         _launch_print(result.added, launched, baseline)
         rounds.append({"recipients": n, "launch_seconds": round(launched, 2),
                        "launch_baseline_seconds": round(baseline, 2), "launch_ratio": round(launched / baseline, 2)})
-    if len(rounds) > 1:
-        launches = sorted(r["launch_seconds"] for r in rounds)
-        ratios = sorted(r["launch_ratio"] for r in rounds)
-        print(f"over {len(rounds)} rounds: launch {', '.join(f'{x:.2f}' for x in launches)} s (median "
-              f"{launches[len(launches) // 2]:.2f}); ratio median {ratios[len(ratios) // 2]:.2f}", flush=True)
-    return rounds[-1] if len(rounds) == 1 else {"rounds": rounds}
+    return _rounds_summary(rounds, ("launch s", "launch_seconds"), ("launch ratio", "launch_ratio"))
+
+
+def _rounds_summary(rounds: list[dict], *columns: tuple[str, str]) -> dict:
+    """Print each (label, key) over the rounds, sorted, with its median; what to return."""
+    if len(rounds) == 1:
+        return rounds[0]
+    parts = []
+    for label, key in columns:
+        values = sorted(r[key] for r in rounds)
+        parts.append(f"{label} {', '.join(f'{v:.2f}' for v in values)} (median {values[len(values) // 2]:.2f})")
+    print(f"over {len(rounds)} rounds: " + "; ".join(parts), flush=True)
+    return {"rounds": rounds}
 
 
 def run(args, fake_url: str, queue: str) -> dict:
@@ -360,12 +367,7 @@ def run(args, fake_url: str, queue: str) -> dict:
     finally:
         worker.terminate()
         worker.wait(timeout=30)
-    if len(rounds) > 1:
-        ratios = sorted(r["send_ratio"] for r in rounds)
-        launches = sorted(r["launch_seconds"] for r in rounds)
-        print(f"over {len(rounds)} rounds: send ratio {', '.join(f'{r:.2f}' for r in ratios)} (median "
-              f"{ratios[len(ratios) // 2]:.2f}x); launch {', '.join(f'{s:.2f}' for s in launches)} s", flush=True)
-    return rounds[-1] if len(rounds) == 1 else {"rounds": rounds}
+    return _rounds_summary(rounds, ("send ratio", "send_ratio"), ("launch s", "launch_seconds"))
 
 
 def bare_round(n: int, fake_url: str) -> float:
