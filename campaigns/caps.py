@@ -114,9 +114,9 @@ def cap_slots_prune(now: datetime, *, max_chunks: int = 100) -> int:
 
     Slots are written in time order, so the oldest are the lowest ids: the chunks walk the
     ids upwards from the first, and the pruning stops at the first chunk that holds a slot
-    still in the window. That needs no index on `at` (one more entry in every send's insert); a slot
-    out of order behind it (another host's clock) waits for a later run, and counts for
-    nothing meanwhile (cap_reserve counts only the window).
+    still in the window. That needs no index on `at` (one more entry in every send's
+    insert); a slot out of order behind it (another host's clock) waits for a later run,
+    and counts for nothing meanwhile (cap_reserve counts only the window).
     """
     cutoff = now - CAP_WINDOW
     deleted, after = 0, 0
