@@ -27,6 +27,8 @@ EXPECTED = {
     "campaigns.tasks.campaign_send_task": "sending",
     "campaigns.tasks.campaign_launch_task": "sending",
     "campaigns.tasks.campaign_pump_task": "sending",
+    "campaigns.tasks.campaign_launch_check_task": "default",  # reads, sends nothing
+    "campaigns.tasks.cap_slots_prune_task": "default",  # housekeeping: no send waits behind it
     "segments.tasks.model_train": "models",
     "segments.tasks.model_score_range": "models",
     "experiments.tasks.experiment_report_refresh": "reports",
