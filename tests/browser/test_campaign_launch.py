@@ -131,7 +131,7 @@ def test_seen_9_launch_goes_through_a_confirm_step_shows_launching_then_the_same
     try:
         expect(page.locator(".progress .state")).to_have_text("Completed", timeout=90_000)
         held = LedgerEntry.objects.filter(campaign=campaign, status="held_out").count()
-        line = f"{40 - held:,} sent · {held:,} held out"
+        line = f"{40 - held:,} sent" + (f" · {held:,} held out" if held else "")  # a 10% draw of 40 may be empty
         expect(page.locator(".progress .counts")).to_have_text(line)
         shot("completed")
         page.goto(f"{live_server.url}/campaigns/")
