@@ -8,13 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Min
 
 from core.db import is_postgres
 from segments.models import Membership, Segment
 from segments.selectors import segment_version_at
 
 from .models import Experiment, Report
+from .selectors import exposure_span
 from .unitsql import CUSTOMER, CUSTOMER_COLUMNS, EXPOSURE, fetch, json_key
 
 SEGMENT_PREFIX = "segment:"
@@ -63,7 +63,7 @@ def segment_by(experiment: Experiment, by: str) -> SegmentBy | None:
     segment = Segment.objects.filter(name=name).first()
     if segment is None:
         raise ValueError(f"no segment named {name!r} to break the results down by")
-    start = experiment.exposures.aggregate(first=Min("exposed_at"))["first"]
+    start = exposure_span(experiment)[0]
     version, as_of, at_start = segment_version_at(segment, start)
     return SegmentBy(segment.id, segment.name, version, as_of, at_start)
 

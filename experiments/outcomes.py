@@ -27,11 +27,11 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
-from django.db.models import Max, Min
 
 from .kinds import RATIO, kind_get, sql_fill
 from .models import MAX_ATTRIBUTION_DAYS, MIN_ATTRIBUTION_DAYS, Experiment, Exposure, Metric
 from .breakdowns import segment_by
+from .selectors import exposure_span
 from .ratios import metric_parts
 from . import unitarrays
 from .unitsql import (CUSTOMER, CUSTOMER_COLUMNS, EVENT, EVENT_SOURCES, EXPOSURE, NO_GROUPING, ORDER, ORDER_SOURCES,
@@ -63,12 +63,6 @@ def window_days(experiment: Experiment) -> int:
     """The attribution window, within the bounds the model now enforces: a row stored before
     the bound (a million days) must not overflow date arithmetic on every page view."""
     return min(max(int(experiment.attribution_days), MIN_ATTRIBUTION_DAYS), MAX_ATTRIBUTION_DAYS)
-
-
-def exposure_span(experiment: Experiment) -> tuple[datetime | None, datetime | None]:
-    """First and last exposure time (an index lookup on (experiment, exposed_at))."""
-    span = Exposure.objects.filter(experiment=experiment).aggregate(first=Min("exposed_at"), last=Max("exposed_at"))
-    return span["first"], span["last"]
 
 
 def _group_sql(experiment: Experiment, by: str | None) -> tuple[str, list, str]:
@@ -234,18 +228,24 @@ def _unit_level(metric: Metric, column: str) -> str:
     return sql_fill(kind_get(metric.kind).unit_value_sql, [(column, [])])[0]
 
 
-def open_windows(experiment: Experiment, now: datetime) -> int:
-    """Customer exposures whose attribution window has not closed: outcomes still coming."""
+def open_windows(experiment: Experiment, now: datetime, units: int | None = None) -> int:
+    """Customer exposures whose attribution window has not closed: outcomes still coming.
+    The span answers when every window or none is open (a launch exposes everyone at one
+    instant); `units`, the count of exposures if the caller has it, then saves the count."""
     if experiment.source != Experiment.Source.CUSTOMERS:
         return 0
-    return Exposure.objects.filter(
-        experiment=experiment, exposed_at__gt=now - timedelta(days=window_days(experiment))
-    ).count()
+    opened_after = now - timedelta(days=window_days(experiment))
+    first, last = exposure_span(experiment)
+    if last is None or last <= opened_after:
+        return 0
+    if units is not None and first > opened_after:
+        return units
+    return Exposure.objects.filter(experiment=experiment, exposed_at__gt=opened_after).count()
 
 
 def windows_close_at(experiment: Experiment) -> datetime | None:
     """When the last exposure's attribution window closes: the report is final from then."""
-    latest = Exposure.objects.filter(experiment=experiment).aggregate(latest=Max("exposed_at"))["latest"]
+    latest = exposure_span(experiment)[1]
     return latest + timedelta(days=window_days(experiment)) if latest else None
 
 

@@ -89,7 +89,7 @@ def report_build(experiment: Experiment, *, by: str | None = None, now: datetime
     arm_data = {names[arm_id]: analysis.ArmData(s.n, s.metrics) for (_, arm_id), s in sums.items()}
     notes: list[str] = []
     cuped = _cuped(experiment, metrics, names, notes) if experiment.covariate else None
-    open_windows = outcomes.open_windows(experiment, now)
+    open_windows = outcomes.open_windows(experiment, now, units=sum(s.n for s in sums.values()))
     ready_at = outcomes.windows_close_at(experiment) if open_windows else None
     body = analysis.analyze(design, arm_data, cuped=cuped, unit_values=_unit_values(experiment, metrics, names),
                             open_windows=open_windows, notes=notes,

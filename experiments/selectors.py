@@ -66,3 +66,10 @@ def reports_stale(now: datetime | None = None) -> list[tuple[int, str]]:
 
 def uplift_model_get(model_id: int) -> UpliftModel:
     return UpliftModel.objects.select_related("experiment", "treatment_arm", "control_arm", "metric").get(id=model_id)
+
+
+def exposure_span(experiment: Experiment) -> tuple[datetime | None, datetime | None]:
+    """First and last exposure time, as the writers of exposures keep them on the experiment
+    (read again: a launch may have widened them since `experiment` was loaded)."""
+    span = Experiment.objects.filter(id=experiment.id).values_list("first_exposed_at", "last_exposed_at").first()
+    return span or (None, None)

@@ -34,7 +34,9 @@ from campaigns.selectors import campaign_audience
 from core.db import db_datetime, is_postgres
 from experiments.assignment import key_bound_bytes, key_bounds, key_for
 from experiments.models import Experiment
-from experiments.services.exposures import exposures_from_rows_sql, exposures_insert_from_sql, exposures_orphans_sql
+from experiments.services.exposures import (
+    exposure_span_widen, exposures_from_rows_sql, exposures_insert_from_sql, exposures_orphans_sql,
+)
 from segments.models import Membership
 
 S = LedgerEntry.Status
@@ -54,7 +56,7 @@ def audience_write(campaign: Campaign, arms, salt: str, run: int, now: datetime,
     if not bounds:
         sql, params = _statement(campaign, arms, salt, run, now, campaign_audience(campaign), experiment, arm_ids,
                                  first=created)
-        return _execute(sql, params)
+        return _exposed(experiment, now, _execute(sql, params))
     leftovers_delete(campaign)
     statements = [
         _statement(campaign, arms, salt, run, now, campaign_audience(campaign, fresh=True, ids=(lo, hi)),
@@ -65,13 +67,21 @@ def audience_write(campaign: Campaign, arms, salt: str, run: int, now: datetime,
         futures = [pool.submit(_on_this_connection_then_close, _execute_range, sql, params)
                    for sql, params in statements]
         try:
-            return sum(f.result() for f in futures)
+            return _exposed(experiment, now, sum(f.result() for f in futures))
         except BaseException:
             for f in futures:
                 f.cancel()
             pool.shutdown(wait=True)
             _on_own_connection(_ranges_delete, campaign.id, run, experiment.id if experiment else None)
             raise
+
+
+def _exposed(experiment: Experiment | None, now: datetime, added: int) -> int:
+    """Every row written is exposed at `now` (its assigned_at): the experiment's span takes
+    it in, in the launch's transaction (the ranges' connections cannot see a new experiment)."""
+    if experiment is not None and added:
+        exposure_span_widen(experiment.id, now, now)
+    return added
 
 
 def _statement(campaign: Campaign, arms, salt: str, run: int, now: datetime, audience,

@@ -6,6 +6,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from django.db import connection, transaction
+from django.db.models import Max, Min, Value
+from django.db.models.functions import Coalesce, Greatest, Least
 
 from core.bulk import staging_table
 from core.db import is_postgres
@@ -32,18 +34,42 @@ def _insert_select(experiment: Experiment, source_sql: str, params: Sequence, *,
     arms = ARM
     # An untyped '{}' in a SELECT list is text to PostgreSQL, which will not assign it to jsonb.
     empty = "CAST('{}' AS jsonb)" if is_postgres() else "'{}'"
+    # "WHERE true" keeps SQLite from reading ON CONFLICT as part of a join.
+    insert = (
+        f"INSERT INTO {EXPOSURE} (experiment_id, arm_id, unit, customer_id, exposed_at, attributes, outcomes) "
+        f"SELECT %s, a.id, CAST(s.customer_id AS TEXT), s.customer_id, s.exposed_at, {empty}, {empty} "
+        f"FROM ({source_sql}) s JOIN {arms} a ON a.experiment_id = %s AND a.name = s.arm WHERE true "
+        + ("" if first else "ON CONFLICT (experiment_id, unit) DO NOTHING")
+    )
+    insert_params = [experiment.id, *params, experiment.id]
     with connection.cursor() as cursor:
         if not checked:
             _source_check(cursor, experiment, source_sql, params)
-        # "WHERE true" keeps SQLite from reading ON CONFLICT as part of a join.
-        cursor.execute(
-            f"INSERT INTO {EXPOSURE} (experiment_id, arm_id, unit, customer_id, exposed_at, attributes, outcomes) "
-            f"SELECT %s, a.id, CAST(s.customer_id AS TEXT), s.customer_id, s.exposed_at, {empty}, {empty} "
-            f"FROM ({source_sql}) s JOIN {arms} a ON a.experiment_id = %s AND a.name = s.arm WHERE true "
-            + ("" if first else "ON CONFLICT (experiment_id, unit) DO NOTHING"),
-            [experiment.id, *params, experiment.id],
-        )
-        return max(cursor.rowcount, 0)
+        if is_postgres():
+            # The span of the rows written comes back with them: no second read.
+            cursor.execute(f"WITH written AS ({insert} RETURNING exposed_at) "
+                           f"SELECT COUNT(*), MIN(exposed_at), MAX(exposed_at) FROM written", insert_params)
+            added, first_at, last_at = cursor.fetchone()
+        else:  # no INSERT inside WITH: the experiment's whole span, read again
+            cursor.execute(insert, insert_params)
+            added = max(cursor.rowcount, 0)
+            span = Exposure.objects.filter(experiment=experiment).aggregate(first=Min("exposed_at"),
+                                                                            last=Max("exposed_at"))
+            first_at, last_at = span["first"], span["last"]
+    exposure_span_widen(experiment.id, first_at, last_at)
+    return added
+
+
+def exposure_span_widen(experiment_id: int, first: datetime | None, last: datetime | None) -> None:
+    """Take exposure times from `first` to `last` into the experiment's stored span
+    (Experiment.first_exposed_at / last_exposed_at). Every writer of exposures calls it, in
+    the transaction that writes them; None (no time) leaves it as it is."""
+    if first is None or last is None:
+        return
+    Experiment.objects.filter(id=experiment_id).update(
+        first_exposed_at=Least(Coalesce("first_exposed_at", Value(first)), Value(first)),
+        last_exposed_at=Greatest(Coalesce("last_exposed_at", Value(last)), Value(last)),
+    )
 
 
 def exposures_from_rows_sql(experiment: Experiment, arm_ids: dict[str, int], rows: str, *,
@@ -52,7 +78,8 @@ def exposures_from_rows_sql(experiment: Experiment, arm_ids: dict[str, int], row
     customer_id, arm (the arm's name) and exposed_at. Arms by the ids given, not joined: for a
     writer on another connection than the transaction that made the experiment (a launch's
     ranges, campaigns/services/launch_write.py), which cannot see its arms yet. The caller
-    vouches for the rows as exposures_insert_from_sql's `checked` says; `first` as there."""
+    vouches for the rows as exposures_insert_from_sql's `checked` says; `first` as there,
+    and widens the experiment's span (exposure_span_widen) by the times of the rows written."""
     _require_customers(experiment)
     arm_case = "CASE w.arm " + " ".join("WHEN %s THEN %s" for _ in arm_ids) + " END"
     params = [value for name, arm_id in arm_ids.items() for value in (name, arm_id)]

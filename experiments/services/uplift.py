@@ -19,7 +19,7 @@ from segments.services.specs import SpecInvalid
 
 from .. import outcomes, selectors, uplift
 from ..kinds import kind_get
-from ..models import Experiment, Exposure, UpliftModel
+from ..models import Experiment, UpliftModel
 from .definitions import ExperimentError
 
 
@@ -116,8 +116,7 @@ def uplift_model_train(
         source = "unit_attributes"
         as_of = None
     else:
-        as_of = Exposure.objects.filter(experiment=experiment).order_by("exposed_at").values_list(
-            "exposed_at", flat=True).first()
+        as_of = selectors.exposure_span(experiment)[0]
         frame, chosen = _customer_feature_frame(units["customer_id"].astype(int).tolist(), as_of, features)
         source = "customer_features"
     treated = (units["arm_id"] == arms[treatment].id).to_numpy().astype(int)

@@ -106,6 +106,18 @@ def test_open_attribution_windows_are_counted_and_stated():
     assert "still open" in body["verdict"]
 
 
+@pytest.mark.parametrize("days_before, still_open", [(1, 3), (8, 0)])
+def test_windows_of_a_launch_are_all_open_or_all_closed(days_before, still_open):
+    experiment = campaign_experiment(attribution_days=7)
+    for arm in ("offer", "holdout", "offer"):
+        expose(experiment, arm, at=LATER - timedelta(days=days_before))
+
+    body = reports.report_build(experiment, now=LATER)
+
+    assert body["open_windows"] == still_open
+    assert ("still open" in body["verdict"]) == bool(still_open)
+
+
 def test_pre_period_cuped_reduces_the_variance_of_revenue():
     rng = np.random.default_rng(2)
     experiment = campaign_experiment(covariate="pre_period", secondary_metrics=["revenue"], attribution_days=7)

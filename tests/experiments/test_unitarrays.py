@@ -31,9 +31,7 @@ def experiment_with_units(*, spread: bool):
     rng = np.random.default_rng(7)
     for i in range(40):
         at = EXPOSED_AT + timedelta(days=i / 2) if spread else EXPOSED_AT
-        customer = expose(experiment, ("offer", "holdout")[i % 2])
-        if spread:
-            experiment.exposures.filter(customer=customer).update(exposed_at=at)
+        customer = expose(experiment, ("offer", "holdout")[i % 2], at=at)
         for k in range(int(rng.integers(0, 4))):
             order(customer, at=at, days_after=float(rng.choice([-1, -TICK, 0, 0.5, 3, 7 - TICK, 7, 9])) + k * 1e-6,
                   amount=f"{rng.uniform(5, 80):.2f}", properties={"campaign": str(rng.choice(["spring", "summer"]))})

@@ -120,8 +120,8 @@ class Command(BaseCommand):
                 return
             built = self._build(options["units"], options["seed"])
             if is_postgres():
-                # As autovacuum leaves an insert-only table: its visibility map set, so counting
-                # exposures per arm can read the (experiment, arm) index alone. Not in a transaction.
+                # As autovacuum leaves an insert-only table: analyzed, its visibility map set.
+                # Not in a transaction.
                 with connection.cursor() as cursor:
                     cursor.execute("VACUUM ANALYZE experiments_exposure")
         else:
@@ -136,7 +136,7 @@ class Command(BaseCommand):
             raise CommandError("the baselines are PostgreSQL SQL: set DATABASE_URL to a PostgreSQL database")
         load_before = _load()
         now = datetime.now(dt_timezone.utc)
-        start = experiment.exposures.order_by("exposed_at").values_list("exposed_at", flat=True).first()
+        start = experiment.first_exposed_at
         params = {"experiment": experiment.id, "start": start, "now": now,
                   "end": start + timedelta(days=experiment.attribution_days)}
         metrics = list(experiment.metrics.order_by("position", "id"))

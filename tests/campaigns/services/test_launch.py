@@ -17,6 +17,7 @@ from core import db
 from customers.models import Consent, Customer, Suppression
 from experiments.assignment import arm_for, key_bounds
 from experiments.models import Exposure
+from experiments.selectors import exposure_span
 from segments.models import Membership
 from tests.campaigns.conftest import launched as launch, make_customers, make_segment, spec
 from tests.dbstats import planned_rows
@@ -105,6 +106,8 @@ def test_launch_creates_the_experiment_with_exposures_at_assignment_time(campaig
     row = LedgerEntry.objects.filter(campaign=campaign).first()
     exposure = exposures.get(customer_id=row.customer_id)
     assert exposure.arm.name == row.arm and exposure.exposed_at == row.assigned_at
+    # The report reads the span of exposure times off the experiment, kept by the launch.
+    assert exposure_span(experiment) == (row.assigned_at, row.assigned_at)
 
 
 def test_launching_twice_is_refused_and_adds_nothing(campaign):
@@ -144,6 +147,9 @@ def test_a_recurring_run_adds_only_the_segments_new_members(segment, customers):
     assert added == 5
     assert LedgerEntry.objects.filter(campaign=campaign, run=2).count() == 5
     assert Exposure.objects.filter(experiment=campaign.experiment).count() == 205
+    first = LedgerEntry.objects.filter(campaign=campaign, run=1).first().assigned_at
+    second = LedgerEntry.objects.filter(campaign=campaign, run=2).first().assigned_at
+    assert first < second and exposure_span(campaign.experiment) == (first, second)
 
 
 def test_a_recurring_campaigns_beat_row_carries_its_crontab_and_time_zone(segment):

@@ -15,6 +15,7 @@ from campaigns.services.launch import campaign_launch
 from core.db import is_postgres
 from experiments.assignment import arm_for
 from experiments.models import Experiment, Exposure
+from experiments.selectors import exposure_span
 from segments.models import Segment
 from tests.campaigns.conftest import make_customers, make_segment, spec
 
@@ -67,6 +68,8 @@ def test_a_ranged_launch_writes_what_one_statement_writes(ranged, members):
     assert rows.filter(status=S.HELD_OUT).count() == rows.filter(arm="holdout").count() > 0
     assert rows.filter(status=S.PENDING, variant__isnull=True).count() == 0
     assert len(set(rows.values_list("key", flat=True))) == 120
+    at = rows.first().assigned_at  # the ranges' connections cannot see the new experiment: the launch keeps its span
+    assert exposure_span(campaign.experiment) == (at, at)
 
     ranged.CAMPAIGN_LAUNCH_CONNECTIONS = 1  # another campaign in one statement: the same members
     again = _launch("spring-again")

@@ -1,5 +1,7 @@
 """experiments/services/exposures.py: who saw which arm, written once per unit."""
 
+from datetime import timedelta
+
 import pytest
 
 from core.db import db_datetime
@@ -7,6 +9,7 @@ from customers.models import Customer
 from experiments.importers import experiment_import
 from experiments.models import Experiment, Exposure
 from experiments.services.definitions import ExperimentError
+from experiments.selectors import exposure_span
 from experiments.services.exposures import exposures_insert_from_sql, exposures_record
 from tests.factories import CustomerFactory
 
@@ -55,3 +58,26 @@ def test_an_imported_experiment_takes_no_customer_exposures(tmp_path):
     experiment_import(path, name="imp", arm_column="arm", control="a", metrics=["y:binary"])
     with pytest.raises(ExperimentError, match="imported"):
         exposures_record(Experiment.objects.get(name="imp"), [])
+
+
+def test_the_experiments_span_takes_in_every_exposure_written_and_no_skipped_one():
+    experiment = campaign_experiment()
+    a, b, c = CustomerFactory.create_batch(3)
+    assert exposure_span(experiment) == (None, None)
+    exposures_record(experiment, [(a.id, "offer", EXPOSED_AT)])
+    assert exposure_span(experiment) == (EXPOSED_AT, EXPOSED_AT)
+    day = timedelta(days=1)
+    exposures_record(experiment, [(b.id, "offer", EXPOSED_AT + 2 * day), (c.id, "holdout", EXPOSED_AT - day)])
+    # `a` again, later: already exposed, so skipped, and its time is no exposure's.
+    exposures_record(experiment, [(a.id, "offer", EXPOSED_AT + 9 * day)])
+    assert exposure_span(experiment) == (EXPOSED_AT - day, EXPOSED_AT + 2 * day)
+
+
+def test_an_edit_saved_from_an_instance_loaded_before_the_exposures_keeps_their_span():
+    experiment = campaign_experiment()
+    stale = Experiment.objects.get(id=experiment.id)
+    exposures_record(experiment, [(CustomerFactory().id, "offer", EXPOSED_AT)])
+    stale.description = "edited after launch"
+    stale.save()
+    assert Experiment.objects.get(id=experiment.id).description == "edited after launch"
+    assert exposure_span(experiment) == (EXPOSED_AT, EXPOSED_AT)
