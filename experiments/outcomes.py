@@ -100,6 +100,57 @@ def arm_sums(
     group, group_params, join = _group_sql(experiment, by)
     out: dict[tuple[str, int], Sums] = defaultdict(Sums)
     imported = [m for m in metrics if m.source == Metric.Source.IMPORTED]
+    customer = [m for m in metrics if m.source != Metric.Source.IMPORTED]
+    customers = experiment.source == Experiment.Source.CUSTOMERS
+    window = (0, window_days(experiment))
+    span = (exposed.span if exposed is not None else exposure_span(experiment)) if customers else (None, None)
+    shares = bool(customer) and all(kind_get(m.kind).share and not m.denominator_source for m in customer)
+    # Every metric's per-unit totals, each total once (orders count for conversion, count
+    # and the ratios over orders alike), and the totals each metric reads.
+    parts, indexes = [], []
+    for metric in customer:
+        own = []
+        for part in metric_parts(metric):
+            if part not in parts:
+                parts.append(part)
+            own.append(parts.index(part))
+        indexes.append(own)
+    arrays = None
+    if customers and customer and not shares and not by and not imported:
+        arrays = unitarrays.unit_arrays(experiment, parts, window, span, exposed)
+    if arrays is not None:
+        # The units per arm from the exposures just read: no count over them in SQL.
+        for arm_id, n in arrays.units.items():
+            out[("", arm_id)].n = n
+    else:
+        _add_counts(out, experiment, imported, group, group_params, join)
+
+    if customers:
+        grouping = (group, group_params, join)
+        if shares:
+            for metric in customer:
+                sql, sql_params = _converters(experiment, metric, window, span, grouping)
+                width = len(kind_get(metric.kind).aggregates)
+                # A share's unit values are 0 or 1: over the converters, count and sum are both
+                # the count of ones; the units without one are zeros, added below.
+                for grp, arm_id, converted in fetch(sql, sql_params):
+                    out[(group_label(grp), arm_id)].add(metric.name, (converted,) * width)
+        elif arrays is not None:
+            _add_array_sums(out, customer, indexes, arrays)
+        elif customer:
+            _add_sql_sums(out, experiment, customer, parts, indexes, window, span, grouping)
+        for sums in out.values():
+            for metric in customer:
+                kind = kind_get(metric.kind)
+                found = sums.metrics.get(metric.name) or (0,) + (None,) * (len(kind.aggregates) - 1)
+                # A customer unit with no order or event has the value 0, never a missing one.
+                sums.metrics[metric.name] = (sums.n,) if kind.units_only else kind.with_zeros(found, sums.n)
+    return dict(out)
+
+
+def _add_counts(out: dict, experiment: Experiment, imported: list[Metric], group: str, group_params: list,
+                join: str) -> None:
+    """Units per (group, arm), with the imported metrics' aggregates over their outcomes."""
     columns, params, widths = [], list(group_params), []
     for metric in imported:
         parts = [json_number("e.outcomes", key) for key in kind_get(metric.kind).columns(metric.name)]
@@ -115,45 +166,6 @@ def arm_sums(
         sums = out[(group_label(grp), arm_id)]
         sums.n += n
         _add_values(sums, imported, widths, values)
-
-    if experiment.source == Experiment.Source.CUSTOMERS:
-        window = (0, window_days(experiment))
-        span = exposed.span if exposed is not None else exposure_span(experiment)
-        customer = [m for m in metrics if m.source != Metric.Source.IMPORTED]
-        grouping = (group, group_params, join)
-        if customer and all(kind_get(m.kind).share and not m.denominator_source for m in customer):
-            for metric in customer:
-                sql, sql_params = _converters(experiment, metric, window, span, grouping)
-                width = len(kind_get(metric.kind).aggregates)
-                # A share's unit values are 0 or 1: over the converters, count and sum are both
-                # the count of ones; the units without one are zeros, added below.
-                for grp, arm_id, converted in fetch(sql, sql_params):
-                    out[(group_label(grp), arm_id)].add(metric.name, (converted,) * width)
-        elif customer:
-            # Every metric's per-unit totals, each total once (orders count for conversion, count
-            # and the ratios over orders alike), and the totals each metric reads.
-            parts, indexes = [], []
-            for metric in customer:
-                own = []
-                for part in metric_parts(metric):
-                    if part not in parts:
-                        parts.append(part)
-                    own.append(parts.index(part))
-                indexes.append(own)
-            arrays = None
-            if not by and sum(s.n for s in out.values()) <= unitarrays.MAX_ROWS:
-                arrays = unitarrays.unit_arrays(experiment, parts, window, span, exposed)
-            if arrays is not None:
-                _add_array_sums(out, customer, indexes, arrays)
-            else:
-                _add_sql_sums(out, experiment, customer, parts, indexes, window, span, grouping)
-        for sums in out.values():
-            for metric in customer:
-                kind = kind_get(metric.kind)
-                found = sums.metrics.get(metric.name) or (0,) + (None,) * (len(kind.aggregates) - 1)
-                # A customer unit with no order or event has the value 0, never a missing one.
-                sums.metrics[metric.name] = (sums.n,) if kind.units_only else kind.with_zeros(found, sums.n)
-    return dict(out)
 
 
 def _add_sql_sums(out: dict, experiment: Experiment, customer: list[Metric], parts: list, indexes: list[list[int]],

@@ -60,6 +60,7 @@ class UnitArrays:
 
     arm_ids: np.ndarray
     totals: list[np.ndarray]
+    units: dict[int, int]  # every exposed unit, with an order or event or not, per arm
 
 
 def columns_fetch(sql: str, params: list, types: list[str]) -> list[np.ndarray] | None:
@@ -202,7 +203,9 @@ def unit_arrays(experiment: Experiment, parts: list[Part], window: tuple[int, in
         for i, column in columns.items():
             weights = None if column is None else values[column][keep]
             totals[i] += np.bincount(unit, weights=weights, minlength=n)
-    return UnitArrays(arm_ids=exposed.arm_ids[present], totals=[t[present] for t in totals])
+    arms, counts = np.unique(exposed.arm_ids, return_counts=True)
+    return UnitArrays(arm_ids=exposed.arm_ids[present], totals=[t[present] for t in totals],
+                      units=dict(zip(arms.tolist(), counts.tolist())))
 
 
 def first_returns(experiment: Experiment, span, now: datetime, table: str, at: str, kind_sql: str,
@@ -230,6 +233,15 @@ def first_returns(experiment: Experiment, span, now: datetime, table: str, at: s
     back = returned != never
     since = since[back]
     return _counted(exposed.arm_ids[back], -((since - returned[back]) // HOUR_US), (_micros(now) - since) // HOUR_US)
+
+
+def everyone_counted(exposed: Exposed, first: datetime, now: datetime) -> list[tuple]:
+    """survival.survival_data's census from arrays: every unit exposed by ``now``, by (arm,
+    whole hours observed to ``now``), with its count; the units first_returns counted are
+    among them."""
+    since = exposed.exposed_at if exposed.exposed_at is not None else np.full(exposed.size, _micros(first))
+    seen = since <= _micros(now)
+    return _counted(exposed.arm_ids[seen], (_micros(now) - since[seen]) // HOUR_US)
 
 
 def _counted(arm_ids: np.ndarray, *hours: np.ndarray) -> list[tuple]:

@@ -43,14 +43,14 @@ def experiment_with_units(*, spread: bool):
 
 def sums_both_ways(experiment, monkeypatch):
     metrics = list(experiment.metrics.all())
-    calls = []
-    monkeypatch.setattr(unitarrays, "unit_arrays", lambda *args, real=unitarrays.unit_arrays: calls.append(args)
-                        or real(*args))
+    read = []
+    monkeypatch.setattr(unitarrays, "unit_arrays", lambda *args, real=unitarrays.unit_arrays: read.append(real(*args))
+                        or read[-1])
     arrays = outcomes.arm_sums(experiment, metrics)
-    assert len(calls) == 1  # the arrays were used
-    monkeypatch.setattr(unitarrays, "MAX_ROWS", 0)
+    assert read[-1] is not None  # the arrays were used
+    monkeypatch.setattr(unitarrays, "MAX_ROWS", 0)  # every read is past it: the SQL
     sql = outcomes.arm_sums(experiment, metrics)
-    assert len(calls) == 1  # and here they were not
+    assert len(read) == 2 and read[-1] is None  # and here they were not
     return arrays, sql
 
 
