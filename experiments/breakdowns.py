@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-
 from core.db import is_postgres
 from segments.models import Membership, Segment
 from segments.selectors import segment_version_at

@@ -176,8 +176,8 @@ class Exposure(models.Model):
         # No index on (experiment, arm) nor on (experiment, exposed_at): a report reads all of
         # an experiment's exposures anyway, and the first and last exposure time are kept on
         # the experiment. With the one on arm, three entries fewer per recipient in every
-        # launch (bench/campaigns_send.py --no-send, 100,000 recipients, the same hour: 6
-        # indexes 1.70-1.72 s, 4 1.40-1.48 s, 3 1.27-1.35 s).
+        # launch (bench/campaigns_send.py --no-send, 100,000 recipients, each run beside the
+        # six-index code on the same data: medians 1.51-1.80 s against 1.88-2.00 s).
         indexes = [
             # A report joins the orders in its window to the experiment's exposures by customer.
             # Right after a launch or an import, before ANALYZE has seen the new rows, PostgreSQL
