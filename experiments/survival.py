@@ -59,7 +59,8 @@ def survival_data(experiment: Experiment, now: datetime, *, max_day: int,
 
     The returners come from arrays where they fit (unitarrays.first_returns: the orders or
     events after the first exposure read by customer, each unit's first return found in
-    numpy), else from SQL; ``exposed`` is a read of the exposures to share with the metrics.
+    numpy), and so does the census of every exposure (unitarrays.everyone_counted), else
+    both from SQL; ``exposed`` is a read of the exposures to share with the metrics.
     """
     first, last = exposed.span if exposed is not None else exposure_span(experiment)
     if first is None:
