@@ -16,6 +16,9 @@ from django.db.models import Q
 MIN_ATTRIBUTION_DAYS, MAX_ATTRIBUTION_DAYS = 1, 3650  # a day to ten years
 
 
+SPAN_FIELDS = ("first_exposed_at", "last_exposed_at")  # Experiment's, written only by exposure_span_widen
+
+
 class Experiment(models.Model):
     class Source(models.TextChoices):
         CUSTOMERS = "customers", "customers (outcomes from orders and events)"
@@ -79,9 +82,6 @@ class Experiment(models.Model):
             kwargs["update_fields"] = [f.name for f in self._meta.concrete_fields
                                        if not f.primary_key and f.name not in SPAN_FIELDS]
         super().save(*args, **kwargs)
-
-
-SPAN_FIELDS = ("first_exposed_at", "last_exposed_at")
 
 
 class Arm(models.Model):

@@ -240,14 +240,15 @@ def _unit_level(metric: Metric, column: str) -> str:
     return sql_fill(kind_get(metric.kind).unit_value_sql, [(column, [])])[0]
 
 
-def open_windows(experiment: Experiment, now: datetime, units: int | None = None) -> int:
+def open_windows(experiment: Experiment, now: datetime, span, units: int | None = None) -> int:
     """Customer exposures whose attribution window has not closed: outcomes still coming.
-    The span answers when every window or none is open (a launch exposes everyone at one
-    instant); `units`, the count of exposures if the caller has it, then saves the count."""
+    The span (exposure_span) answers when every window or none is open (a launch exposes
+    everyone at one instant); `units`, the count of exposures if the caller has it, then
+    saves the count."""
     if experiment.source != Experiment.Source.CUSTOMERS:
         return 0
     opened_after = now - timedelta(days=window_days(experiment))
-    first, last = exposure_span(experiment)
+    first, last = span
     if last is None or last <= opened_after:
         return 0
     if units is not None and first > opened_after:
@@ -255,9 +256,10 @@ def open_windows(experiment: Experiment, now: datetime, units: int | None = None
     return Exposure.objects.filter(experiment=experiment, exposed_at__gt=opened_after).count()
 
 
-def windows_close_at(experiment: Experiment) -> datetime | None:
-    """When the last exposure's attribution window closes: the report is final from then."""
-    latest = exposure_span(experiment)[1]
+def windows_close_at(experiment: Experiment, span) -> datetime | None:
+    """When the last exposure's attribution window closes (``span`` as exposure_span gives
+    it): the report is final from then."""
+    latest = span[1]
     return latest + timedelta(days=window_days(experiment)) if latest else None
 
 

@@ -77,20 +77,23 @@ def report_build(experiment: Experiment, *, by: str | None = None, now: datetime
     metrics = list(experiment.metrics.order_by("position", "id"))
     design = design_for(experiment, arms, metrics)
     names = {a.id: a.name for a in arms}
-    sections_later, exposed = None, None
-    if experiment.source == Experiment.Source.CUSTOMERS and experiment.retention_event:
+    sections_later, exposed, span = None, None, (None, None)
+    if experiment.source == Experiment.Source.CUSTOMERS:
+        # The span once for the whole report; the exposures are read (on a connection of their
+        # own) only by the first part that asks, and shared with the rest.
+        span = outcomes.exposure_span(experiment)
+        exposed = unitarrays.ExposedRead(experiment, span)
+    if exposed is not None and experiment.retention_event:
         # Independent of the metrics: read and computed on a second connection meanwhile
         # (core.db.alongside), the numpy work too while this thread waits on the metrics' SQL.
-        # Both read the exposures once, on a third (unitarrays.ExposedRead), if they read them.
-        exposed = unitarrays.ExposedRead(experiment, outcomes.exposure_span(experiment))
         sections_later = alongside(lambda: _survival_sections(experiment, design, names, now, exposed))
 
     sums = outcomes.arm_sums(experiment, metrics, exposed=exposed)
     arm_data = {names[arm_id]: analysis.ArmData(s.n, s.metrics) for (_, arm_id), s in sums.items()}
     notes: list[str] = []
     cuped = _cuped(experiment, metrics, names, notes) if experiment.covariate else None
-    open_windows = outcomes.open_windows(experiment, now, units=sum(s.n for s in sums.values()))
-    ready_at = outcomes.windows_close_at(experiment) if open_windows else None
+    open_windows = outcomes.open_windows(experiment, now, span, units=sum(s.n for s in sums.values()))
+    ready_at = outcomes.windows_close_at(experiment, span) if open_windows else None
     body = analysis.analyze(design, arm_data, cuped=cuped, unit_values=_unit_values(experiment, metrics, names),
                             open_windows=open_windows, notes=notes,
                             ready_at=ready_at.isoformat() if ready_at else None)
