@@ -58,6 +58,16 @@ def shot(page, request):
     return take
 
 
+def htmx_settled(page):
+    """Wait until htmx has bound what it last swapped in.
+
+    htmx inserts new content at once but binds its hx- attributes a settle delay (20 ms) later.
+    A person cannot pick a field in that instant; a script can, and then no request is sent
+    (a new condition row whose field select never fetches its operators). Call it once the new
+    element is visible: until it is bound it carries the class htmx-added."""
+    page.wait_for_function("() => !document.querySelector('.htmx-added, .htmx-settling')")
+
+
 def login(page, live_server, user, password="pw-for-tests-only"):
     page.goto(f"{live_server.url}/accounts/login/")
     page.get_by_label("Username").fill(user.username)

@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 from campaigns.models import Campaign, LedgerEntry, OutboxMessage
 from customers.models import Customer
 from tests.browser import seed
-from tests.browser.conftest import ARTIFACTS, login
+from tests.browser.conftest import ARTIFACTS, htmx_settled, login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -53,6 +53,7 @@ def test_a_marketer_composes_variants_previews_them_for_a_customer_and_sends_a_t
     expect(page.locator(".variant")).to_have_count(2)
     page.get_by_role("button", name="+ Add variant").click()
     expect(page.locator(".variant")).to_have_count(3)
+    htmx_settled(page)
     page.get_by_role("button", name="Remove variant C").click()
     expect(page.locator(".variant")).to_have_count(2)
     page.locator("#v1_subject").fill("A letter for {{ customer.first_name }}")

@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from campaigns.models import LedgerEntry
 from customers.models import AttributeDefinition
-from tests.browser.conftest import login
+from tests.browser.conftest import htmx_settled, login
 from tests.factories import CustomerFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -39,8 +39,9 @@ def test_marketer_builds_a_segment_launches_a_campaign_and_reads_the_report(
     shot("segment-one-condition")
     page.get_by_role("button", name="Add condition").click()
     expect(page.locator("#c1_field")).to_be_visible()
+    htmx_settled(page)
     page.locator("#c1_field").select_option("attributes.vip")
-    expect(page.locator("#c1_op")).to_be_visible(timeout=30_000)
+    expect(page.locator("#c1_op")).to_be_visible()
     page.locator("#c1_op").select_option("eq")
     page.locator("#c1_value").fill("true")
     expect(page.locator("#preview-count")).to_have_text("20")

@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 from customers.models import AttributeDefinition
 from segments.models import Segment
 from segments.services import membership
-from tests.browser.conftest import login
+from tests.browser.conftest import htmx_settled, login
 from tests.factories import CustomerFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -37,9 +37,8 @@ def test_conditions_read_as_sentences_errors_name_the_condition_and_a_saved_segm
     page.locator("#c0_value").fill("US")
     expect(page.locator("#preview-count")).to_have_text("20")
     page.get_by_role("button", name="Add condition").click()
-    # A person cannot pick a field in the instant between the new row landing and htmx
-    # binding its change handler; a script can, and then no row request is sent.
-    page.wait_for_function("() => document.querySelector('#c1_field')?.['htmx-internal-data']?.initHash")
+    expect(page.locator("#c1_field")).to_be_visible()
+    htmx_settled(page)
     page.locator("#c1_field").select_option("attributes.vip")
     expect(page.locator("#c1_op")).to_be_visible()
     page.locator("#c1_value").fill("perhaps")
