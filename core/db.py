@@ -10,6 +10,8 @@ from typing import TypeVar
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 
+from .jobs import enqueue
+
 T = TypeVar("T")
 
 
@@ -71,6 +73,19 @@ def statistics_refresh(models: list, written: int) -> bool:
     with connection.cursor() as cursor:
         for model in models:
             cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
+    return True
+
+
+def statistics_refresh_queue(models: list, written: int) -> bool:
+    """Have a worker run statistics_refresh once this transaction commits, if ``written`` is many.
+
+    For a write a person waits on (a launch, an import): ANALYZE samples 30,000 pages of the
+    table, 0.4 s after a launch to 100,000 but 21 of the 28 s an import of 14,500 orders took
+    into a table of 10.9 M (docs/scale.md). The next plans are made a moment later, by then
+    on the new rows' statistics."""
+    if not statistics_stale_after(written):
+        return False
+    enqueue("core.tasks.statistics_refresh", [m._meta.label for m in models], written)
     return True
 
 

@@ -23,8 +23,7 @@ from campaigns.models import HOLDOUT_ARM, Campaign, LedgerEntry, Variant
 from campaigns.rendering import TemplateProblem, variant_compile, variant_render
 from campaigns.selectors import campaign_audience
 from campaigns.validation import from_email_check, template_empties
-from core.db import statistics_stale_after
-from core.jobs import enqueue
+from core.db import statistics_refresh_queue
 from core.schedules import periodic_task_set
 from customers.models import AttributeDefinition
 from experiments.models import Experiment, Exposure
@@ -183,11 +182,8 @@ def _campaign_run(campaign: Campaign, now: datetime) -> int:
     campaign.last_error = ""
     campaign.save()
     campaign_wake(campaign.id)  # queued once this transaction commits
-    if statistics_stale_after(added):
-        # What is planned next (claims, the experiment's report) must see the rows written
-        # here: analyzed by a worker once this commits, off the launch's path (0.4 s at 100,000).
-        written = [LedgerEntry, Exposure] if experiment is not None else [LedgerEntry]
-        enqueue("core.tasks.statistics_refresh", [m._meta.label for m in written], added)
+    # What is planned next (claims, the experiment's report) must see the rows written here.
+    statistics_refresh_queue([LedgerEntry, Exposure] if experiment is not None else [LedgerEntry], added)
     return added
 
 

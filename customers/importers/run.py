@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from core import parsing
 from core.bulk import staging_table
-from core.db import statistics_refresh
+from core.db import statistics_refresh_queue
 from core.parsing import FileError
 from core.rejects import RejectWriter
 
@@ -135,7 +135,8 @@ def import_records(
                 result.unchanged = result.imported - changed
     finally:
         rejects.close()
-    statistics_refresh([spec.model], result.created + result.updated)
+    # A report or a feature refresh planned next must see the new rows; analyzed by a worker.
+    statistics_refresh_queue([spec.model], result.created + result.updated)
     result.rejected = rejects.count
     result.rejects_path = str(rejects.path) if rejects.count and rejects.path else None
     result.seconds = round(time.monotonic() - started, 3)

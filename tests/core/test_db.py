@@ -1,5 +1,5 @@
 """core/db.py: alongside runs a read on a connection of its own, or here inside a transaction;
-statistics_refresh analyzes a table after a large write."""
+statistics_refresh analyzes a table after a large write, statistics_refresh_queue has a worker do it."""
 
 import threading
 import time
@@ -8,7 +8,7 @@ import pytest
 from django.db import connection, transaction
 
 from core import db
-from core.db import alongside, is_postgres, statistics_refresh
+from core.db import alongside, is_postgres, statistics_refresh, statistics_refresh_queue
 from customers.models import Customer
 from tests.dbstats import planned_rows
 
@@ -77,3 +77,15 @@ def test_a_large_write_is_analyzed_and_a_small_one_left_to_autovacuum(monkeypatc
     Customer.objects.bulk_create(Customer(external_id=f"t{i}") for i in range(60))
     assert statistics_refresh([Customer], 60) is True
     assert planned_rows(Customer) == 100
+
+
+@postgres_only
+def test_a_large_write_queues_its_analyze_and_a_small_one_nothing(monkeypatch):
+    """statistics_refresh_queue hands the ANALYZE to a worker: what a person waits on returns first."""
+    monkeypatch.setattr(db, "STATISTICS_REFRESH_ROWS", 50)
+    queued = []
+    monkeypatch.setattr(db, "enqueue", lambda task, *args, **kw: queued.append((task, args)))
+    assert statistics_refresh_queue([Customer], 49) is False
+    assert queued == []
+    assert statistics_refresh_queue([Customer], 50) is True
+    assert queued == [("core.tasks.statistics_refresh", (["customers.Customer"], 50))]
