@@ -4,13 +4,17 @@ Most code is plain ORM; the few hot paths that speak PostgreSQL's own SQL (COPY,
 SKIP LOCKED, MATERIALIZED) ask here and keep a portable path for SQLite.
 """
 
+import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from kombu.exceptions import OperationalError as BrokerUnreachable
 
 from .jobs import enqueue
+
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -82,10 +86,22 @@ def statistics_refresh_queue(models: list, written: int) -> bool:
     For a write a person waits on (a launch, an import): ANALYZE samples 30,000 pages of the
     table, 0.4 s after a launch to 100,000 but 21 of the 28 s an import of 14,500 orders took
     into a table of 10.9 M (docs/scale.md). The next plans are made a moment later, by then
-    on the new rows' statistics."""
+    on the new rows' statistics.
+
+    An import from the command line needs no broker otherwise: if none takes the task, the
+    tables are analyzed here, after the commit, rather than the import failing after its rows
+    are in or the planner going on without them."""
     if not statistics_stale_after(written):
         return False
-    enqueue("core.tasks.statistics_refresh", [m._meta.label for m in models], written)
+
+    def publish():
+        try:
+            enqueue("core.tasks.statistics_refresh", [m._meta.label for m in models], written)
+        except BrokerUnreachable as exc:
+            logger.warning("no broker for the ANALYZE after %d rows (%s): analyzing here", written, exc)
+            statistics_refresh(models, written)
+
+    transaction.on_commit(publish)  # outside a transaction at once; enqueue's own on_commit then too
     return True
 
 

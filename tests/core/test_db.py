@@ -80,12 +80,34 @@ def test_a_large_write_is_analyzed_and_a_small_one_left_to_autovacuum(monkeypatc
 
 
 @postgres_only
-def test_a_large_write_queues_its_analyze_and_a_small_one_nothing(monkeypatch):
+@pytest.mark.django_db
+def test_a_large_write_queues_its_analyze_once_committed_and_a_small_one_nothing(
+    monkeypatch, django_capture_on_commit_callbacks
+):
     """statistics_refresh_queue hands the ANALYZE to a worker: what a person waits on returns first."""
     monkeypatch.setattr(db, "STATISTICS_REFRESH_ROWS", 50)
     queued = []
     monkeypatch.setattr(db, "enqueue", lambda task, *args, **kw: queued.append((task, args)))
-    assert statistics_refresh_queue([Customer], 49) is False
-    assert queued == []
-    assert statistics_refresh_queue([Customer], 50) is True
+    with django_capture_on_commit_callbacks(execute=True):
+        assert statistics_refresh_queue([Customer], 49) is False
+        assert statistics_refresh_queue([Customer], 50) is True
+        assert queued == []  # a rolled-back write would queue nothing
     assert queued == [("core.tasks.statistics_refresh", (["customers.Customer"], 50))]
+
+
+@postgres_only
+@pytest.mark.django_db
+def test_with_no_broker_to_take_it_the_analyze_runs_here(monkeypatch, django_capture_on_commit_callbacks, caplog):
+    """An import from the command line with no broker running keeps its rows and its statistics."""
+    from kombu.exceptions import OperationalError
+
+    def refused(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(db, "STATISTICS_REFRESH_ROWS", 50)
+    monkeypatch.setattr(db, "enqueue", refused)
+    with django_capture_on_commit_callbacks(execute=True):
+        Customer.objects.bulk_create(Customer(external_id=f"b{i}") for i in range(60))
+        assert statistics_refresh_queue([Customer], 60) is True
+    assert planned_rows(Customer) == 60
+    assert "no broker for the ANALYZE after 60 rows" in caplog.text
