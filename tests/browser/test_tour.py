@@ -10,7 +10,6 @@ import re
 from pathlib import Path
 
 import pytest
-from django.utils import timezone
 from playwright.sync_api import expect
 
 from campaigns.sending import campaign_send
