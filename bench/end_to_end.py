@@ -70,7 +70,7 @@ from campaigns.services.offers import offer_create  # noqa: E402
 from core.jobs import registered_tasks  # noqa: E402
 from customers.features import customer_features, customer_id_ranges  # noqa: E402
 from customers.importers.run import import_file  # noqa: E402
-from customers.models import Customer, Order  # noqa: E402
+from customers.models import Customer  # noqa: E402
 from customers.services.demo import demo_load  # noqa: E402
 from experiments.models import Experiment, Exposure  # noqa: E402
 from experiments.services.reports import report_refresh  # noqa: E402
