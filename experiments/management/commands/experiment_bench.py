@@ -32,7 +32,7 @@ from datetime import datetime, timedelta, timezone as dt_timezone
 
 import numpy as np
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 
 from customers.models import Customer, Event, Order
 from core.bulk import bulk_copy
@@ -185,7 +185,13 @@ class Command(BaseCommand):
             ids = f"SELECT id FROM {Customer._meta.db_table} WHERE external_id LIKE 'bench-%%'"
             cursor.execute(f"DELETE FROM {Event._meta.db_table} WHERE customer_id IN ({ids})")
             cursor.execute(f"DELETE FROM {Order._meta.db_table} WHERE customer_id IN ({ids})")
-            cursor.execute(f"DELETE FROM {Customer._meta.db_table} WHERE external_id LIKE 'bench-%%'")
+            try:
+                with transaction.atomic():
+                    cursor.execute(f"DELETE FROM {Customer._meta.db_table} WHERE external_id LIKE 'bench-%%'")
+            except IntegrityError as exc:
+                # bench/campaigns_send.py writes bench-* customers too, with a segment and a ledger.
+                raise CommandError(f"the bench-* customers here are still used elsewhere ({exc.__cause__}); "
+                                   "run this bench in a database of its own") from exc
 
     @transaction.atomic
     def _build(self, n: int, seed: int) -> dict:
