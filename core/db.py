@@ -60,7 +60,7 @@ def alongside(fn: Callable[[], T]) -> Callable[[], T]:
     return future.result
 
 
-# Rows written at once past which the tables are analyzed there and then (statistics_refresh).
+# Rows written at once past which the tables are analyzed (statistics_refresh, here or queued).
 STATISTICS_REFRESH_ROWS = 10_000
 
 
@@ -71,7 +71,9 @@ def statistics_refresh(models: list, written: int) -> bool:
     minute or more after a write, and only once a tenth of it has changed: a report refreshed
     right after a launch or an import of orders was planned as if the new rows were not there
     (70 s instead of 0.2 s for 196,000 exposures and 14,500 new orders, before the index that
-    now keeps that plan cheap too). Sampling a table costs a fraction of a second at any size."""
+    now keeps that plan cheap too). ANALYZE samples a fixed 30,000 pages: under a second while
+    the table is in memory, 4 to 11 s for 10.9 M orders that are not (statistics_refresh_queue
+    for a write someone waits on)."""
     if not statistics_stale_after(written):
         return False
     with connection.cursor() as cursor:
@@ -101,7 +103,9 @@ def statistics_refresh_queue(models: list, written: int) -> bool:
             logger.warning("no broker for the ANALYZE after %d rows (%s): analyzing here", written, exc)
             statistics_refresh(models, written)
 
-    transaction.on_commit(publish)  # outside a transaction at once; enqueue's own on_commit then too
+    # After the commit (at once outside a transaction); enqueue's own on_commit then publishes
+    # at once too, so a broker that refuses is caught here.
+    transaction.on_commit(publish)
     return True
 
 

@@ -91,7 +91,7 @@ def test_a_large_write_queues_its_analyze_once_committed_and_a_small_one_nothing
     with django_capture_on_commit_callbacks(execute=True):
         assert statistics_refresh_queue([Customer], 49) is False
         assert statistics_refresh_queue([Customer], 50) is True
-        assert queued == []  # a rolled-back write would queue nothing
+        assert queued == []  # not before the commit: a rolled-back write queues nothing
     assert queued == [("core.tasks.statistics_refresh", (["customers.Customer"], 50))]
 
 
