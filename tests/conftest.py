@@ -1,4 +1,5 @@
-"""Fixtures shared by every app's tests: role logins and a real Celery worker process."""
+"""Fixtures shared by every app's tests: role logins, a real Celery worker process, and the
+ANALYZE tasks a large write queues."""
 
 import os
 import subprocess
@@ -14,6 +15,7 @@ from rest_framework.test import APIClient
 
 from config import queues as celery_queues
 from config.celery import app as celery_app
+from core import db as core_db
 from core.roles import ADMIN, MARKETER, VIEWER
 
 from .factories import UserFactory
@@ -29,6 +31,15 @@ celery_app.conf.task_default_queue = TEST_QUEUE
 # ... and its queues by kind of work (config/queues.py), routed as settings route them.
 celery_app.conf.task_queues = celery_queues.task_queues(TEST_QUEUE)
 celery_app.conf.task_routes = celery_queues.task_routes(TEST_QUEUE)
+
+
+@pytest.fixture
+def statistics_queued(monkeypatch) -> list:
+    """What core.db.statistics_refresh_queue publishes, as (task, args), kept here instead of
+    sent to the broker; a test runs the task itself, as the worker would."""
+    queued = []
+    monkeypatch.setattr(core_db, "enqueue", lambda task, *args, **kw: queued.append((task, args)))
+    return queued
 
 
 @pytest.fixture

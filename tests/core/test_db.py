@@ -82,12 +82,11 @@ def test_a_large_write_is_analyzed_and_a_small_one_left_to_autovacuum(monkeypatc
 @postgres_only
 @pytest.mark.django_db
 def test_a_large_write_queues_its_analyze_once_committed_and_a_small_one_nothing(
-    monkeypatch, django_capture_on_commit_callbacks
+    monkeypatch, django_capture_on_commit_callbacks, statistics_queued
 ):
     """statistics_refresh_queue hands the ANALYZE to a worker: what a person waits on returns first."""
     monkeypatch.setattr(db, "STATISTICS_REFRESH_ROWS", 50)
-    queued = []
-    monkeypatch.setattr(db, "enqueue", lambda task, *args, **kw: queued.append((task, args)))
+    queued = statistics_queued
     with django_capture_on_commit_callbacks(execute=True):
         assert statistics_refresh_queue([Customer], 49) is False
         assert statistics_refresh_queue([Customer], 50) is True

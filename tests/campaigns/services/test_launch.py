@@ -37,15 +37,14 @@ def test_launch_writes_one_ledger_row_per_member_holdout_rows_included(campaign)
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's planner statistics")
 def test_a_large_launch_queues_the_analyze_that_counts_its_rows(
-    campaign, monkeypatch, django_capture_on_commit_callbacks
+    campaign, monkeypatch, django_capture_on_commit_callbacks, statistics_queued
 ):
     """Claims and the experiment's report are planned after the launch: on its rows. A worker
     analyzes the tables once the launch has committed (core.tasks.statistics_refresh)."""
     from core.tasks import statistics_refresh_task
 
     monkeypatch.setattr(db, "STATISTICS_REFRESH_ROWS", 100)
-    queued = []
-    monkeypatch.setattr(db, "enqueue", lambda task, *args, **kw: queued.append((task, args)))
+    queued = statistics_queued
     with django_capture_on_commit_callbacks(execute=True):
         launch(campaign)
     assert queued == [("core.tasks.statistics_refresh", (["campaigns.LedgerEntry", "experiments.Exposure"], 200))]

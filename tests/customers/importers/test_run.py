@@ -97,7 +97,7 @@ def test_text_that_stops_decoding_half_way_refuses_the_file_with_the_line(tmp_pa
 
 @pytest.mark.skipif(not is_postgres(), reason="PostgreSQL's planner statistics")
 def test_a_large_import_queues_the_analyze_that_counts_its_rows(
-    tmp_path, monkeypatch, django_capture_on_commit_callbacks
+    tmp_path, monkeypatch, django_capture_on_commit_callbacks, statistics_queued
 ):
     """A report planned after an import must see the new orders. A worker analyzes the table
     once the import has committed (core.tasks.statistics_refresh): the import does not wait
@@ -105,8 +105,7 @@ def test_a_large_import_queues_the_analyze_that_counts_its_rows(
     from core.tasks import statistics_refresh_task
 
     monkeypatch.setattr(db, "STATISTICS_REFRESH_ROWS", 100)
-    queued = []
-    monkeypatch.setattr(db, "enqueue", lambda task, *args, **kw: queued.append((task, args)))
+    queued = statistics_queued
     Customer.objects.bulk_create(Customer(external_id=f"c{i}") for i in range(150))
     path = tmp_path / "orders.csv"
     path.write_text("external_id,customer,amount,currency,ordered_at\n" + "".join(
